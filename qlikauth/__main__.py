@@ -1,0 +1,10 @@
+"""``python -m qlikauth``."""
+
+from __future__ import annotations
+
+import sys
+
+from qlikauth.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

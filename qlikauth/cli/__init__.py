@@ -1,0 +1,71 @@
+"""The ``qlikauth`` command line.
+
+Each command group is a module of this package with a ``register(subparsers)`` function
+that adds its parser(s) and sets ``handler`` (``(args) -> int``) as a parser default.
+Errors become one or two readable lines and a documented exit code; a traceback only
+with ``--verbose``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from qlikauth._version import __version__
+from qlikauth.cli._common import EXIT_USAGE, exit_code_for, print_error
+from qlikauth.errors import QlikAuthError
+
+__all__ = ["main"]
+
+#: Command-group modules, in the order ``--help`` lists them.
+_GROUPS = ("certs", "emulator")
+
+log = logging.getLogger("qlikauth")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, with every command group registered."""
+    parser = argparse.ArgumentParser(
+        prog="qlikauth",
+        description="Authenticate to Qlik Sense: tickets, JWTs, sessions, engine, downloads.",
+        epilog="Exit codes: 0 ok, 1 operation failed, 2 usage error, "
+        "3 authentication rejected, 4 configuration or TLS problem.",
+    )
+    parser.add_argument("--version", action="version", version=f"qlikauth {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for name in _GROUPS:
+        module = importlib.import_module(f"qlikauth.cli.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code instead of exiting."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help, --version and usage errors
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    verbose = getattr(args, "verbose", 0)
+    if verbose:
+        logging.basicConfig(
+            level=logging.DEBUG if verbose > 1 else logging.INFO,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
+    try:
+        return int(handler(args))
+    except QlikAuthError as exc:
+        if verbose:
+            log.exception("command failed")
+        print_error(exc, as_json=getattr(args, "json", False))
+        return exit_code_for(exc)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
