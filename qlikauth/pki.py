@@ -182,8 +182,9 @@ def make_test_pki(
 
     server_key, server_cert = leaf(hosts[0], ExtendedKeyUsageOID.SERVER_AUTH, hosts, (start, end))
     client_validity = _validity(client_days or days, client_not_before)
-    client_key, client_cert = leaf("QlikClient", ExtendedKeyUsageOID.CLIENT_AUTH, None,
-                                   client_validity)
+    client_key, client_cert = leaf(
+        "QlikClient", ExtendedKeyUsageOID.CLIENT_AUTH, None, client_validity
+    )
 
     pki = TestPki(out, pfx_password)
     atomic_write(pki.root, _pem_cert(root_cert), mode=0o644)

@@ -1,0 +1,1 @@
+"""Authenticators: one module each, plus the interface and registry in ``base``."""

@@ -1,0 +1,329 @@
+"""Where Qlik Sense is: host, ports, virtual proxy, trust. Builds every URL qlikauth uses.
+
+No other module concatenates Qlik URLs by hand: the prefix goes *after* ``/qps/`` on the QPS
+port (4243) and *before* it on the proxy (the personal API), websockets go to
+``/{prefix}/app/{id}`` through the proxy or ``/app/{id}`` on the engine port, and a
+``qUrl`` from the engine is resolved under the same virtual proxy it will be fetched through.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+
+from qlikauth.errors import ConfigurationError, ForeignHostError
+from qlikauth.tls import TlsConfig
+
+__all__ = ["DEFAULT_COOKIE_NAME", "Site", "VirtualProxy"]
+
+#: The session cookie name of the default virtual proxy (the one with an empty prefix).
+DEFAULT_COOKIE_NAME = "X-Qlik-Session"
+
+_PREFIX_RE = re.compile(r"[a-z0-9\-._~]+")
+_HOSTNAME_RE = re.compile(
+    r"(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_\-]{0,62})(?:\.[A-Za-z0-9_\-]{1,63})*\.?"
+)
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_ENGINE_DATA = "engineData"
+
+Query = Mapping[str, str] | None
+
+
+def _check_prefix(prefix: str) -> str:
+    if prefix == "" or _PREFIX_RE.fullmatch(prefix):
+        return prefix
+    suggestion = re.sub(r"[^a-z0-9\-._~]", "", prefix.strip().strip("/").lower())
+    hint = "Use the virtual proxy's prefix as the QMC shows it (not its description)"
+    if suggestion and suggestion != prefix:
+        hint += f"; did you mean {suggestion!r}?"
+    raise ConfigurationError(
+        f"invalid virtual proxy prefix {prefix!r}: Qlik allows only lowercase a-z, 0-9 and "
+        "'-', '.', '_', '~', without slashes",
+        hint=hint + ". The default virtual proxy has the empty prefix ''.",
+    )
+
+
+def _check_cookie_name(name: str) -> str:
+    if not _TOKEN_RE.fullmatch(name):
+        raise ConfigurationError(
+            f"invalid session cookie name {name!r}",
+            hint="Copy the virtual proxy's 'Session cookie header name' from the QMC, "
+            "e.g. X-Qlik-Session-hdr.",
+        )
+    return name
+
+
+def _check_host(host: str) -> str:
+    if "://" in host or "/" in host or "?" in host or "#" in host or "@" in host:
+        parts = urlsplit(host if "://" in host else f"//{host}")
+        raise ConfigurationError(
+            f"host {host!r} contains a scheme, path or user part",
+            hint=f"Give the bare host name, e.g. {parts.hostname or 'qlik.example.com'!r}; "
+            "ports and the virtual proxy prefix are separate settings "
+            "(or use Site.from_url).",
+        )
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return host
+    if ":" in host:
+        raise ConfigurationError(
+            f"host {host!r} contains a port",
+            hint="Set the port with proxy_port (or qps_port, qrs_port, engine_port).",
+        )
+    if not _HOSTNAME_RE.fullmatch(host):
+        raise ConfigurationError(
+            f"invalid host name {host!r}",
+            hint="Use the host name the server certificate was made for, e.g. qlik.example.com.",
+        )
+    return host
+
+
+def _check_port(name: str, port: int) -> int:
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ConfigurationError(
+            f"{name} must be a whole number from 1 to 65535, not {port!r}",
+            hint=f"Check the {name} setting.",
+        )
+    return port
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _join(*parts: str) -> str:
+    return "/".join(p.strip("/") for p in parts if p.strip("/"))
+
+
+@dataclass(frozen=True)
+class VirtualProxy:
+    """A virtual proxy: its prefix and the name of its session cookie.
+
+    ``cookie_name`` ``None`` means ``X-Qlik-Session`` for the default virtual proxy and
+    "learn it from the proxy's first ``Set-Cookie``" for the others: there is no safe default.
+    """
+
+    prefix: str = ""
+    cookie_name: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_prefix(self.prefix)
+        if self.cookie_name is not None:
+            _check_cookie_name(self.cookie_name)
+
+    @property
+    def default_cookie_name(self) -> str | None:
+        """The configured cookie name, or the default virtual proxy's well-known one."""
+        if self.cookie_name is not None:
+            return self.cookie_name
+        return DEFAULT_COOKIE_NAME if self.prefix == "" else None
+
+
+@dataclass(frozen=True)
+class Site:
+    """A Qlik Sense site as seen from the client: host, ports, virtual proxy and trust.
+
+    Ports default to Qlik's (proxy 443, QPS 4243, QRS 4242, engine 4747, internal
+    authentication module 4244). ``tls`` holds the trusted root and the client certificate.
+    """
+
+    host: str
+    virtual_proxy: VirtualProxy = field(default_factory=VirtualProxy)
+    proxy_port: int = 443
+    qps_port: int = 4243
+    qrs_port: int = 4242
+    engine_port: int = 4747
+    auth_port: int = 4244
+    scheme: Literal["https", "http"] = "https"
+    tls: TlsConfig = field(default_factory=TlsConfig, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_host(self.host)
+        for name in ("proxy_port", "qps_port", "qrs_port", "engine_port", "auth_port"):
+            _check_port(name, getattr(self, name))
+        if self.scheme not in ("https", "http"):
+            raise ConfigurationError(
+                f"scheme must be 'https' or 'http', not {self.scheme!r}",
+                hint="Qlik Sense serves https on port 443 unless http was enabled.",
+            )
+
+    @classmethod
+    def from_url(cls, url: str, **settings: object) -> Site:
+        """A site from the URL of its hub or virtual proxy, e.g. ``https://qlik.corp/hdr``."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ConfigurationError(
+                f"not a Qlik Sense URL: {url!r}",
+                hint="Give a URL such as https://qlik.example.com/ or https://qlik.example.com/hdr",
+            )
+        segments = [s for s in parts.path.split("/") if s]
+        if segments and segments[-1] == "hub":
+            segments.pop()
+        if len(segments) > 1:
+            raise ConfigurationError(
+                f"cannot tell the virtual proxy prefix from {url!r}",
+                hint="A prefix is a single path segment, e.g. https://qlik.example.com/hdr",
+            )
+        prefix = segments[0] if segments else ""
+        vp = settings.pop("virtual_proxy", None)
+        if vp is None:
+            vp = VirtualProxy(prefix=prefix)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return cls(
+            host=parts.hostname,
+            virtual_proxy=vp,  # type: ignore[arg-type]
+            proxy_port=port,
+            scheme=parts.scheme,  # type: ignore[arg-type]
+            **settings,  # type: ignore[arg-type]
+        )
+
+    @property
+    def prefix(self) -> str:
+        """The virtual proxy prefix (empty for the default virtual proxy)."""
+        return self.virtual_proxy.prefix
+
+    @property
+    def cookie_name(self) -> str | None:
+        """The session cookie name on the wire (Qlik appends ``-HTTP`` over plain http)."""
+        name = self.virtual_proxy.default_cookie_name
+        if name is not None and self.scheme == "http":
+            return f"{name}-HTTP"
+        return name
+
+    @property
+    def _netloc_host(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    def _netloc(self, port: int, default: int) -> str:
+        return self._netloc_host if port == default else f"{self._netloc_host}:{port}"
+
+    @property
+    def origin(self) -> str:
+        """The proxy's origin, ``https://host[:port]``: the Origin of websocket upgrades."""
+        default = 443 if self.scheme == "https" else 80
+        return f"{self.scheme}://{self._netloc(self.proxy_port, default)}"
+
+    def with_prefix(self, prefix: str, cookie_name: str | None = None) -> Site:
+        """The same site seen through another virtual proxy."""
+        return replace(self, virtual_proxy=VirtualProxy(prefix, cookie_name))
+
+    def _url(self, scheme: str, port: int, default: int, path: str, query: Query) -> str:
+        return urlunsplit(
+            (scheme, self._netloc(port, default), "/" + path, urlencode(query or {}), "")
+        )
+
+    def proxy_url(self, path: str = "", query: Query = None) -> str:
+        """A resource on the proxy under this virtual proxy: ``/{prefix}/{path}``."""
+        default = 443 if self.scheme == "https" else 80
+        full = _join(self.prefix, path)
+        if path.endswith("/") or not path:
+            full += "/" if full else ""
+        return self._url(self.scheme, self.proxy_port, default, full, query)
+
+    def personal_url(self, path: str, query: Query = None) -> str:
+        """The personal API on the proxy: ``/{prefix}/qps/{path}`` (e.g. ``user``)."""
+        return self.proxy_url(_join("qps", path), query)
+
+    def qps_url(self, path: str, query: Query = None) -> str:
+        """The QPS REST API on its trusted port: ``/qps/{prefix}/{path}`` (mutual TLS)."""
+        return self._url("https", self.qps_port, 443, _join("qps", self.prefix, path), query)
+
+    def qrs_url(self, path: str, query: Query = None) -> str:
+        """The repository API on its trusted port: ``/qrs/{path}`` (no prefix, mutual TLS)."""
+        return self._url("https", self.qrs_port, 443, _join("qrs", path), query)
+
+    def auth_url(self, path: str, query: Query = None) -> str:
+        """The internal authentication module (Windows/forms login) on its own port."""
+        return self._url("https", self.auth_port, 443, path.lstrip("/"), query)
+
+    @staticmethod
+    def _app_path(app_id: str | None, identity: str | None, ttl: int | None) -> str:
+        path = f"app/{_segment(app_id or _ENGINE_DATA)}"
+        if identity is not None:
+            path += f"/identity/{_segment(identity)}"
+        if ttl is not None:
+            if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0:
+                raise ConfigurationError(
+                    f"ttl must be a whole number of seconds, not {ttl!r}",
+                    hint="ttl is how long the engine keeps the session after disconnect.",
+                )
+            path += f"/ttl/{ttl}"
+        return path
+
+    def app_websocket_url(
+        self,
+        app_id: str | None = None,
+        *,
+        identity: str | None = None,
+        ttl: int | None = None,
+        query: Query = None,
+    ) -> str:
+        """The engine websocket through the proxy: ``wss://host/{prefix}/app/{id}``."""
+        scheme = "wss" if self.scheme == "https" else "ws"
+        default = 443 if self.scheme == "https" else 80
+        path = _join(self.prefix, self._app_path(app_id, identity, ttl))
+        return self._url(scheme, self.proxy_port, default, path, query)
+
+    def engine_websocket_url(
+        self,
+        app_id: str | None = None,
+        *,
+        identity: str | None = None,
+        ttl: int | None = None,
+        query: Query = None,
+    ) -> str:
+        """The engine websocket direct on its port (client certificate): ``/app/{id}``."""
+        return self._url("wss", self.engine_port, 443, self._app_path(app_id, identity, ttl), query)
+
+    def owns(self, url: str) -> bool:
+        """Whether ``url`` points at this site (same host, one of its ports, right scheme)."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            return False
+        if (parts.hostname or "").lower() != self.host.lower().strip("[]"):
+            return False
+        secure = parts.scheme in ("https", "wss")
+        if parts.scheme not in ("https", "wss", "http", "ws"):
+            return False
+        if port is None:
+            port = 443 if secure else 80
+        if port == self.proxy_port:
+            return secure == (self.scheme == "https")
+        return secure and port in (self.qps_port, self.qrs_port, self.engine_port, self.auth_port)
+
+    def resolve(self, url: str) -> str:
+        """Resolve a server-relative ``qUrl`` under this virtual proxy; keep its query.
+
+        ``/tempcontent/x/f.csv?serverNodeId=n`` becomes
+        ``https://host/{prefix}/tempcontent/x/f.csv?serverNodeId=n``. An absolute URL must
+        be on this site's proxy; anything else raises :class:`ForeignHostError`.
+        """
+        parts = urlsplit(url)
+        if parts.scheme or parts.netloc:
+            secure = parts.scheme in ("https", "wss")
+            port = parts.port or (443 if secure else 80)
+            if not self.owns(url) or port != self.proxy_port:
+                raise ForeignHostError(
+                    f"refusing {parts.scheme}://{parts.netloc}: it is not this site's proxy "
+                    f"({self.origin})",
+                    hint="qlikauth sends credentials only to the site itself; allow the "
+                    "host explicitly to download from it without credentials.",
+                    url=url,
+                )
+        path = parts.path
+        first = _join(path).split("/", 1)[0]
+        if self.prefix and first != self.prefix:
+            path = "/" + _join(self.prefix, path)
+        default = 443 if self.scheme == "https" else 80
+        return urlunsplit(
+            (self.scheme, self._netloc(self.proxy_port, default), path, parts.query, "")
+        )
