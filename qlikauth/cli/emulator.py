@@ -1,0 +1,71 @@
+"""``qlikauth emulator``: run the Qlik Sense emulator until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from qlikauth.cli._common import EXIT_CONFIG, EXIT_OK, common_options
+from qlikauth.errors import ConfigurationError
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``emulator`` command."""
+    parser = subparsers.add_parser(
+        "emulator",
+        parents=[common_options()],
+        help="run the Qlik Sense emulator (proxy, QPS, QRS, engine, login module)",
+        description="Run an emulated Qlik Sense Enterprise on Windows server on loopback. "
+        "--config names the emulator's TOML file. The info file (JSON) says which ports "
+        "were chosen and where the certificates are.",
+    )
+    parser.add_argument("--host", help="host name the certificates and URLs use (localhost)")
+    parser.add_argument(
+        "--state-dir",
+        default=".qlikauth-emulator",
+        help="folder for the PKI, keys and exported files (default: %(default)s)",
+    )
+    parser.add_argument("--info-file", help="where to write the info JSON (default: in state dir)")
+    parser.add_argument(
+        "--legacy-websocket",
+        action="store_true",
+        help="websockets as before November 2024 (no CSRF token; mustAuthenticate)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def _announce(info: dict[str, object]) -> None:
+    print(
+        f"qlikauth emulator ready: proxy {info['proxy_url']}, QPS {info['qps_url']}, "
+        f"QRS {info['qrs_url']}, engine {info['engine_url']}, login {info['auth_url']}",
+        flush=True,
+    )
+    print(f"info file: {info['info_file']}", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the emulator and serve until a signal arrives."""
+    try:
+        from qlikauth.emulator.config import load_config
+        from qlikauth.emulator.server import Emulator
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the emulator needs the 'server' extra ({exc.name} is missing)",
+            hint="pip install 'qlikauth[server]'",
+        ) from exc
+    config = load_config(args.config)
+    if args.host:
+        config = dataclasses.replace(config, host=args.host)
+    if args.legacy_websocket:
+        config = dataclasses.replace(config, legacy_websocket=True)
+    emulator = Emulator(config, Path(args.state_dir), info_file=args.info_file)
+    try:
+        emulator.serve_forever(on_ready=_announce)
+    except OSError as exc:
+        print(f"error: the emulator could not start: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return EXIT_OK

@@ -1,0 +1,252 @@
+"""The state every listener of one emulator shares, and the proxy's login decisions."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from qlikauth.emulator.config import EmulatorConfig, VirtualProxyConfig
+from qlikauth.emulator.jwtcheck import JwtValidator
+from qlikauth.emulator.ntlm import NtlmAcceptors
+from qlikauth.emulator.state import (
+    Counters,
+    Faults,
+    Session,
+    SessionStore,
+    TargetStore,
+    TicketStore,
+)
+from qlikauth.pki import TestPki
+
+if TYPE_CHECKING:
+    from qlikauth.emulator.qix import Engine
+    from qlikauth.emulator.wsbridge import EngineSocket
+
+__all__ = ["EmulatorCore", "Urls", "add_query"]
+
+_END_NOTIFICATIONS = {
+    "timeout": ("OnSessionTimedOut", "The session has timed out due to inactivity."),
+    "logout": ("OnSessionLoggedOut", "The user has logged out."),
+    "deleted": ("OnSessionClosed", "The proxy session was closed."),
+}
+
+
+def add_query(url: str, **params: str) -> str:
+    """``url`` with extra query parameters appended (existing ones kept)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@dataclass
+class Urls:
+    """Where each listener answers, once bound."""
+
+    host: str
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def base(self, listener: str, scheme: str = "https") -> str:
+        """``scheme://host:port`` of one listener."""
+        return f"{scheme}://{self.host}:{self.ports[listener]}"
+
+    def proxy(self, prefix: str, path: str = "") -> str:
+        """An absolute proxy URL under a virtual proxy prefix."""
+        head = f"/{prefix}" if prefix else ""
+        return f"{self.base('proxy')}{head}/{path.lstrip('/')}"
+
+
+class EmulatorCore:
+    """Stores, engine, PKI and URLs of one emulator, shared by its listeners."""
+
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        state_dir: Path,
+        pki: TestPki,
+        jwt_cert: Path,
+        engine: Engine,
+    ) -> None:
+        self.config = config
+        self.state_dir = state_dir
+        self.pki = pki
+        self.engine = engine
+        self.urls = Urls(config.host)
+        self.admin_token = secrets.token_urlsafe(24)
+        self.faults = Faults()
+        self.counters = Counters()
+        self.sessions = SessionStore(self.timeout_of, config.max_parallel_sessions)
+        self.sessions.on_end = self._session_ended
+        self.tickets = TicketStore(config.ticket_ttl)
+        self.targets = TargetStore()
+        self.jwt = {
+            vp.prefix: JwtValidator(jwt_cert, vp.jwt_claims, config.jwt_leeway)
+            for vp in config.virtual_proxies
+            if vp.method == "jwt"
+        }
+        self.ntlm = NtlmAcceptors(
+            state_dir / "ntlm_users", config.windows.domain, config.windows.users, config.host
+        )
+        self.form_tokens: dict[str, str] = {}
+        # Engine calls may be slow (large exports): keep them off the event loop.
+        self.engine_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="qlikemu-qix")
+        self.sockets: dict[tuple[str, str], set[EngineSocket]] = {}
+        self.all_sockets: set[EngineSocket] = set()
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    # -- configuration look-ups ---------------------------------------------------------
+
+    def timeout_of(self, prefix: str) -> float:
+        """Inactivity timeout (seconds) of a virtual proxy."""
+        vp = self.config.virtual_proxy(prefix)
+        return vp.session_timeout if vp else 1800.0
+
+    def split_proxy_path(self, path: str) -> tuple[VirtualProxyConfig | None, str]:
+        """(virtual proxy, rest of the path) for a proxy path such as ``/hdr/hub/``."""
+        first, _, rest = path.lstrip("/").partition("/")
+        if first:
+            vp = self.config.virtual_proxy(first)
+            if vp is not None and vp.prefix:
+                return vp, rest
+        return self.config.virtual_proxy(""), path.lstrip("/")
+
+    def windows_user(self, domain: str, name: str) -> str | None:
+        """The configured spelling of a Windows user, if this domain knows the name."""
+        if domain.upper() != self.config.windows.domain.upper():
+            return None
+        for user in self.config.windows.users:
+            if user.name.lower() == name.lower():
+                return user.name
+        return None
+
+    def check_windows_password(self, domain: str, name: str, password: str) -> str | None:
+        """The user's name when the password is right (constant-time compare)."""
+        known = self.windows_user(domain, name)
+        if known is None:
+            return None
+        for user in self.config.windows.users:
+            if user.name == known and secrets.compare_digest(
+                user.password.encode("utf-8"), password.encode("utf-8")
+            ):
+                return known
+        return None
+
+    # -- login redirects -----------------------------------------------------------------
+
+    def login_redirect(self, vp: VirtualProxyConfig, original_uri: str) -> str | None:
+        """Where an unauthenticated GET goes (§2.3); None when the method has no login page."""
+        if vp.method == "windows":
+            target_id = self.targets.remember(vp.prefix, original_uri)
+            return add_query(
+                f"{self.urls.base('auth')}/internal_windows_authentication/", targetId=target_id
+            )
+        if vp.method == "ticket":
+            target_id = self.targets.remember(vp.prefix, original_uri)
+            module = vp.auth_module_uri or f"{self.urls.base('auth')}/no_authentication_module/"
+            head = f"{vp.prefix}/" if vp.prefix else ""
+            return add_query(
+                module,
+                targetId=target_id,
+                proxyRestUri=f"{self.urls.base('qps')}/qps/{head}",
+            )
+        return None
+
+    def login_uri(self, vp: VirtualProxyConfig, target_uri: str) -> str:
+        """The ``loginUri`` for the Personal API and ``OnAuthenticationInformation``."""
+        if vp.method == "ticket" and vp.auth_module_uri:
+            return add_query(vp.auth_module_uri, targetUri=target_uri)
+        return add_query(
+            f"{self.urls.base('auth')}/internal_windows_authentication/", targetUri=target_uri
+        )
+
+    def ticket_return(self, prefix: str, target_id: str | None, ticket: str) -> str:
+        """Back through the proxy with a fresh ticket, to the remembered target or the hub."""
+        target = self.targets.get(target_id) if target_id else None
+        uri = target.uri if target and target.prefix == prefix else self.urls.proxy(prefix, "hub/")
+        return add_query(uri, qlikTicket=ticket)
+
+    def allowed_hosts(self, vp: VirtualProxyConfig) -> set[str]:
+        """Host names the virtual proxy trusts for Origin and targetUri checks."""
+        return {self.config.host.lower(), "localhost"} | {h.lower() for h in vp.allow_list}
+
+    # -- sockets and session ends -----------------------------------------------------
+
+    def register_socket(self, session: Session | None, sock: EngineSocket) -> None:
+        """Track an open socket (per session, so that a session end can close it)."""
+        self.all_sockets.add(sock)
+        self.counters.websocket_connections += 1
+        self.counters.websockets_open += 1
+        if session is not None:
+            self.sockets.setdefault((session.prefix, session.session_id), set()).add(sock)
+
+    def unregister_socket(self, session: Session | None, sock: EngineSocket) -> None:
+        """Forget a closed socket."""
+        if sock in self.all_sockets:
+            self.all_sockets.discard(sock)
+            self.counters.websockets_open -= 1
+        if session is not None:
+            key = (session.prefix, session.session_id)
+            group = self.sockets.get(key)
+            if group is not None:
+                group.discard(sock)
+                if not group:
+                    del self.sockets[key]
+
+    def _session_ended(self, session: Session, reason: str) -> None:
+        method, message = _END_NOTIFICATIONS.get(reason, _END_NOTIFICATIONS["deleted"])
+        for sock in self.sockets.pop((session.prefix, session.session_id), set()):
+            if self.loop is not None:
+                self.loop.create_task(sock.notify_and_close(method, message))
+
+    def drop_all_sockets(self) -> int:
+        """Cut every open websocket (fault injection); how many were cut."""
+        socks = list(self.all_sockets)
+        for sock in socks:
+            sock.drop()
+        return len(socks)
+
+    # -- counters ---------------------------------------------------------------------
+
+    def counter_snapshot(self) -> dict[str, Any]:
+        """Everything ``GET /_emulator/counters`` reports."""
+        self.sessions.expire()
+        engine_counters: Mapping[str, int] = getattr(self.engine, "counters", {})
+        return {
+            "sessions_created": self.sessions.created,
+            "sessions_active": len(self.sessions),
+            "tickets_issued": self.tickets.issued,
+            "tickets_consumed": self.tickets.consumed,
+            "websocket_connections": self.counters.websocket_connections,
+            "websockets_open": self.counters.websockets_open,
+            "downloads": self.counters.downloads,
+            "faults_injected": self.counters.faults_injected,
+            "engine": dict(engine_counters),
+        }
+
+    def reset(self) -> None:
+        """Forget sessions, tickets, targets, faults and counters."""
+        self.sessions.clear()
+        self.tickets.clear()
+        self.targets.clear()
+        self.form_tokens.clear()
+        self.faults.reset()
+        self.counters.reset()
+
+    def new_form_token(self, target_id: str) -> str:
+        """A one-time hidden ``__token`` for a forms login page."""
+        token = secrets.token_urlsafe(18)
+        if len(self.form_tokens) > 10_000:
+            self.form_tokens.clear()
+        self.form_tokens[token] = target_id
+        return token
+
+    @staticmethod
+    def new_server_node_id() -> str:
+        """A GUID naming this (single) server node."""
+        return str(uuid.uuid4())

@@ -1,0 +1,335 @@
+"""Start and stop every listener of one emulator; write the info file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import ssl
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from qlikauth._files import atomic_write
+from qlikauth.emulator.admin import add_admin_routes
+from qlikauth.emulator.authmodule import AuthModule
+from qlikauth.emulator.common import fault_middleware
+from qlikauth.emulator.config import EmulatorConfig, load_config
+from qlikauth.emulator.core import EmulatorCore
+from qlikauth.emulator.engine_direct import EngineDirect
+from qlikauth.emulator.proxy import Proxy
+from qlikauth.emulator.qps import Qps
+from qlikauth.emulator.qrs import Qrs
+from qlikauth.emulator.tls import ensure_jwt_keypair, ensure_pki, server_context
+
+__all__ = ["Emulator"]
+
+log = logging.getLogger("qlikauth.emulator")
+
+_LISTENERS = ("proxy", "qps", "qrs", "engine", "auth")
+_SWEEP_SECONDS = 0.2
+
+
+class Emulator:
+    """One emulated Qlik Sense server: proxy, QPS, QRS, engine and authentication module.
+
+    Use it as a context manager (it runs its own event loop in a thread)::
+
+        with Emulator(config, state_dir) as emu:
+            emu.info["proxy_url"]
+
+    or call :meth:`serve_forever` from a command line (stops on SIGINT/SIGTERM).
+    """
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        state_dir: Path | str | None = None,
+        *,
+        info_file: Path | str | None = None,
+    ) -> None:
+        self.config = config if config is not None else load_config(None)
+        self._own_state = state_dir is None
+        self.state_dir = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="qlikemu-"))
+        self.info_file = Path(info_file) if info_file else self.state_dir / "emulator.json"
+        self.info: dict[str, Any] = {}
+        self.core: EmulatorCore | None = None
+        self._runners: list[web.AppRunner] = []
+        self._sweeper: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        return f"Emulator(state_dir={str(self.state_dir)!r}, running={bool(self.info)})"
+
+    # -- building -------------------------------------------------------------------------
+
+    def _build_core(self) -> EmulatorCore:
+        from qlikauth.emulator.qix import Engine, default_apps, large_app
+
+        config = self.config
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        hosts = list(dict.fromkeys([config.host, "localhost", "127.0.0.1"]))
+        pki = ensure_pki(self.state_dir, hosts)
+        _jwt_key, jwt_cert = ensure_jwt_keypair(self.state_dir)
+        apps = list(default_apps())
+        if config.large_app_rows > 0:
+            apps.append(large_app(config.large_app_rows))
+        engine = Engine(apps, self.state_dir / "tempcontent", server_node_id=str(uuid.uuid4()))
+        return EmulatorCore(config, self.state_dir, pki, jwt_cert, engine)
+
+    def _apps(self, core: EmulatorCore) -> dict[str, tuple[web.Application, ssl.SSLContext, int]]:
+        config = core.config
+        plain = server_context(core.pki, require_client_cert=False)
+        mutual = server_context(core.pki, require_client_cert=True)
+        middleware = fault_middleware(core.faults, core.counters)
+        handlers = {
+            "proxy": (Proxy(core).handle, plain, config.proxy_port),
+            "qps": (Qps(core).handle, mutual, config.qps_port),
+            "qrs": (Qrs(core).handle, mutual, config.qrs_port),
+            "engine": (EngineDirect(core).handle, mutual, config.engine_port),
+            "auth": (AuthModule(core).handle, plain, config.auth_port),
+        }
+        result: dict[str, tuple[web.Application, ssl.SSLContext, int]] = {}
+        for name, (handler, context, port) in handlers.items():
+            app = web.Application(middlewares=[middleware], client_max_size=16 * 1024 * 1024)
+            if name == "proxy":
+                add_admin_routes(app, core)
+            app.router.add_route("*", "/{tail:.*}", handler)
+            result[name] = (app, context, port)
+        return result
+
+    async def _start(self) -> None:
+        core = self._build_core()
+        core.loop = asyncio.get_running_loop()
+        self.core = core
+        for name, (app, context, port) in self._apps(core).items():
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+            await runner.setup()
+            self._runners.append(runner)
+            site = web.TCPSite(runner, core.config.bind, port, ssl_context=context)
+            await site.start()
+            core.urls.ports[name] = int(runner.addresses[0][1])
+        self._sweeper = asyncio.create_task(self._sweep())
+        self.info = self._make_info(core)
+        atomic_write(
+            self.info_file, (json.dumps(self.info, indent=2, sort_keys=True) + "\n").encode()
+        )
+
+    async def _sweep(self) -> None:
+        assert self.core is not None
+        while True:
+            await asyncio.sleep(_SWEEP_SECONDS)
+            self.core.sessions.expire()
+
+    async def _shutdown(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        core = self.core
+        if core is not None:
+            for sock in list(core.all_sockets):
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await sock.ws.close(code=1001, message=b"emulator stopping")
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        self._runners.clear()
+        if core is not None:
+            core.engine_executor.submit(core.engine.close).result()
+            core.engine_executor.shutdown(wait=True)
+
+    def _make_info(self, core: EmulatorCore) -> dict[str, Any]:
+        config = core.config
+        urls = core.urls
+        vps: list[dict[str, Any]] = []
+        for vp in config.virtual_proxies:
+            entry: dict[str, Any] = {
+                "prefix": vp.prefix,
+                "method": vp.method,
+                "cookie_name": vp.cookie_name,
+                "session_timeout": vp.session_timeout,
+                "anonymous": vp.anonymous,
+                "allow_list": list(vp.allow_list),
+                "url": urls.proxy(vp.prefix),
+            }
+            if vp.method in ("header", "header_dynamic"):
+                entry["header_name"] = vp.header_name
+                if vp.method == "header":
+                    entry["user_directory"] = vp.user_directory
+                else:
+                    entry["header_pattern"] = vp.header_pattern
+            if vp.method == "jwt":
+                entry["jwt_private_key"] = str(self.state_dir / "jwt_key.pem")
+                entry["jwt_certificate"] = str(self.state_dir / "jwt_cert.pem")
+                entry["jwt_claims"] = {
+                    "user": vp.jwt_claims.user,
+                    "directory": vp.jwt_claims.directory,
+                    "groups": vp.jwt_claims.groups,
+                }
+            if vp.method == "ticket":
+                entry["auth_module_uri"] = (
+                    vp.auth_module_uri or f"{urls.base('auth')}/no_authentication_module/"
+                )
+            if vp.method == "windows":
+                entry["windows_pattern"] = vp.windows_pattern
+            vps.append(entry)
+        return {
+            "host": config.host,
+            "bind": config.bind,
+            "pid": os.getpid(),
+            "ports": dict(urls.ports),
+            "proxy_url": urls.base("proxy"),
+            "qps_url": urls.base("qps"),
+            "qrs_url": urls.base("qrs"),
+            "engine_url": urls.base("engine", "wss"),
+            "auth_url": urls.base("auth"),
+            "admin_url": f"{urls.base('proxy')}/_emulator/",
+            "admin_token": core.admin_token,
+            "state_dir": str(self.state_dir),
+            "info_file": str(self.info_file),
+            "certs_dir": str(core.pki.directory),
+            "pfx_password": core.pki.pfx_password,
+            "legacy_websocket": config.legacy_websocket,
+            "ticket_ttl": config.ticket_ttl,
+            "max_parallel_sessions": config.max_parallel_sessions,
+            "virtual_proxies": vps,
+            "users": [
+                {
+                    "directory": u.directory,
+                    "id": u.user_id,
+                    "name": u.name,
+                    "groups": list(u.groups),
+                }
+                for u in config.users
+            ],
+            "windows": {
+                "domain": config.windows.domain,
+                "users": [{"name": u.name, "password": u.password} for u in config.windows.users],
+            },
+            "apps": [
+                {"id": app_id, "name": str(getattr(app, "name", app_id))}
+                for app_id, app in core.engine.apps.items()
+            ],
+        }
+
+    # -- running --------------------------------------------------------------------------
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        try:
+            await self._start()
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            await self._shutdown()
+            return
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await self._shutdown()
+
+    def start(self) -> Emulator:
+        """Start in a background thread; return once every listener serves."""
+        if self._thread is not None:
+            raise RuntimeError("this emulator is already running")
+        self._ready.clear()
+        self._error = None
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                loop.run_until_complete(self._main())
+            finally:
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="qlikauth-emulator", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        error = self._failure()
+        if error is not None:
+            self._thread.join()
+            self._thread = None
+            raise error
+        return self
+
+    def _failure(self) -> BaseException | None:
+        # A method, not an attribute read: mypy would take the error as still None here.
+        return self._error
+
+    def stop(self) -> None:
+        """Stop every listener and wait for the thread to end."""
+        thread, loop, stop = self._thread, self._loop, self._stop
+        if thread is None or loop is None or stop is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=30)
+        self._thread = None
+        self.info_file.unlink(missing_ok=True)
+        if self._own_state:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def call(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(*args)`` on the emulator's loop thread and return its result."""
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the emulator is not running")
+
+        async def wrapper() -> Any:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(wrapper(), loop).result(timeout=30)
+
+    def serve_forever(self, on_ready: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """Run in this thread until SIGINT or SIGTERM, then shut down cleanly.
+
+        ``on_ready`` is called with the info once every listener serves.
+        """
+
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            self._loop = loop
+            task = asyncio.create_task(self._main())
+            while not self._ready.is_set() and not task.done():
+                await asyncio.sleep(0.01)
+            if self._error is not None or self._stop is None:
+                await task
+                raise self._error or RuntimeError("the emulator did not start")
+            stop = self._stop
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            if on_ready is not None:
+                on_ready(self.info)
+            await task
+
+        try:
+            asyncio.run(main())
+        finally:
+            self.info_file.unlink(missing_ok=True)

@@ -1,0 +1,107 @@
+"""Runs one engine websocket: the greeting, JSON-RPC turns, and proxy notifications."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+
+if TYPE_CHECKING:
+    from qlikauth.emulator.qix import EngineConnection
+
+__all__ = ["EngineSocket", "notification"]
+
+
+def notification(method: str, message: str, **extra: Any) -> str:
+    """A proxy -> client notification as Qlik sends it before closing (§2.8)."""
+    params: dict[str, Any] = {
+        "severity": "fatal",
+        "timestamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "message": message,
+    }
+    params.update(extra)
+    return json.dumps({"jsonrpc": "2.0", "method": method, "params": params})
+
+
+class EngineSocket:
+    """One open client websocket, optionally wired to an engine connection."""
+
+    def __init__(
+        self, ws: web.WebSocketResponse, executor: Executor, transport: asyncio.BaseTransport | None
+    ) -> None:
+        self.ws = ws
+        self._transport = transport
+        self._executor = executor
+        self._closing = False
+
+    async def _engine(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def send_all(self, texts: list[str]) -> None:
+        """Send frames unless the socket is already going away."""
+        for text in texts:
+            if self.ws.closed:
+                return
+            await self.ws.send_str(text)
+
+    async def first_text(self) -> str | None:
+        """The client's first text frame, or None if it closed first."""
+        async for msg in self.ws:
+            if msg.type == WSMsgType.TEXT:
+                return str(msg.data)
+            if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
+                break
+        return None
+
+    async def run(
+        self,
+        connect: Callable[[], EngineConnection],
+        *,
+        on_message: Callable[[], bool] = lambda: True,
+        before_first: list[str] | None = None,
+    ) -> None:
+        """Greet, then answer every text frame through the engine until either side closes.
+
+        ``on_message`` runs before each frame (it refreshes the proxy session) and returns
+        False when the session is gone; ``before_first`` is sent after the client's first
+        frame and before its answer (legacy ``OnAuthenticationInformation``).
+        """
+        connection: EngineConnection = await self._engine(connect)
+        try:
+            await self.send_all(await self._engine(connection.greeting))
+            pending_first = before_first
+            async for msg in self.ws:
+                if msg.type != WSMsgType.TEXT:
+                    if msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
+                        break
+                    continue
+                if not on_message():
+                    break
+                if pending_first:
+                    await self.send_all(pending_first)
+                    pending_first = None
+                await self.send_all(await self._engine(connection.handle, str(msg.data)))
+        finally:
+            await self._engine(connection.close)
+
+    async def notify_and_close(self, method: str, message: str) -> None:
+        """Push a proxy notification, then close the socket (Qlik closes after it)."""
+        if self._closing or self.ws.closed:
+            return
+        self._closing = True
+        try:
+            await self.ws.send_str(notification(method, message))
+            await self.ws.close()
+        except (ConnectionError, RuntimeError):
+            pass
+
+    def drop(self) -> None:
+        """Cut the connection without a close frame (fault injection)."""
+        self._closing = True
+        if isinstance(self._transport, asyncio.Transport):
+            self._transport.abort()
