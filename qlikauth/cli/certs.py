@@ -16,6 +16,7 @@ import ipaddress
 import json
 import os
 import secrets
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
+    parser.print_help(sys.stderr)
     return EXIT_USAGE
 
 
@@ -195,6 +196,7 @@ def _check(args: argparse.Namespace) -> int:
     password = _password(args)
     if password is None and _needs_password(path):
         password = _sidecar_password(path)
+    args.host = args.host or args.server  # --server names the same thing elsewhere
     findings = diagnose(path, passphrase=password, host=args.host)
     if args.connect is not None:
         findings += _connect(args, path, password)
