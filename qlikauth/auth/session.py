@@ -1,0 +1,106 @@
+"""Session injection: QPS creates a proxy session with an id we chose (§1.5, §2.10).
+
+``POST /qps/{prefix}/session`` (port 4243, mutual TLS, Xrfkey) with a random UUID4 as the
+session id; the client then sends that id as the cookie the virtual proxy names. Logout
+deletes the session through QPS, so the user's session slot is freed at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from qlikauth.auth.base import Authenticator, bootstrap_session
+from qlikauth.credentials import Credentials, QlikUser, Route
+from qlikauth.errors import (
+    ConfigurationError,
+    CredentialsRejectedError,
+    LoginRedirectError,
+    QlikAuthError,
+)
+from qlikauth.http import Flow
+from qlikauth.qps import (
+    Attributes,
+    add_session_flow,
+    attribute_list,
+    delete_session_flow,
+    new_session_id,
+)
+from qlikauth.site import Site
+
+__all__ = ["SessionAuth"]
+
+
+@dataclass(frozen=True)
+class SessionAuth(Authenticator):
+    """Log in by injecting a proxy session through QPS (needs the site's client certificate).
+
+    The site must know the virtual proxy's session cookie name (its *Session cookie header
+    name*): the proxy never announces it for an injected session. ``session_id`` is random
+    per login unless given.
+    """
+
+    name: ClassVar[str] = "session"
+
+    user: str
+    directory: str
+    attributes: Attributes = ()
+    session_id: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        pairs = [next(iter(a.items())) for a in attribute_list(self.attributes)]
+        object.__setattr__(self, "attributes", tuple(pairs))
+        QlikUser(self.directory, self.user)  # raises on empty or backslash values
+        if self.session_id is not None and len(self.session_id) < 16:
+            raise ConfigurationError(
+                "the session id is too short to be unguessable",
+                hint="Leave session_id unset: qlikauth makes a random UUID4 per login.",
+            )
+
+    @property
+    def qlik_user(self) -> QlikUser:
+        """The user the session is for."""
+        return QlikUser(self.directory, self.user)
+
+    def login(self, site: Site) -> Flow[Credentials]:
+        """Add the session through QPS, then present it as the cookie and read the user."""
+        cookie_name = site.cookie_name
+        if cookie_name is None:
+            raise ConfigurationError(
+                f"session injection on virtual proxy '{site.prefix}' needs its session cookie name",
+                hint="Set the site's cookie name to the virtual proxy's 'Session cookie header "
+                "name' from the QMC (e.g. X-Qlik-Session-hdr).",
+            )
+        session_id = self.session_id or new_session_id()
+        yield from add_session_flow(site, self.qlik_user, session_id, attributes=self.attributes)
+        try:
+            return (
+                yield from bootstrap_session(
+                    site, {}, cookies={cookie_name: session_id}, what="session injection"
+                )
+            )
+        except (LoginRedirectError, CredentialsRejectedError) as exc:
+            with contextlib.suppress(QlikAuthError):
+                yield from delete_session_flow(site, session_id)
+            raise LoginRedirectError(
+                f"QPS created the session, but the proxy did not accept it as the cookie "
+                f"{cookie_name} on {_where(site)}: {exc.message}",
+                url=exc.url,
+                status=exc.status,
+                hint=f"The virtual proxy's 'Session cookie header name' is probably not "
+                f"{cookie_name}: copy it from the QMC into the site configuration (over plain "
+                "http Qlik appends '-HTTP'). The session was deleted again.",
+            ) from exc
+
+    def logout(self, site: Site, credentials: Credentials) -> Flow[None]:
+        """Delete the session through QPS, freeing the user's session slot."""
+        session_id = credentials.session_id
+        if credentials.route is Route.DIRECT or session_id is None:
+            return None
+        yield from delete_session_flow(site, session_id)
+        return None
+
+
+def _where(site: Site) -> str:
+    return f"virtual proxy '{site.prefix}'" if site.prefix else "the default virtual proxy"

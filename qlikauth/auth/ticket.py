@@ -1,0 +1,118 @@
+"""Ticket authentication: a QPS ticket, redeemed once for a proxy session (§1.4, §2.5).
+
+:class:`TicketAuth` is for scripts: it asks QPS (port 4243, mutual TLS, Xrfkey) for a
+ticket and redeems it at once on the same virtual proxy (``GET /{prefix}/qps/csrftoken
+?qlikTicket=...``), keeping the session cookie and the CSRF token. :func:`issue_ticket` is
+for authentication modules that redirect a browser: it returns the ticket and the
+``TargetUri`` to send the browser to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from qlikauth.auth.base import Authenticator, bootstrap_session
+from qlikauth.credentials import Credentials, QlikUser
+from qlikauth.errors import CredentialsRejectedError, LoginRedirectError, TicketError
+from qlikauth.http import Flow, HttpTransport
+from qlikauth.qps import Attributes, QpsClient, Ticket, attribute_list, ticket_flow
+from qlikauth.site import Site
+
+__all__ = ["TicketAuth", "issue_ticket", "redeem_ticket_flow"]
+
+#: Qlik's spelling of the query parameter that carries a ticket to the proxy.
+TICKET_PARAMETER = "qlikTicket"
+
+
+def redeem_ticket_flow(site: Site, ticket: Ticket | str) -> Flow[Credentials]:
+    """Redeem a ticket on ``site``'s virtual proxy for a session (cookie + CSRF token).
+
+    A ticket is good once, for a minute, on the virtual proxy it was issued for; a refusal
+    raises :class:`TicketError` saying which of these is likely.
+    """
+    value = ticket.ticket if isinstance(ticket, Ticket) else ticket
+    try:
+        return (
+            yield from bootstrap_session(
+                site, {}, query={TICKET_PARAMETER: value}, what="ticket redemption"
+            )
+        )
+    except (LoginRedirectError, CredentialsRejectedError) as exc:
+        raise TicketError(
+            f"the proxy did not accept the ticket on {_where(site)}: {exc.message}",
+            url=exc.url,
+            status=exc.status,
+            hint=_refusal_hint(site, ticket),
+        ) from exc
+
+
+def _where(site: Site) -> str:
+    return f"virtual proxy '{site.prefix}'" if site.prefix else "the default virtual proxy"
+
+
+def _refusal_hint(site: Site, ticket: Ticket | str) -> str:
+    reasons = ["a ticket is valid once: it was used before"]
+    if isinstance(ticket, Ticket):
+        if ticket.prefix != site.prefix:
+            reasons.insert(
+                0,
+                f"it was issued for virtual proxy '{ticket.prefix}' and redeemed on "
+                f"'{site.prefix}': redeem it where it was issued",
+            )
+        if ticket.expired():
+            reasons.insert(0, "it is older than one minute")
+    else:
+        reasons.append("or it is older than one minute, or for another virtual proxy")
+    return "; ".join(reasons) + ". Issue a new ticket for each login."
+
+
+@dataclass(frozen=True)
+class TicketAuth(Authenticator):
+    """Log in with a QPS ticket (needs the site's client certificate for port 4243).
+
+    ``attributes`` become ticket attributes (e.g. ``{"Group": ["Sales"]}``); the proxy
+    passes them on to apps as ``X-Qlik-Security``.
+    """
+
+    name: ClassVar[str] = "ticket"
+
+    user: str
+    directory: str
+    attributes: Attributes = ()
+
+    def __post_init__(self) -> None:
+        pairs = [next(iter(a.items())) for a in attribute_list(self.attributes)]
+        object.__setattr__(self, "attributes", tuple(pairs))
+        QlikUser(self.directory, self.user)  # raises on empty or backslash values
+
+    @property
+    def qlik_user(self) -> QlikUser:
+        """The user the ticket is for."""
+        return QlikUser(self.directory, self.user)
+
+    def login(self, site: Site) -> Flow[Credentials]:
+        """Issue a ticket on the site's virtual proxy and redeem it there at once."""
+        ticket = yield from ticket_flow(site, self.qlik_user, attributes=self.attributes)
+        return (yield from redeem_ticket_flow(site, ticket))
+
+
+def issue_ticket(
+    site: Site,
+    user: QlikUser | str,
+    *,
+    attributes: Attributes = None,
+    target_id: str | None = None,
+    transport: HttpTransport | None = None,
+) -> Ticket:
+    """Ask QPS for a ticket for ``user`` on ``site``'s virtual proxy.
+
+    For authentication modules: redirect the browser to ``ticket.redirect_url(site)``
+    (the ``TargetUri`` for ``target_id``, with ``qlikTicket=`` appended). Pass a
+    ``transport`` to reuse one connection for many tickets.
+    """
+    client = QpsClient(site, transport=transport)
+    try:
+        return client.issue_ticket(user, attributes=attributes, target_id=target_id)
+    finally:
+        client.close()
