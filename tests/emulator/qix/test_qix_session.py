@@ -1,0 +1,411 @@
+"""Engine model: greeting, engine sessions, handles, dispatch, params and errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from qix_support import Rpc, greeting_state, table_def
+
+from qlikauth.emulator.qix import App, Engine, EngineUser, default_apps
+from qlikauth.emulator.qix.data import INVENTORY_APP_ID, SALES_APP_ID
+
+ALICE = EngineUser("CORP", "alice")
+BOB = EngineUser("CORP", "bob")
+
+
+class Clock:
+    """A clock the test moves by hand, so ttl tests never sleep."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def engine(tmp_path: Path, clock: Clock) -> Engine:
+    return Engine(default_apps(), tmp_path / "exports", server_node_id="node-1", clock=clock)
+
+
+@pytest.fixture
+def sales(engine: Engine) -> App:
+    return engine.apps[SALES_APP_ID]
+
+
+# Greeting and engine sessions.
+
+
+def test_first_connection_is_session_created(engine: Engine) -> None:
+    connection = engine.connect(ALICE, SALES_APP_ID)
+    assert greeting_state(connection) == "SESSION_CREATED"
+    assert connection.user == ALICE
+    assert not connection.closed
+
+
+def test_reconnect_within_ttl_attaches_and_keeps_the_open_doc(engine: Engine, clock: Clock) -> None:
+    first = engine.connect(ALICE, SALES_APP_ID, ttl=30)
+    rpc = Rpc(first)
+    doc = rpc.result(-1, "OpenDoc", [SALES_APP_ID])["qReturn"]["qHandle"]
+    first.close()
+    clock.now += 29
+    second = engine.connect(ALICE, SALES_APP_ID, ttl=30)
+    assert greeting_state(second) == "SESSION_ATTACHED"
+    active = Rpc(second).result(-1, "GetActiveDoc")["qReturn"]
+    assert active["qHandle"] == doc
+    assert active["qType"] == "Doc"
+    assert engine.counters["sessions_attached"] == 1
+
+
+def test_reconnect_after_ttl_creates_a_new_session(engine: Engine, clock: Clock) -> None:
+    first = engine.connect(ALICE, SALES_APP_ID, ttl=30)
+    Rpc(first).result(-1, "OpenDoc", [SALES_APP_ID])
+    first.close()
+    clock.now += 30
+    second = engine.connect(ALICE, SALES_APP_ID, ttl=30)
+    assert greeting_state(second) == "SESSION_CREATED"
+    error = Rpc(second).error(-1, "GetActiveDoc")
+    assert error["code"] == 1007
+    assert engine.counters["engine_sessions"] == 2
+
+
+def test_zero_ttl_ends_the_session_with_the_socket(engine: Engine) -> None:
+    engine.connect(ALICE, SALES_APP_ID).close()
+    assert engine.engine_sessions() == 0
+    assert greeting_state(engine.connect(ALICE, SALES_APP_ID)) == "SESSION_CREATED"
+
+
+def test_second_socket_on_a_live_session_attaches_and_cannot_open_again(engine: Engine) -> None:
+    first = engine.connect(ALICE, SALES_APP_ID)
+    Rpc(first).result(-1, "OpenDoc", [SALES_APP_ID])
+    second = engine.connect(ALICE, SALES_APP_ID)
+    assert greeting_state(second) == "SESSION_ATTACHED"
+    error = Rpc(second).error(-1, "OpenDoc", [SALES_APP_ID])
+    assert error["code"] == 1002
+    first.close()
+    # The session lives on while the second socket is open.
+    assert engine.engine_sessions() == 1
+
+
+@pytest.mark.parametrize(
+    ("other_user", "other_app", "other_identity"),
+    [(BOB, SALES_APP_ID, None), (ALICE, INVENTORY_APP_ID, None), (ALICE, SALES_APP_ID, "x1")],
+)
+def test_sessions_are_keyed_by_user_app_and_identity(
+    engine: Engine, other_user: EngineUser, other_app: str, other_identity: str | None
+) -> None:
+    engine.connect(ALICE, SALES_APP_ID, ttl=60).close()
+    other = engine.connect(other_user, other_app, identity=other_identity, ttl=60)
+    assert greeting_state(other) == "SESSION_CREATED"
+    assert engine.engine_sessions() == 2
+
+
+def test_none_and_engine_data_are_the_same_global_session(engine: Engine) -> None:
+    engine.connect(ALICE, None, ttl=60).close()
+    assert greeting_state(engine.connect(ALICE, "engineData", ttl=60)) == "SESSION_ATTACHED"
+
+
+def test_license_denied_user_gets_an_error_greeting_and_no_answers(tmp_path: Path) -> None:
+    engine = Engine(
+        default_apps(), tmp_path, server_node_id="n", license_denied_users=[EngineUser("D", "x")]
+    )
+    connection = engine.connect(EngineUser("D", "x"), SALES_APP_ID)
+    assert greeting_state(connection) == "SESSION_ERROR_NO_LICENSE"
+    assert connection.closed
+    request = {"jsonrpc": "2.0", "id": 1, "handle": -1, "method": "EngineVersion"}
+    assert connection.handle(json.dumps(request)) == []
+    assert engine.engine_sessions() == 0
+    assert greeting_state(engine.connect(ALICE, SALES_APP_ID)) == "SESSION_CREATED"
+
+
+@pytest.mark.parametrize(
+    "state", ["SESSION_ERROR_LIMIT_EXCEEDED", "SESSION_ERROR_APP_ACCESS_DENIED"]
+)
+def test_forced_error_states(engine: Engine, state: str) -> None:
+    connection = engine.connect(ALICE, SALES_APP_ID, force_state=state)
+    assert greeting_state(connection) == state
+    assert connection.closed
+
+
+def test_unknown_forced_state_is_refused(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="qSessionState"):
+        engine.connect(ALICE, None, force_state="SESSION_FINE")
+
+
+# Global methods.
+
+
+def test_get_doc_list_lists_every_app_as_qseow_does(engine: Engine) -> None:
+    doc_list = Rpc(engine.connect(ALICE, None)).result(-1, "GetDocList")["qDocList"]
+    assert [entry["qDocId"] for entry in doc_list] == list(engine.apps)
+    for entry in doc_list:
+        app = engine.apps[entry["qDocId"]]
+        assert entry["qDocName"] == app.name
+        assert entry["qTitle"] == app.name
+        assert entry["qFileTime"] == 0
+        assert entry["qFileSize"] == 0
+        assert entry["qMeta"]["stream"]["name"] == app.stream
+        assert entry["qMeta"]["description"] == app.description
+
+
+def test_engine_version_and_authenticated_user(engine: Engine) -> None:
+    rpc = Rpc(engine.connect(BOB, None))
+    version = rpc.result(-1, "EngineVersion")["qVersion"]["qComponentVersion"]
+    assert version.startswith("12.")
+    user = rpc.result(-1, "GetAuthenticatedUser")["qReturn"]
+    assert user == f"UserDirectory={BOB.directory}; UserId={BOB.user_id}"
+
+
+def test_open_doc_by_name_then_handles_count_up(engine: Engine, sales: App) -> None:
+    rpc = Rpc(engine.connect(ALICE, None))
+    answer = rpc.call(-1, "OpenDoc", {"qDocName": sales.name})
+    assert answer["result"]["qReturn"]["qType"] == "Doc"
+    assert answer["result"]["qReturn"]["qHandle"] == 1
+    assert answer["change"] == [1]
+    handles = []
+    for _ in range(3):
+        reply = rpc.call(1, "CreateSessionObject", [table_def(["Region"], ["Sum(Amount)"])])
+        handle = reply["result"]["qReturn"]["qHandle"]
+        assert reply["change"] == [handle]
+        handles.append(handle)
+    assert handles == [2, 3, 4]
+
+
+def test_open_doc_by_id_in_any_case(engine: Engine) -> None:
+    rpc = Rpc(engine.connect(ALICE, None))
+    reply = rpc.result(-1, "OpenDoc", [INVENTORY_APP_ID.upper()])
+    assert reply["qReturn"]["qGenericId"] == INVENTORY_APP_ID
+
+
+def test_open_unknown_app_is_1003(engine: Engine) -> None:
+    error = Rpc(engine.connect(ALICE, None)).error(-1, "OpenDoc", ["No Such App"])
+    assert error["code"] == 1003
+    assert error["parameter"] == "No Such App"
+
+
+def test_connection_for_one_app_cannot_open_another(engine: Engine) -> None:
+    rpc = Rpc(engine.connect(ALICE, SALES_APP_ID))
+    assert rpc.error(-1, "OpenDoc", [INVENTORY_APP_ID])["code"] == 1003
+    assert rpc.error(-1, "OpenDoc", ["Inventory"])["code"] == 1003
+    assert rpc.result(-1, "OpenDoc", ["Sales"])["qReturn"]["qHandle"] == 1
+
+
+def test_open_doc_twice_is_1002(engine: Engine) -> None:
+    rpc = Rpc(engine.connect(ALICE, None))
+    rpc.result(-1, "OpenDoc", ["Sales"])
+    assert rpc.error(-1, "OpenDoc", ["Inventory"])["code"] == 1002
+
+
+def test_get_active_doc_without_a_doc_is_an_error(engine: Engine) -> None:
+    error = Rpc(engine.connect(ALICE, None)).error(-1, "GetActiveDoc")
+    assert error["code"] == 1007
+
+
+# Doc and object methods.
+
+
+def test_get_object_and_destroy_session_object(engine: Engine) -> None:
+    rpc = Rpc(engine.connect(ALICE, SALES_APP_ID))
+    rpc.result(-1, "OpenDoc", [SALES_APP_ID])
+    props = table_def(["Country"], ["Count(OrderId)"])
+    props["qInfo"]["qId"] = "my-table"
+    created = rpc.result(1, "CreateSessionObject", [props])["qReturn"]
+    assert created == {
+        "qType": "GenericObject",
+        "qHandle": 2,
+        "qGenericType": "table",
+        "qGenericId": "my-table",
+    }
+    assert rpc.result(1, "GetObject", {"qId": "my-table"})["qReturn"] == created
+    assert rpc.error(1, "GetObject", ["missing"])["code"] == 2
+    destroyed = rpc.call(1, "DestroySessionObject", ["my-table"])
+    assert destroyed["result"] == {"qSuccess": True}
+    assert destroyed["close"] == [2]
+    assert rpc.error(2, "GetLayout")["parameter"] == "Invalid handle"
+    assert rpc.result(1, "DestroySessionObject", ["my-table"]) == {"qSuccess": False}
+
+
+def test_duplicate_or_empty_object_ids_get_fresh_ids(engine: Engine) -> None:
+    rpc = Rpc(engine.connect(ALICE, SALES_APP_ID))
+    rpc.result(-1, "OpenDoc", [SALES_APP_ID])
+    props = table_def(["Country"], [])
+    props["qInfo"]["qId"] = "same"
+    first = rpc.result(1, "CreateSessionObject", [props])["qReturn"]["qGenericId"]
+    second = rpc.result(1, "CreateSessionObject", [props])["qReturn"]["qGenericId"]
+    third = rpc.result(1, "CreateSessionObject", [table_def(["Country"], [])])["qReturn"]
+    assert first == "same"
+    assert second != "same"
+    assert third["qGenericId"]
+    assert len({first, second, third["qGenericId"]}) == 3
+
+
+def test_create_session_object_needs_a_type(engine: Engine) -> None:
+    rpc = Rpc(engine.connect(ALICE, SALES_APP_ID))
+    rpc.result(-1, "OpenDoc", [SALES_APP_ID])
+    error = rpc.error(1, "CreateSessionObject", [{"qInfo": {"qId": "x"}}])
+    assert error["code"] == -32602
+    assert "qType" in error["parameter"]
+
+
+def test_get_properties_returns_what_was_given_plus_the_id(engine: Engine) -> None:
+    rpc = Rpc(engine.connect(ALICE, SALES_APP_ID))
+    rpc.result(-1, "OpenDoc", [SALES_APP_ID])
+    props = table_def(["Region"], ["Sum(Amount)"])
+    props["custom"] = {"title": "Mine", "n": [1, 2]}
+    handle = rpc.result(1, "CreateSessionObject", [props])["qReturn"]["qHandle"]
+    got = rpc.result(handle, "GetProperties")["qProp"]
+    object_id = got["qInfo"].pop("qId")
+    assert object_id
+    assert got == props
+
+
+def test_layout_evaluates_string_and_value_expressions(engine: Engine, sales: App) -> None:
+    rpc = Rpc(engine.connect(ALICE, SALES_APP_ID))
+    rpc.result(-1, "OpenDoc", [SALES_APP_ID])
+    props = {
+        "qInfo": {"qType": "kpi"},
+        "title": {"qStringExpression": {"qExpr": "='Orders: ' & Count(OrderId)"}},
+        "total": {"qValueExpression": {"qExpr": "=Sum(Quantity)"}},
+        "plain": "unchanged",
+    }
+    handle = rpc.result(1, "CreateSessionObject", [props])["qReturn"]["qHandle"]
+    layout = rpc.result(handle, "GetLayout")["qLayout"]
+    quantity = sales.fields.index("Quantity")
+    assert layout["title"] == f"Orders: {sales.row_count}"
+    assert layout["total"] == sum(row[quantity] for row in sales.rows())  # type: ignore[misc]
+    assert layout["plain"] == "unchanged"
+    assert layout["qInfo"]["qType"] == "kpi"
+
+
+def test_get_app_layout(engine: Engine, sales: App) -> None:
+    rpc = Rpc(engine.connect(ALICE, SALES_APP_ID))
+    rpc.result(-1, "OpenDoc", [SALES_APP_ID])
+    layout = rpc.result(1, "GetAppLayout")["qLayout"]
+    assert layout["qTitle"] == sales.name
+    assert layout["qMeta"]["stream"]["name"] == sales.stream
+    assert layout["qHasData"] is True
+
+
+# Envelope, params and errors.
+
+
+def test_method_of_another_class_is_not_found(engine: Engine) -> None:
+    rpc = Rpc(engine.connect(ALICE, SALES_APP_ID))
+    assert rpc.error(-1, "EvaluateEx", ["1"])["code"] == -32601
+    rpc.result(-1, "OpenDoc", [SALES_APP_ID])
+    error = rpc.error(1, "GetDocList")
+    assert error["code"] == -32601
+    assert error["parameter"] == "GetDocList"
+
+
+def test_unknown_handle_is_invalid_params(engine: Engine) -> None:
+    error = Rpc(engine.connect(ALICE, None)).error(7, "GetLayout")
+    assert error["code"] == -32602
+    assert error["parameter"] == "Invalid handle"
+
+
+def test_positional_and_named_params_bind_to_the_same_names(engine: Engine) -> None:
+    rpc = Rpc(engine.connect(ALICE, SALES_APP_ID))
+    rpc.result(-1, "OpenDoc", [SALES_APP_ID, "", "", "", False])
+    by_name = rpc.result(1, "EvaluateEx", {"qExpression": "Sum(Amount)"})
+    by_position = rpc.result(1, "EvaluateEx", ["Sum(Amount)"])
+    assert by_name == by_position
+    assert by_name["qValue"]["qIsNumeric"] is True
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter_start"),
+    [
+        ({"qExpression": "1", "qExtra": 1}, "qExtra"),
+        ({"qExpr": "1"}, "qExpr"),
+        ([5], "qExpression"),
+        ({"qExpression": ["1"]}, "qExpression"),
+        (["1", "2"], "too many"),
+        ({}, "qExpression"),
+        ("Sum(Amount)", "params"),
+    ],
+)
+def test_bad_params_are_32602(engine: Engine, params: object, parameter_start: str) -> None:
+    rpc = Rpc(engine.connect(ALICE, SALES_APP_ID))
+    rpc.result(-1, "OpenDoc", [SALES_APP_ID])
+    error = rpc.error(1, "EvaluateEx", params)
+    assert error["code"] == -32602
+    assert error["parameter"].startswith(parameter_start)
+
+
+def test_optional_params_take_their_defaults(engine: Engine) -> None:
+    rpc = Rpc(engine.connect(ALICE, SALES_APP_ID))
+    handle = rpc.result(-1, "OpenDoc", {"qDocName": SALES_APP_ID})["qReturn"]["qHandle"]
+    obj = rpc.result(handle, "CreateSessionObject", [table_def(["Region"], [])])
+    reply = rpc.result(obj["qReturn"]["qHandle"], "ExportData", ["CSV_C", "/qHyperCubeDef"])
+    export = engine.find_export(*reply["qUrl"].split("?")[0].split("/")[2:4])
+    assert export is not None
+    assert export.serve_once is False
+
+
+def test_notification_gets_no_answer_but_takes_effect(engine: Engine) -> None:
+    connection = engine.connect(ALICE, SALES_APP_ID)
+    request = {"jsonrpc": "2.0", "handle": -1, "method": "OpenDoc", "params": [SALES_APP_ID]}
+    assert connection.handle(json.dumps(request)) == []
+    assert Rpc(connection).result(-1, "GetActiveDoc")["qReturn"]["qHandle"] == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("{not json", -32700),
+        ("[1, 2]", -32600),
+        ('{"jsonrpc": "2.0", "id": 3, "handle": -1}', -32600),
+        ('{"jsonrpc": "2.0", "id": 3, "method": "EngineVersion"}', -32600),
+        ('{"jsonrpc": "1.0", "id": 3, "handle": -1, "method": "EngineVersion"}', -32600),
+    ],
+)
+def test_malformed_requests(engine: Engine, text: str, code: int) -> None:
+    (answer,) = engine.connect(ALICE, None).handle(text)
+    message = json.loads(answer)
+    assert message["jsonrpc"] == "2.0"
+    assert message["error"]["code"] == code
+    assert set(message["error"]) == {"code", "parameter", "message"}
+
+
+def test_string_ids_are_echoed(engine: Engine) -> None:
+    connection = engine.connect(ALICE, None)
+    request = {"jsonrpc": "2.0", "id": "abc", "handle": -1, "method": "EngineVersion"}
+    (answer,) = connection.handle(json.dumps(request))
+    assert json.loads(answer)["id"] == "abc"
+
+
+def test_delta_sends_add_then_replace_patches(engine: Engine) -> None:
+    rpc = Rpc(engine.connect(ALICE, SALES_APP_ID))
+    rpc.result(-1, "OpenDoc", [SALES_APP_ID])
+    handle = rpc.result(1, "CreateSessionObject", [table_def(["Region"], ["Sum(Amount)"])])[
+        "qReturn"
+    ]["qHandle"]
+    plain = rpc.result(handle, "GetLayout")["qLayout"]
+    first = rpc.result(handle, "GetLayout", delta=True)["qLayout"]
+    second = rpc.result(handle, "GetLayout", delta=True)["qLayout"]
+    assert first == [{"op": "add", "path": "/", "value": plain}]
+    assert second == [{"op": "replace", "path": "/", "value": plain}]
+
+
+def test_counters_count_calls_errors_and_sessions(engine: Engine) -> None:
+    rpc = Rpc(engine.connect(ALICE, None))
+    rpc.result(-1, "EngineVersion")
+    rpc.error(-1, "NoSuchMethod")
+    assert engine.counters["calls"] == 2
+    assert engine.counters["errors"] == 1
+    assert engine.counters["engine_sessions"] == 1
+    assert engine.counters["connections"] == 1
+
+
+def test_closed_engine_refuses_connections(engine: Engine) -> None:
+    engine.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        engine.connect(ALICE, None)
