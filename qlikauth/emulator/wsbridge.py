@@ -74,6 +74,9 @@ class EngineSocket:
         connection: EngineConnection = await self._engine(connect)
         try:
             await self.send_all(await self._engine(connection.greeting))
+            if connection.closed:
+                # An error greeting (SESSION_ERROR_*): the engine answers nothing more.
+                return
             pending_first = before_first
             async for msg in self.ws:
                 if msg.type != WSMsgType.TEXT:
