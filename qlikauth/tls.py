@@ -693,17 +693,23 @@ class CertificateBundle:
                     "connect with the server's host name as shown in its certificate",
                 )
             return
+
+        # server.pem/server_key.pem serve the machine named at export, not this client:
+        # their problems are warnings, so that they never fail a client's check.
+        def problem(message: str, hint: str | None, _kind: type[TLSError]) -> None:
+            warn(f"{message} (affects only a server using server.pem)", hint)
+
         try:
             server = _load_certificates(self.server_cert, "server certificate")[0]
         except TLSError as exc:
-            error(exc.message, exc.hint, type(exc))
+            problem(exc.message, exc.hint, type(exc))
             return
         names = certificate_names(server)
         label = f"server certificate {self.server_cert.name}"
         ok(f"{label} names: {', '.join(names) or '(none)'}")
-        self._validity(server, label, when, ok, warn, error)
+        self._validity(server, label, when, ok, warn, problem)
         if roots and not _chains_to(server, roots, ()):
-            error(
+            problem(
                 f"the root certificate does not sign {label}",
                 "server.pem and root.pem come from different exports",
                 CertificateChainError,
@@ -712,10 +718,10 @@ class CertificateBundle:
             try:
                 server_key = _load_private_key(self.server_key, self.passphrase, "server key")
             except TLSError as exc:
-                error(exc.message, exc.hint, type(exc))
+                problem(exc.message, exc.hint, type(exc))
             else:
                 if _public_bytes(server_key) != _public_bytes(server):
-                    error(
+                    problem(
                         f"the private key {self.server_key.name} does not belong to {label}",
                         "copy server.pem and server_key.pem from the same export",
                         CertificateMismatchError,

@@ -149,6 +149,16 @@ def mtls(site: TestPki) -> Iterator[TlsServer]:
     server.close()
 
 
+@pytest.fixture
+def mtls12(site: TestPki) -> Iterator[TlsServer]:
+    """The QPS again, limited to TLS 1.2: the client certificate is judged mid-handshake."""
+    context = server_side_context(site, client_roots=site.root)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    server = TlsServer(context)
+    yield server
+    server.close()
+
+
 def pem_folder(pki: TestPki, target: Path, **overrides: Path) -> Path:
     """Copy a PKI's QMC-style PEM export to ``target``, replacing files by name."""
     target.mkdir(mode=0o700)
@@ -278,6 +288,23 @@ def test_mutual_tls_refuses_a_connection_without_client_certificate(
     assert error.hint is not None
     assert "client.pem" in error.hint
     assert mtls.errors, "the server side saw the refused handshake"
+
+
+def test_tls12_mutual_tls_refusal_and_names(site: TestPki, mtls12: TlsServer) -> None:
+    bundle = CertificateBundle.from_folder(site.directory)
+    config = TlsConfig(bundle=bundle)
+    assert talk(config.client_context(), "localhost", mtls12.port) == b"hello"
+
+    without = TlsConfig(root=site.root)
+    exc = failure_of(without.server_context(), "localhost", mtls12.port)
+    error = explain_tls_failure(exc, host="localhost", port=mtls12.port, config=without)
+    assert isinstance(error, HandshakeError)
+    assert "without a client certificate" in error.message
+
+    exc = failure_of(config.client_context(), "127.0.0.1", mtls12.port)
+    error = explain_tls_failure(exc, host="127.0.0.1", port=mtls12.port, config=config)
+    assert isinstance(error, HostnameMismatchError)
+    assert error.server_names == ("localhost",)
 
 
 def test_mutual_tls_refuses_a_client_certificate_of_another_site(
@@ -499,6 +526,19 @@ def test_swapped_client_and_server_certificates(site: TestPki, tmp_path: Path) -
     assert "not a client certificate" in error.message
     assert error.hint is not None
     assert "swapped" in error.hint
+
+
+def test_server_files_problems_do_not_fail_a_client_check(
+    site: TestPki, other: TestPki, tmp_path: Path
+) -> None:
+    folder = pem_folder(site, tmp_path / "odd-server", server_pem=other.server)
+    bundle = CertificateBundle.from_folder(folder)
+    findings = bundle.check()
+    assert not errors(findings)
+    messages = [f.message for f in warnings_of(findings)]
+    assert any("does not sign server certificate" in m for m in messages)
+    assert any("server_key.pem does not belong" in m for m in messages)
+    bundle.validate()
 
 
 def test_client_pem_holding_its_key_needs_no_key_file(
