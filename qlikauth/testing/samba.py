@@ -39,7 +39,7 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -410,23 +410,45 @@ def running_domain_controller() -> Iterator[SambaDomainController]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+class _Shared:
+    """One controller per process, however many modules import the fixture.
+
+    Samba's ports are fixed, so a second controller could not start; each import of
+    :func:`samba_ad` into a test module makes its own pytest fixture definition, and
+    they all share this one.
+    """
+
+    def __init__(self) -> None:
+        self.users = 0
+        self.stack: contextlib.ExitStack | None = None
+        self.controller: SambaDomainController | None = None
+
+    def acquire(self) -> SambaDomainController:
+        if self.controller is None:
+            stack = contextlib.ExitStack()
+            self.controller = stack.enter_context(running_domain_controller())
+            self.stack = stack
+        self.users += 1
+        return self.controller
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users <= 0 and self.stack is not None:
+            stack, self.stack, self.controller, self.users = self.stack, None, None, 0
+            stack.close()
+
+
+_SHARED = _Shared()
+
+
 @pytest.fixture(scope="session")
 def samba_ad() -> Iterator[SambaDomainController]:
     """A running Samba AD domain controller for the whole test session (see module doc)."""
-    reason = samba_unavailable_reason()
+    reason = samba_unavailable_reason() if _SHARED.controller is None else None
     if reason:
         pytest.skip(f"no Samba Active Directory: {reason}")
-    with running_domain_controller() as controller:
+    controller = _SHARED.acquire()
+    try:
         yield controller
-
-
-def expected_states() -> Mapping[str, str]:
-    """User name -> the ``AccountRestrictedError.reason`` a login must give (or ``active``)."""
-    return {
-        "alice": "active",
-        "dora": "disabled",
-        "pete": "password_expired",
-        "mike": "must_change_password",
-        "ada": "expired",
-        "lucy": "locked",
-    }
+    finally:
+        _SHARED.release()
