@@ -10,8 +10,8 @@ import pytest
 from qlikauth.client import (
     _authed,
     _build_url,
-    _call_with_relogin,
     _Call,
+    _call_with_relogin,
     _Core,
     _download_op,
     _Login,
