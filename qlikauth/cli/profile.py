@@ -1,0 +1,245 @@
+"""``qlikauth profile add/list/show/remove``: the profiles in the configuration file.
+
+``add`` takes the site from the common options (``--server``, ``--prefix``, ``--certs``)
+and anything else as ``--set KEY=VALUE`` (``auth.user=alice`` for authenticator settings).
+Secrets are refused unless they are references (``keyring:NAME``, ``env:VAR``): a secret
+never lands in the file, nor on the command line. ``show`` redacts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tomllib
+from typing import Any
+
+from qlikauth.cli._common import EXIT_OK, EXIT_USAGE, common_options, emit
+from qlikauth.cli._context import DEFAULT_TIMEOUT, command, load_config
+from qlikauth.config import PROFILE_ENV, ConfigFile, Profile, is_secret_key
+from qlikauth.errors import ConfigurationError
+
+__all__ = ["parse_setting", "register"]
+
+_SITE_FIELDS = {
+    "server",
+    "prefix",
+    "cookie_name",
+    "scheme",
+    "proxy_port",
+    "qps_port",
+    "qrs_port",
+    "engine_port",
+    "auth_port",
+    "certs",
+    "certs_password",
+    "root",
+    "verify",
+    "timeout",
+    "authenticator",
+}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``qlikauth profile add|list|show|remove``."""
+    profile = subparsers.add_parser(
+        "profile",
+        help="manage profiles in the configuration file",
+        description="Profiles name a Qlik site and how to log in to it. Secrets are "
+        "references (keyring:NAME or env:VAR), never values.",
+    )
+    profile.set_defaults(handler=lambda _args: _usage(profile))
+    commands = profile.add_subparsers(title="profile commands", metavar="COMMAND")
+
+    add = commands.add_parser(
+        "add",
+        parents=[common_options()],
+        help="add or replace a profile",
+        description="Add a profile from --server, --prefix, --certs and --set KEY=VALUE "
+        "pairs. Keys: " + ", ".join(sorted(_SITE_FIELDS)) + ", and auth.SETTING for the "
+        "authenticator's settings. Values are TOML literals or plain text.",
+    )
+    add.add_argument("name", metavar="NAME", help="profile name (letters, digits, - and _)")
+    add.add_argument("--cookie-name", help="the virtual proxy's session cookie name")
+    add.add_argument("--authenticator", metavar="NAME", help="authenticator (header, jwt, ...)")
+    add.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other key, e.g. qps_port=4243, auth.user=alice, "
+        "auth.password=keyring:qlik-prod (repeatable)",
+    )
+    add.add_argument("--default", action="store_true", help="make it the default profile")
+    add.add_argument("--force", action="store_true", help="replace an existing profile")
+    add.set_defaults(handler=_add)
+
+    listing = commands.add_parser(
+        "list", parents=[common_options()], help="list the profiles", description="List profiles."
+    )
+    listing.set_defaults(handler=_list)
+
+    show = commands.add_parser(
+        "show",
+        parents=[common_options()],
+        help="show a profile (secrets redacted)",
+        description="Show a profile as stored; references are shown, secret values never.",
+    )
+    show.add_argument("name", nargs="?", metavar="NAME", help="profile (default: the default)")
+    show.set_defaults(handler=_show)
+
+    remove = commands.add_parser(
+        "remove",
+        parents=[common_options()],
+        help="remove a profile",
+        description="Remove a profile from the configuration file.",
+    )
+    remove.add_argument("name", metavar="NAME", help="profile to remove")
+    remove.set_defaults(handler=_remove)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return EXIT_USAGE
+
+
+def parse_setting(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` as a key and a value: a TOML literal if it is one, else the text."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigurationError(
+            f"--set {text!r} is not KEY=VALUE", hint="For example --set auth.user=alice"
+        )
+    if key not in _SITE_FIELDS and not key.startswith("auth."):
+        raise ConfigurationError(
+            f"--set: unknown key {key!r}",
+            hint=f"Keys: {', '.join(sorted(_SITE_FIELDS))}, or auth.SETTING.",
+        )
+    try:
+        value: Any = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    if key in ("prefix", "server", "cookie_name", "certs", "root", "authenticator"):
+        value = raw  # always text, even when it looks like a number
+    return key, value
+
+
+@command
+def _add(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    if args.name in config.profiles and not args.force:
+        raise ConfigurationError(
+            f"{config.path}: profile {args.name!r} exists",
+            hint="Pass --force to replace it, or choose another name.",
+        )
+    values: dict[str, Any] = {}
+    auth: dict[str, Any] = {}
+    for text in args.settings:
+        key, value = parse_setting(text)
+        if key.startswith("auth."):
+            auth[key[5:]] = value
+        else:
+            values[key] = value
+    for key in ("server", "prefix", "certs", "cookie_name", "authenticator"):
+        given = getattr(args, key, None)
+        if given is not None:
+            values[key] = given
+    if args.timeout is not None and args.timeout != DEFAULT_TIMEOUT:
+        values["timeout"] = args.timeout
+    profile = Profile(name=args.name, auth=auth, **values)
+    updated = config.with_profile(profile, make_default=args.default or not config.profiles)
+    updated.save()
+    stored = updated.profile(args.name)
+    data = {
+        "ok": True,
+        "config": str(updated.path),
+        "profile": args.name,
+        "default": updated.default_profile == args.name,
+        "settings": stored.redacted(),
+    }
+    emit(args, data, f"saved profile {args.name!r} in {updated.path}")
+    return EXIT_OK
+
+
+@command
+def _list(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    rows = []
+    for name in sorted(config.profiles):
+        profile = config.profiles[name]
+        rows.append(
+            {
+                "name": name,
+                "default": name == config.default_profile,
+                "server": profile.server,
+                "prefix": profile.prefix,
+                "authenticator": profile.authenticator,
+            }
+        )
+    lines = [f"{config.path}:" if config.exists else f"{config.path} (does not exist yet)"]
+    for row in rows:
+        mark = "*" if row["default"] else " "
+        where = f"{row['server'] or '?'}/{row['prefix'] or ''}"
+        lines.append(f" {mark} {row['name']:<16} {where:<40} {row['authenticator'] or ''}")
+    if not rows:
+        lines.append("  no profiles; add one with: qlikauth profile add NAME --server HOST")
+    emit(
+        args,
+        {"config": str(config.path), "default": config.default_profile, "profiles": rows},
+        "\n".join(lines),
+    )
+    return EXIT_OK
+
+
+def _chosen(args: argparse.Namespace, config: ConfigFile) -> str:
+    name: str | None = args.name or args.profile or os.environ.get(PROFILE_ENV)
+    name = name or config.default_profile
+    if name is None and len(config.profiles) == 1:
+        name = next(iter(config.profiles))
+    if name is None:
+        raise ConfigurationError(
+            f"{config.path}: which profile? none is the default",
+            hint="Name it: qlikauth profile show NAME (qlikauth profile list shows them).",
+        )
+    return name
+
+
+@command
+def _show(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    profile = config.profile(_chosen(args, config))
+    shown = profile.redacted()
+    lines = [f"[profiles.{profile.name}]  ({config.path})"]
+    auth = shown.pop("auth", {})
+    lines += [f"{key} = {_show_value(key, value)}" for key, value in shown.items()]
+    if auth:
+        lines.append(f"[profiles.{profile.name}.auth]")
+        lines += [f"{key} = {_show_value(key, value)}" for key, value in auth.items()]
+    data = {
+        "config": str(config.path),
+        "profile": profile.name,
+        "default": profile.name == config.default_profile,
+        "settings": {**shown, **({"auth": auth} if auth else {})},
+    }
+    emit(args, data, "\n".join(lines))
+    return EXIT_OK
+
+
+def _show_value(key: str, value: Any) -> str:
+    if is_secret_key(key) and isinstance(value, str):
+        return value  # a reference (or already "[secure]")
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+@command
+def _remove(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    updated = config.without_profile(args.name)
+    updated.save()
+    emit(
+        args,
+        {"ok": True, "config": str(updated.path), "removed": args.name},
+        f"removed profile {args.name!r} from {updated.path}",
+    )
+    return EXIT_OK
