@@ -179,6 +179,7 @@ class Wire:
             origin=origin,  # type: ignore[arg-type]
             additional_headers=all_headers,
             proxy=None,
+            legacy=True,  # websockets 17: connect directly, not as a context manager
             open_timeout=10,
             close_timeout=2,
         )
@@ -202,6 +203,7 @@ class Wire:
             ssl=self.ssl_context(client_cert=True),
             additional_headers=headers,
             proxy=None,
+            legacy=True,  # websockets 17: connect directly, not as a context manager
             open_timeout=10,
             close_timeout=2,
         )
