@@ -118,7 +118,8 @@ def parse_username(username: str, *, default_domain: str | None = None) -> Parse
     else:
         user, domain, form = name, (default_domain or ""), "bare"
     user, domain = user.strip(), domain.strip()
-    if not user or (form != "bare" and not domain) or "\\" in user or "@" in user:
+    bad_part = any(c in part for part in (user, domain) for c in "\\@")
+    if not user or (form != "bare" and not domain) or bad_part:
         raise InvalidCredentialsError(
             INVALID_CREDENTIALS,
             hint="write the user name as DOMAIN\\user, user@domain or user",
