@@ -89,7 +89,7 @@ def _check_algorithm(algorithm: str) -> str:
 def _keyring_pem(ref: KeyringKey) -> bytes:
     """The PEM stored in the keyring; the extension point for other secret stores."""
     try:
-        from qlikauth import keystore  # type: ignore[attr-defined,unused-ignore]
+        from qlikauth import keystore
     except ImportError as exc:  # keystore ships with the configuration work
         raise ConfigurationError(
             "keyring references need qlikauth.keystore, which is not available",
@@ -108,10 +108,14 @@ def _keyring_pem(ref: KeyringKey) -> bytes:
 def _describe(source: KeySource) -> str:
     if isinstance(source, KeyringKey):
         return f"keyring entry {source.name!r}"
-    if isinstance(source, Path):
-        return str(source)
     if isinstance(source, RSAPrivateKey):
         return "a key object"
+    if isinstance(source, str) and source.startswith(_KEYRING_PREFIX):
+        return f"keyring entry {source[len(_KEYRING_PREFIX) :]!r}"
+    if isinstance(source, Path) or (
+        isinstance(source, str) and not source.lstrip().startswith("-----BEGIN")
+    ):
+        return str(source)
     return "PEM data"
 
 

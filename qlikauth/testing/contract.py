@@ -1,0 +1,270 @@
+"""A reusable test suite every authenticator passes, built-in or plug-in.
+
+Subclass :class:`AuthenticatorContract` in a test module and provide three fixtures; the
+tests come with it (as keyring's ``BackendBasicTests`` does for keyring backends)::
+
+    from qlikauth.testing.contract import AuthenticatorContract, emulator_site
+
+    class TestMyAuth(AuthenticatorContract):
+        @pytest.fixture
+        def authenticator(self):
+            return MyAuth(user="alice")
+
+        @pytest.fixture
+        def site(self, qlik_emulator):
+            return emulator_site(qlik_emulator, "hdr")
+
+        @pytest.fixture
+        def expected_user(self):
+            return QlikUser("QLIKEMU", "alice")
+
+Optional fixtures: ``secrets`` (strings that must never appear in a repr), and the class
+attribute ``logout_ends_session`` (set it to ``False`` for authenticators whose logout
+leaves the proxy session alone). Each test logs out what it logged in, so a shared
+emulator does not run into the per-user session limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import pytest
+
+from qlikauth.auth.base import Authenticator, get_authenticator
+from qlikauth.credentials import Credentials, QlikUser, Route
+from qlikauth.http import (
+    Flow,
+    HttpRequest,
+    HttpResponse,
+    HttpTransport,
+    check_response,
+    run_flow,
+    run_flow_async,
+    with_xrfkey,
+)
+from qlikauth.site import Site, VirtualProxy
+from qlikauth.tls import CertificateBundle, TlsConfig
+
+__all__ = ["AuthenticatorContract", "RecordingDriver", "emulator_site"]
+
+
+def emulator_site(info: Any, prefix: str = "", *, client_certificate: bool = True) -> Site:
+    """A :class:`Site` for one virtual proxy of a running emulator (``EmulatorInfo``).
+
+    It trusts the emulator's root and, unless ``client_certificate`` is false, presents its
+    client certificate on the trusted ports.
+    """
+    certs = info.certs_dir
+    if client_certificate:
+        tls = TlsConfig(bundle=CertificateBundle.from_folder(certs))
+    else:
+        tls = TlsConfig(root=certs / "root.pem")
+    ports = info["ports"]
+    return Site(
+        info.host,
+        VirtualProxy(prefix, info.cookie_name(prefix)),
+        proxy_port=ports["proxy"],
+        qps_port=ports["qps"],
+        qrs_port=ports["qrs"],
+        engine_port=ports["engine"],
+        auth_port=ports["auth"],
+        tls=tls,
+    )
+
+
+class RecordingDriver:
+    """Runs a flow over a real transport, keeping every request and response it saw."""
+
+    def __init__(self, transport: HttpTransport) -> None:
+        self.transport = transport
+        self.exchanges: list[tuple[HttpRequest, HttpResponse]] = []
+
+    def run(self, flow: Flow[Any]) -> Any:
+        """Drive ``flow`` to its result (the same loop as :func:`qlikauth.http.run_flow`)."""
+        try:
+            request = next(flow)
+            while True:
+                response = self.transport.send(request)
+                self.exchanges.append((request, response))
+                request = flow.send(response)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            flow.close()
+
+    @property
+    def requests(self) -> list[HttpRequest]:
+        """The requests sent, in order."""
+        return [request for request, _ in self.exchanges]
+
+
+def _personal_user(transport: HttpTransport, site: Site, creds: Credentials) -> QlikUser | None:
+    """Who the personal API says the credentials belong to (``None``: nobody)."""
+    response = transport.send(HttpRequest("GET", site.personal_url("user"), creds.http_headers()))
+    if response.status != 200:
+        return None
+    try:
+        data = response.json()
+    except Exception:
+        return None
+    if not isinstance(data, dict) or data.get("session") == "inactive":
+        return None
+    if not data.get("userDirectory") or not data.get("userId"):
+        return None
+    return QlikUser(str(data["userDirectory"]), str(data["userId"]))
+
+
+def _direct_works(transport: HttpTransport, site: Site, creds: Credentials) -> bool:
+    request = with_xrfkey(HttpRequest("GET", site.qrs_url("about"), creds.http_headers()))
+    return check_response(transport.send(request), what="QRS about").status == 200
+
+
+class AuthenticatorContract:
+    """The tests every authenticator must pass; subclasses provide the fixtures."""
+
+    #: Whether logout ends the proxy session (``False`` for sessions owned elsewhere).
+    logout_ends_session: ClassVar[bool] = True
+
+    # ------------------------------------------------------------------ fixtures
+
+    @pytest.fixture
+    def authenticator(self) -> Authenticator:
+        """The authenticator under test (override)."""
+        raise NotImplementedError("provide an 'authenticator' fixture")
+
+    @pytest.fixture
+    def site(self) -> Site:
+        """The site (an emulator's virtual proxy) it logs in to (override)."""
+        raise NotImplementedError("provide a 'site' fixture")
+
+    @pytest.fixture
+    def expected_user(self) -> QlikUser | None:
+        """Who the login should make us; ``None`` skips the check (override)."""
+        return None
+
+    @pytest.fixture
+    def secrets(self) -> list[str]:
+        """Secret values that must never appear in a repr (override)."""
+        return []
+
+    @pytest.fixture
+    def transport(self, site: Site) -> Iterator[HttpTransport]:
+        """A kept-alive transport for the site."""
+        with HttpTransport(site, timeout=20.0) as transport:
+            yield transport
+
+    @pytest.fixture
+    def logged_in(
+        self, authenticator: Authenticator, site: Site, transport: HttpTransport
+    ) -> Iterator[tuple[Credentials, RecordingDriver]]:
+        """Credentials from one login (logged out again afterwards) and what was sent."""
+        driver = RecordingDriver(transport)
+        credentials = driver.run(authenticator.login(site))
+        try:
+            yield credentials, driver
+        finally:
+            run_flow(authenticator.logout(site, credentials), transport)
+
+    # ------------------------------------------------------------------ the contract
+
+    def test_registered_under_its_name(self, authenticator: Authenticator) -> None:
+        cls = type(authenticator)
+        assert cls.name, "set the class attribute 'name' to the entry-point name"
+        assert get_authenticator(cls.name) is cls
+
+    def test_is_immutable(self, authenticator: Authenticator) -> None:
+        names = (
+            [f.name for f in dataclasses.fields(authenticator)]
+            if dataclasses.is_dataclass(authenticator)
+            else list(vars(authenticator))
+        ) or ["contract_probe"]
+        for name in names:
+            with pytest.raises((dataclasses.FrozenInstanceError, AttributeError)):
+                setattr(authenticator, name, "changed")
+
+    def test_repr_hides_secrets(self, authenticator: Authenticator, secrets: list[str]) -> None:
+        shown = repr(authenticator) + str(authenticator)
+        for secret in secrets:
+            assert secret not in shown
+
+    def test_login_returns_credentials(
+        self,
+        logged_in: tuple[Credentials, RecordingDriver],
+        expected_user: QlikUser | None,
+    ) -> None:
+        credentials, _ = logged_in
+        assert isinstance(credentials, Credentials)
+        if expected_user is not None:
+            assert credentials.user == expected_user
+        if credentials.route is Route.PROXY:
+            assert credentials.session_id, "a proxy login must end with a session cookie"
+
+    def test_login_talks_only_to_the_site(
+        self, logged_in: tuple[Credentials, RecordingDriver], site: Site
+    ) -> None:
+        _, driver = logged_in
+        for request in driver.requests:
+            assert site.owns(request.url), f"{request!r} leaves the site"
+
+    def test_credentials_repr_hides_secrets(
+        self, logged_in: tuple[Credentials, RecordingDriver], secrets: list[str]
+    ) -> None:
+        credentials, _ = logged_in
+        shown = repr(credentials) + str(credentials)
+        hidden = [*secrets, *credentials.cookies.values()]
+        if credentials.csrf_token:
+            hidden.append(credentials.csrf_token)
+        hidden += [
+            v for k, v in credentials.headers.items() if k.lower() in ("authorization", "cookie")
+        ]
+        for secret in hidden:
+            assert secret not in shown
+
+    def test_proxy_credentials_carry_only_the_session(
+        self, logged_in: tuple[Credentials, RecordingDriver]
+    ) -> None:
+        credentials, _ = logged_in
+        if credentials.route is not Route.PROXY:
+            pytest.skip("direct credentials carry X-Qlik-User, not a session")
+        assert not any(k.lower() == "authorization" for k in credentials.headers)
+        assert "Authorization" not in credentials.websocket_headers()
+
+    def test_credentials_work_on_the_site(
+        self,
+        logged_in: tuple[Credentials, RecordingDriver],
+        site: Site,
+        transport: HttpTransport,
+        expected_user: QlikUser | None,
+    ) -> None:
+        credentials, _ = logged_in
+        if credentials.route is Route.DIRECT:
+            assert _direct_works(transport, site, credentials)
+            return
+        user = _personal_user(transport, site, credentials)
+        assert user is not None, "the personal API does not know the session"
+        if expected_user is not None:
+            assert user == expected_user
+
+    def test_logout(
+        self, authenticator: Authenticator, site: Site, transport: HttpTransport
+    ) -> None:
+        driver = RecordingDriver(transport)
+        credentials = driver.run(authenticator.login(site))
+        driver.run(authenticator.logout(site, credentials))
+        for request in driver.requests:
+            assert site.owns(request.url)
+        if credentials.route is Route.PROXY and self.logout_ends_session:
+            assert _personal_user(transport, site, credentials) is None
+
+    def test_async_driver(
+        self, authenticator: Authenticator, site: Site, transport: HttpTransport
+    ) -> None:
+        async def both() -> Credentials:
+            credentials = await run_flow_async(authenticator.login(site), transport)
+            await run_flow_async(authenticator.logout(site, credentials), transport)
+            return credentials
+
+        assert isinstance(asyncio.run(both()), Credentials)
