@@ -1,0 +1,129 @@
+"""Sites, authenticators and QPS session counts against the emulator, for the client tests.
+
+A plain module (not conftest.py) so that tests import it by a name no other folder uses.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from qlikauth.auth.base import Authenticator
+from qlikauth.auth.certificate import CertificateAuth
+from qlikauth.auth.existing import ExistingSessionAuth
+from qlikauth.auth.header import HeaderAuth
+from qlikauth.auth.jwt import JwtAuth
+from qlikauth.auth.session import SessionAuth
+from qlikauth.auth.ticket import TicketAuth
+from qlikauth.credentials import QlikUser
+from qlikauth.site import Site, VirtualProxy
+from qlikauth.testing.emulator import EmulatorInfo
+from qlikauth.tls import CertificateBundle, TlsConfig
+
+XRFKEY = "0123456789abcdef"
+
+
+def make_site(info: EmulatorInfo, prefix: str, *, certificate: bool = True) -> Site:
+    """The emulator as a :class:`Site` seen through one virtual proxy."""
+    ports = {
+        name: urlsplit(str(info[f"{name}_url"])).port
+        for name in ("proxy", "qps", "qrs", "engine", "auth")
+    }
+    bundle = CertificateBundle.from_folder(info.certs_dir) if certificate else None
+    tls = TlsConfig(root=info.root, bundle=bundle)
+    return Site(
+        info.host,
+        VirtualProxy(prefix, info.cookie_name(prefix)),
+        proxy_port=ports["proxy"] or 443,
+        qps_port=ports["qps"] or 4243,
+        qrs_port=ports["qrs"] or 4242,
+        engine_port=ports["engine"] or 4747,
+        auth_port=ports["auth"] or 4244,
+        tls=tls,
+    )
+
+
+def new_user_id() -> str:
+    """A user nobody else in the run uses, so session counts belong to one test."""
+    return f"u{uuid.uuid4().hex[:10]}"
+
+
+def qps(info: EmulatorInfo, method: str, path: str, body: Any = None) -> requests.Response:
+    """A QPS call with the client certificate and an Xrfkey (what an admin script does)."""
+    return requests.request(
+        method,
+        f"{info.qps_url.rstrip('/')}/qps/{path}?xrfkey={XRFKEY}",
+        headers={"X-Qlik-Xrfkey": XRFKEY},
+        json=body,
+        cert=info.client_cert,
+        verify=str(info.root),
+        timeout=10,
+    )
+
+
+def proxy_sessions(info: EmulatorInfo, prefix: str, user: QlikUser) -> int:
+    """How many proxy sessions QPS reports for ``user`` on virtual proxy ``prefix``."""
+    head = f"{prefix}/" if prefix else ""
+    answer = qps(
+        info, "GET", f"{head}user/{quote(user.directory, safe='')}/{quote(user.user_id, safe='')}"
+    )
+    assert answer.status_code == 200, answer.text
+    sessions = answer.json()
+    assert isinstance(sessions, list)
+    return len(sessions)
+
+
+def end_user_sessions(info: EmulatorInfo, prefix: str, user: QlikUser) -> None:
+    """Log the user out everywhere on ``prefix`` through QPS (the session "expires")."""
+    head = f"{prefix}/" if prefix else ""
+    answer = qps(info, "DELETE", f"{head}user/{user.directory}/{user.user_id}")
+    assert answer.status_code == 200, answer.text
+
+
+@dataclass(frozen=True)
+class AuthCase:
+    """One authenticator on its virtual proxy, and who it should log in as."""
+
+    name: str
+    prefix: str
+    build: Callable[[EmulatorInfo, str], Authenticator]
+    directory: str
+    direct: bool = False
+
+
+def _jwt(info: EmulatorInfo, user: str) -> Authenticator:
+    key = Path(str(info.virtual_proxy("jwt")["jwt_private_key"]))
+    return JwtAuth(user=user, directory="CORP", key=key)
+
+
+def _existing(info: EmulatorInfo, user: str) -> Authenticator:
+    session_id = str(uuid.uuid4())
+    body = {"UserDirectory": "CORP", "UserId": user, "Attributes": [], "SessionId": session_id}
+    answer = qps(info, "POST", "hdr/session", body)
+    assert answer.status_code in (200, 201), answer.text
+    return ExistingSessionAuth(session_id=session_id)
+
+
+AUTH_CASES = [
+    AuthCase("header", "hdr", lambda info, u: HeaderAuth(user=u), "QLIKEMU"),
+    AuthCase(
+        "header-dynamic", "hdrdyn", lambda info, u: HeaderAuth(user=u, directory="CORP"), "CORP"
+    ),
+    AuthCase("jwt", "jwt", _jwt, "CORP"),
+    AuthCase("ticket", "ticket", lambda info, u: TicketAuth(user=u, directory="CORP"), "CORP"),
+    AuthCase("session", "jwt", lambda info, u: SessionAuth(user=u, directory="CORP"), "CORP"),
+    AuthCase(
+        "certificate",
+        "",
+        lambda info, u: CertificateAuth(user=u, directory="CORP"),
+        "CORP",
+        direct=True,
+    ),
+    AuthCase("existing", "hdr", _existing, "CORP"),
+]

@@ -1,0 +1,112 @@
+"""Every authenticator through QlikClient against the emulator: one session for everything."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import websocket
+from client_support import AuthCase, make_site, new_user_id, proxy_sessions
+from websockets.sync.client import connect
+
+from qlikauth.client import QlikClient
+from qlikauth.credentials import QlikUser, Route
+from qlikauth.testing.emulator import EmulatorInfo
+
+ENGINE_VERSION = {"jsonrpc": "2.0", "id": 1, "method": "EngineVersion", "handle": -1, "params": {}}
+
+
+def test_login_whoami_rest_and_websocket_share_one_session(
+    qlik_emulator: EmulatorInfo, auth_case: AuthCase
+) -> None:
+    user_id = new_user_id()
+    expected = QlikUser(auth_case.directory, user_id)
+    site = make_site(qlik_emulator, auth_case.prefix)
+    authenticator = auth_case.build(qlik_emulator, user_id)
+    with QlikClient(site, authenticator) as client:
+        assert client.whoami() == expected
+        about = client.get("qrs/about")
+        assert about.status == 200, about.text
+        assert about.json()["buildVersion"] == "emulated"
+        with client.engine() as engine:
+            assert engine.global_.engine_version()
+        for _ in range(3):
+            assert client.whoami() == expected
+            assert client.get("qrs/about").status == 200
+        with client.engine() as engine:
+            assert engine.global_.engine_version()
+        credentials = client.credentials()
+        assert client.login_count == 1
+        if auth_case.direct:
+            assert credentials.route is Route.DIRECT
+            assert proxy_sessions(qlik_emulator, "", expected) == 0
+        else:
+            assert proxy_sessions(qlik_emulator, auth_case.prefix, expected) == 1
+    if not auth_case.direct and authenticator.creates_session:
+        assert proxy_sessions(qlik_emulator, auth_case.prefix, expected) == 0
+
+
+def test_websocket_options_work_with_websocket_client_and_websockets(
+    qlik_emulator: EmulatorInfo,
+) -> None:
+    user_id = new_user_id()
+    site = make_site(qlik_emulator, "jwt")
+    from client_support import AUTH_CASES
+
+    jwt_case = next(c for c in AUTH_CASES if c.name == "jwt")
+    with QlikClient(site, jwt_case.build(qlik_emulator, user_id)) as client:
+        options = client.websocket_options()
+        assert "Authorization" not in options.headers
+        assert "[secure]" in repr(options)
+
+        ws = websocket.create_connection(timeout=10, **options.websocket_client_kwargs())
+        try:
+            greeting = json.loads(ws.recv())
+            assert greeting["method"] == "OnConnected"
+            ws.send(json.dumps(ENGINE_VERSION))
+            answer = json.loads(ws.recv())
+            assert answer["id"] == 1
+            assert "result" in answer
+        finally:
+            ws.close()
+
+        with connect(open_timeout=10, **options.websockets_kwargs()) as sock:
+            greeting = json.loads(sock.recv(timeout=10))
+            assert greeting["method"] == "OnConnected"
+            sock.send(json.dumps(ENGINE_VERSION))
+            answer = json.loads(sock.recv(timeout=10))
+            assert answer["id"] == 1
+            assert "result" in answer
+
+        assert client.login_count == 1
+        assert proxy_sessions(qlik_emulator, "jwt", QlikUser("CORP", user_id)) == 1
+
+
+def test_websocket_options_direct_carry_the_certificate_and_user(
+    qlik_emulator: EmulatorInfo,
+) -> None:
+    from qlikauth.auth.certificate import CertificateAuth
+
+    site = make_site(qlik_emulator, "")
+    with QlikClient(site, CertificateAuth(user="alice", directory="QLIKEMU")) as client:
+        options = client.websocket_options()
+        assert options.url.startswith(f"wss://{site.host}:{site.engine_port}/app/")
+        assert options.headers["X-Qlik-User"] == "UserDirectory=QLIKEMU; UserId=alice"
+        ws = websocket.create_connection(timeout=10, **options.websocket_client_kwargs())
+        try:
+            assert json.loads(ws.recv())["method"] == "OnConnected"
+        finally:
+            ws.close()
+
+
+def test_websocket_without_the_session_is_refused(qlik_emulator: EmulatorInfo) -> None:
+    site = make_site(qlik_emulator, "hdr")
+    from qlikauth.auth.header import HeaderAuth
+
+    with QlikClient(site, HeaderAuth(user=new_user_id())) as client:
+        options = client.websocket_options()
+        kwargs = options.websocket_client_kwargs()
+        kwargs["header"] = [h for h in kwargs["header"] if not h.startswith("Cookie")]
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            websocket.create_connection(timeout=10, **kwargs)
+        assert refused.value.status_code == 403
