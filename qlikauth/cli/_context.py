@@ -17,6 +17,8 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from urllib3.exceptions import InsecureRequestWarning
+
 from qlikauth.config import ConfigFile, Options, Resolved, resolve
 from qlikauth.qps import QpsClient
 from qlikauth.tls import InsecureTLSWarning
@@ -52,6 +54,7 @@ def command(handler: Handler) -> Handler:
             with warnings.catch_warnings():
                 # Said once above, loudly; the per-context warning would repeat it.
                 warnings.simplefilter("ignore", InsecureTLSWarning)
+                warnings.simplefilter("ignore", InsecureRequestWarning)
                 return handler(args)
         return handler(args)
 
