@@ -20,6 +20,7 @@ import string
 import threading
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
+from http.cookiejar import DefaultCookiePolicy
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -366,6 +367,9 @@ class HttpTransport:
         self._session = session or requests.Session()
         # No netrc, no environment proxies or CA bundles: what is sent is what we chose.
         self._session.trust_env = False
+        # Credentials travel explicitly in each request: a cookie jar would replay one
+        # flow's session cookie into another's requests (a reused ticket would "work").
+        self._session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         self._mounted: set[str] = set()
         self._lock = threading.Lock()
 
