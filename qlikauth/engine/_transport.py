@@ -29,6 +29,7 @@ from qlikauth.errors import (
     ApiError,
     ConfigurationError,
     CredentialsRejectedError,
+    HandshakeError,
     LoginRedirectError,
     QlikAuthError,
     TransportError,
@@ -241,6 +242,17 @@ def connect_error(exc: BaseException, options: ConnectOptions) -> QlikAuthError:
     ):
         # With TLS 1.3 a refused client certificate shows up as a reset after the handshake.
         return _explain_tls(exc, options)
+    if options.ssl is not None and isinstance(exc, ConnectionClosed):
+        return HandshakeError(
+            f"{where} closed the connection after the TLS handshake, before answering the "
+            "websocket upgrade",
+            hint=(
+                "ports that require a client certificate (engine 4747) close like this when "
+                "none was sent or it is not signed by the site's root: connect with the "
+                "site's client certificate (client.pem and client_key.pem, or client.pfx)"
+            ),
+            url=options.url,
+        )
     if isinstance(exc, SecurityError | InvalidHandshake | OSError | ConnectionClosed):
         return TransportError(
             f"the websocket to {where} could not be opened: {type(exc).__name__}: {exc}",
