@@ -14,13 +14,12 @@ retry and refresh logic and differ only in how they perform a step.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import re
 import ssl
 import threading
 import time
-from collections.abc import Awaitable, Callable, Collection, Generator, Mapping
+from collections.abc import Callable, Collection, Generator, Mapping
 from dataclasses import dataclass, field
 from http.cookiejar import Cookie
 from pathlib import Path
@@ -34,6 +33,9 @@ from qlikauth.auth.base import Authenticator, user_from_personal_api
 from qlikauth.credentials import SENSITIVE_HEADERS, Credentials, QlikUser, Route
 from qlikauth.download import SESSION_ENDED, DownloadResult, ProgressCallback
 from qlikauth.download import download as _download
+from qlikauth.engine.aio import AsyncEngineConnection
+from qlikauth.engine.objects import AsyncDoc, Doc
+from qlikauth.engine.sync import EngineConnection
 from qlikauth.errors import (
     ConfigurationError,
     CredentialsRejectedError,
@@ -527,6 +529,7 @@ class QlikClient:
             transport=transport,
         )
         self._lock = threading.RLock()
+        self._engines: list[EngineConnection] = []
 
     # -- properties -----------------------------------------------------------------
 
@@ -623,9 +626,15 @@ class QlikClient:
         except QlikAuthError as exc:
             log.info("logout of the previous session failed: %s", exc.message)
 
-    def _open_engine(self, credentials: Credentials, **kwargs: Any) -> Any:
-        engine = importlib.import_module("qlikauth.engine.sync")
-        return engine.EngineConnection.open(self.site, credentials, **kwargs)
+    def _open_engine(self, credentials: Credentials, **kwargs: Any) -> EngineConnection:
+        try:
+            connection = EngineConnection.open(self.site, credentials, **kwargs)
+        except SessionLimitError as exc:
+            raise self._explain_limit(exc) from exc
+        with self._lock:
+            self._engines = [c for c in self._engines if not c.closed]
+            self._engines.append(connection)
+        return connection
 
     # -- public API -----------------------------------------------------------------
 
@@ -689,15 +698,30 @@ class QlikClient:
         return _websocket_options(self.site, self.credentials(), app_id, identity, ttl)
 
     def engine(
-        self, app_id: str | None = None, *, identity: str | None = None, ttl: int | None = None
-    ) -> Any:
-        """An engine connection with this session (``engineData`` without an app id)."""
-        kwargs = {"app_id": app_id, "identity": identity, "ttl": ttl}
-        return self._run(_call_with_relogin("engine", kwargs, _ENGINE_AUTH_ERRORS))
+        self,
+        app_id: str | None = None,
+        *,
+        identity: str | None = None,
+        ttl: int | None = None,
+        **options: Any,
+    ) -> EngineConnection:
+        """An engine connection with this session (``engineData`` without an app id).
 
-    def open_app(self, app_id: str) -> Any:
-        """Open an app on a new engine connection and return its ``Doc`` object."""
-        connection = self.engine(app_id)
+        ``options`` go to :meth:`EngineConnection.open` (``call_timeout``, ...). The client
+        closes connections it opened when it closes.
+        """
+        kwargs = {"app_id": app_id, "identity": identity, "ttl": ttl, **options}
+        return cast(
+            EngineConnection,
+            self._run(_call_with_relogin("engine", kwargs, _ENGINE_AUTH_ERRORS)),
+        )
+
+    def open_app(self, app_id: str, **options: Any) -> Doc:
+        """Open an app on a new engine connection and return its ``Doc``.
+
+        The connection closes with the client (or with ``doc``'s connection ``close()``).
+        """
+        connection = self.engine(app_id, **options)
         try:
             return connection.open_doc(app_id)
         except BaseException:
@@ -746,7 +770,10 @@ class QlikClient:
                 return
             credentials = self._core.credentials
             self._core.credentials = None
+            engines, self._engines = self._engines, []
             try:
+                for connection in engines:
+                    connection.close()
                 if credentials is not None and self._core.logout_on_close:
                     self._logout_quietly(credentials)
             finally:
@@ -806,6 +833,7 @@ class AsyncQlikClient:
             transport=transport,
         )
         self._lock = asyncio.Lock()
+        self._engines: list[AsyncEngineConnection] = []
 
     @property
     def site(self) -> Site:
@@ -902,10 +930,14 @@ class AsyncQlikClient:
         except QlikAuthError as exc:
             log.info("logout of the previous session failed: %s", exc.message)
 
-    async def _open_engine(self, credentials: Credentials, **kwargs: Any) -> Any:
-        aio = importlib.import_module("qlikauth.engine.aio")
-        opened = aio.EngineConnection.open(self.site, credentials, **kwargs)
-        return await cast(Awaitable[Any], opened)
+    async def _open_engine(self, credentials: Credentials, **kwargs: Any) -> AsyncEngineConnection:
+        try:
+            connection = await AsyncEngineConnection.open(self.site, credentials, **kwargs)
+        except SessionLimitError as exc:
+            raise (await self._explain_limit(exc)) from exc
+        self._engines = [c for c in self._engines if not c.closed]
+        self._engines.append(connection)
+        return connection
 
     async def credentials(self) -> Credentials:
         """The current credentials, logging in first if needed."""
@@ -958,15 +990,23 @@ class AsyncQlikClient:
         return _websocket_options(self.site, await self.credentials(), app_id, identity, ttl)
 
     async def engine(
-        self, app_id: str | None = None, *, identity: str | None = None, ttl: int | None = None
-    ) -> Any:
-        """An asyncio engine connection with this session."""
-        kwargs = {"app_id": app_id, "identity": identity, "ttl": ttl}
-        return await self._run(_call_with_relogin("engine", kwargs, _ENGINE_AUTH_ERRORS))
+        self,
+        app_id: str | None = None,
+        *,
+        identity: str | None = None,
+        ttl: int | None = None,
+        **options: Any,
+    ) -> AsyncEngineConnection:
+        """An asyncio engine connection with this session; see :meth:`QlikClient.engine`."""
+        kwargs = {"app_id": app_id, "identity": identity, "ttl": ttl, **options}
+        return cast(
+            AsyncEngineConnection,
+            await self._run(_call_with_relogin("engine", kwargs, _ENGINE_AUTH_ERRORS)),
+        )
 
-    async def open_app(self, app_id: str) -> Any:
-        """Open an app on a new engine connection and return its ``Doc`` object."""
-        connection = await self.engine(app_id)
+    async def open_app(self, app_id: str, **options: Any) -> AsyncDoc:
+        """Open an app on a new engine connection and return its ``AsyncDoc``."""
+        connection = await self.engine(app_id, **options)
         try:
             return await connection.open_doc(app_id)
         except BaseException:
@@ -1013,7 +1053,10 @@ class AsyncQlikClient:
                 return
             credentials = self._core.credentials
             self._core.credentials = None
+            engines, self._engines = self._engines, []
             try:
+                for connection in engines:
+                    await connection.close()
                 if credentials is not None and self._core.logout_on_close:
                     await self._logout_quietly(credentials)
             finally:

@@ -1,0 +1,154 @@
+"""Session life against the emulator: expiry and renewal, the session limit, many threads."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from client_support import end_user_sessions, make_site, new_user_id, proxy_sessions
+
+from qlikauth.auth.header import HeaderAuth
+from qlikauth.auth.jwt import JwtAuth
+from qlikauth.client import AsyncQlikClient, QlikClient
+from qlikauth.credentials import QlikUser
+from qlikauth.errors import SessionExpiredError, SessionLimitError
+from qlikauth.testing.emulator import EmulatorInfo
+
+
+def test_expired_session_is_renewed_transparently(qlik_emulator_factory: Any) -> None:
+    info = qlik_emulator_factory(session_timeout=0.5)
+    site = make_site(info, "hdr")
+    user = QlikUser("QLIKEMU", new_user_id())
+    with QlikClient(site, HeaderAuth(user=user.user_id)) as client:
+        first = client.credentials()
+        assert client.whoami() == user
+        time.sleep(0.8)  # the proxy forgets the idle session; the client does not know yet
+        assert client.get("qrs/about").status == 200
+        assert client.login_count == 2
+        assert client.credentials().session_id != first.session_id
+        with client.engine() as engine:
+            assert engine.global_.engine_version()
+        assert proxy_sessions(info, "hdr", user) == 1
+
+
+def test_client_side_timer_logs_in_before_the_proxy_would_refuse(
+    qlik_emulator: EmulatorInfo,
+) -> None:
+    site = make_site(qlik_emulator, "hdr")
+    user = QlikUser("QLIKEMU", new_user_id())
+    client = QlikClient(site, HeaderAuth(user=user.user_id), session_timeout=0.4, leeway=0.1)
+    with client:
+        first = client.credentials()
+        time.sleep(0.2)
+        client.whoami()  # use restarts the inactivity timer
+        time.sleep(0.2)
+        assert client.credentials() is first
+        time.sleep(0.4)
+        renewed = client.credentials()
+        assert renewed is not first
+        assert client.login_count == 2
+        # the old session was logged out before the new login: still one session
+        assert proxy_sessions(qlik_emulator, "hdr", user) == 1
+
+
+def test_session_deleted_on_the_server_is_renewed_for_the_engine(
+    qlik_emulator: EmulatorInfo,
+) -> None:
+    site = make_site(qlik_emulator, "hdr")
+    user = QlikUser("QLIKEMU", new_user_id())
+    with QlikClient(site, HeaderAuth(user=user.user_id)) as client:
+        client.whoami()
+        end_user_sessions(qlik_emulator, "hdr", user)
+        with client.engine() as engine:
+            assert engine.global_.engine_version()
+        assert client.login_count == 2
+        assert proxy_sessions(qlik_emulator, "hdr", user) == 1
+
+
+def test_existing_session_that_ended_raises_the_specific_error(
+    qlik_emulator: EmulatorInfo,
+) -> None:
+    from client_support import AUTH_CASES
+
+    case = next(c for c in AUTH_CASES if c.name == "existing")
+    user_id = new_user_id()
+    site = make_site(qlik_emulator, "hdr")
+    with QlikClient(site, case.build(qlik_emulator, user_id)) as client:
+        assert client.whoami() == QlikUser("CORP", user_id)
+        end_user_sessions(qlik_emulator, "hdr", QlikUser("CORP", user_id))
+        with pytest.raises(SessionExpiredError, match="not valid"):
+            client.whoami()
+
+
+@pytest.mark.parametrize("certificate", [True, False], ids=["qps-count", "proxy-count"])
+def test_session_limit_says_how_many_and_how_to_free_them(
+    qlik_emulator: EmulatorInfo, certificate: bool
+) -> None:
+    user = QlikUser("QLIKEMU", new_user_id())
+    site = make_site(qlik_emulator, "hdr", certificate=certificate)
+    holders = [QlikClient(site, HeaderAuth(user=user.user_id)) for _ in range(5)]
+    try:
+        for holder in holders:
+            holder.credentials()
+        sixth = QlikClient(site, HeaderAuth(user=user.user_id))
+        with sixth, pytest.raises(SessionLimitError) as refused:
+            sixth.whoami()
+        error = refused.value
+        assert error.session_count == 5
+        text = str(error)
+        assert f"{user} holds 5 proxy session(s)" in text
+        assert "QPS user API" in text if certificate else "as the proxy reports" in text
+        assert f"/qps/hdr/user/QLIKEMU/{user.user_id}" in text
+    finally:
+        for holder in holders:
+            holder.close()
+    assert proxy_sessions(qlik_emulator, "hdr", user) == 0
+
+
+def test_hundred_threads_share_one_login_and_one_session(qlik_emulator: EmulatorInfo) -> None:
+    site = make_site(qlik_emulator, "jwt")
+    user = QlikUser("CORP", new_user_id())
+    key = qlik_emulator.virtual_proxy("jwt")["jwt_private_key"]
+    start = threading.Barrier(100)
+
+    with QlikClient(site, JwtAuth(user=user.user_id, directory="CORP", key=key)) as client:
+
+        def work(_: int) -> QlikUser:
+            start.wait()
+            assert client.get("qrs/about").status == 200
+            return client.whoami()
+
+        with ThreadPoolExecutor(max_workers=100) as pool:
+            users = list(pool.map(work, range(100)))
+        assert users == [user] * 100
+        assert client.login_count == 1
+        assert proxy_sessions(qlik_emulator, "jwt", user) == 1
+
+
+def test_async_client_tasks_share_one_login(qlik_emulator: EmulatorInfo) -> None:
+    site = make_site(qlik_emulator, "hdr")
+    user = QlikUser("QLIKEMU", new_user_id())
+
+    async def main() -> None:
+        async with AsyncQlikClient(site, HeaderAuth(user=user.user_id)) as client:
+            users = await asyncio.gather(*(client.whoami() for _ in range(50)))
+            assert users == [user] * 50
+            about = await client.get("qrs/about")
+            assert about.status == 200
+            engine = await client.engine()
+            try:
+                assert await engine.global_.engine_version()
+            finally:
+                await engine.close()
+            assert client.login_count == 1
+            assert proxy_sessions(qlik_emulator, "hdr", user) == 1
+            end_user_sessions(qlik_emulator, "hdr", user)
+            assert await client.whoami() == user
+            assert client.login_count == 2
+        assert proxy_sessions(qlik_emulator, "hdr", user) == 0
+
+    asyncio.run(main())
