@@ -61,6 +61,7 @@ __all__ = [
     "Options",
     "Profile",
     "Resolved",
+    "authenticator_settings",
     "default_config_path",
     "is_reference",
     "is_secret_key",
@@ -354,6 +355,13 @@ def _check_auth_value(key: str, value: Any, where: Callable[[str], str]) -> Any:
             raise ConfigurationError(
                 f"{where(key)}: {problem}", hint="Write keyring:NAME or env:VAR."
             )
+    if isinstance(value, str) and "PRIVATE KEY-----" in value:
+        raise ConfigurationError(
+            f"{where(key)} holds a private key in plain text; secrets are never stored in the "
+            "configuration file",
+            hint=f"Give the key file's path, or store the PEM in the keyring and write {key} = "
+            '"keyring:NAME".',
+        )
     if is_secret_key(key) and not is_reference(value):
         raise ConfigurationError(
             f"{where(key)} holds a secret in plain text; secrets are never stored in the "
@@ -740,6 +748,18 @@ def _build_site(
     return Site(host=server, virtual_proxy=vp, scheme=scheme, tls=tls, **ports)
 
 
+def _resolve_references(
+    settings: Mapping[str, Any], sources: Mapping[str, str], env: Mapping[str, str]
+) -> dict[str, Any]:
+    resolved: dict[str, Any] = {}
+    for key, value in settings.items():
+        if isinstance(value, str) and is_reference(value):
+            resolved[key] = resolve_secret(value, env=env, where=sources.get(f"auth.{key}", key))
+        else:
+            resolved[key] = value
+    return resolved
+
+
 def _build_authenticator(
     name: str | None,
     settings: Mapping[str, Any],
@@ -756,13 +776,7 @@ def _build_authenticator(
         return None
     from qlikauth.auth.base import create_authenticator
 
-    resolved: dict[str, Any] = {}
-    for key, value in settings.items():
-        where = sources.get(f"auth.{key}", key)
-        if isinstance(value, str) and is_reference(value):
-            resolved[key] = resolve_secret(value, env=env, where=where)
-        else:
-            resolved[key] = value
+    resolved = _resolve_references(settings, sources, env)
     try:
         return create_authenticator(name, **resolved)
     except ConfigurationError as exc:
@@ -795,6 +809,24 @@ def resolve(
         authenticator = _build_authenticator(values.get("authenticator"), auth, sources, environ)
     timeout = float(values.get("timeout", 30.0))
     return Resolved(chosen, site, authenticator, timeout, MappingProxyType(sources), file.path)
+
+
+def authenticator_settings(
+    profile: str | None = None,
+    *,
+    config: ConfigFile | Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    options: Options | None = None,
+) -> tuple[str | None, dict[str, Any]]:
+    """The authenticator's name and settings (references resolved), without building a site.
+
+    For commands that need no server, such as minting a JWT with the profile's key.
+    """
+    environ = os.environ if env is None else env
+    file = config if isinstance(config, ConfigFile) else ConfigFile.load(config, env=environ)
+    chosen = _pick_profile(file, profile, environ)
+    values, auth, sources = _layer(chosen, file.path, environ, options or Options())
+    return values.get("authenticator"), _resolve_references(auth, sources, environ)
 
 
 def profile_from_settings(name: str, settings: Iterable[tuple[str, Any]]) -> Profile:
