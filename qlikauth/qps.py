@@ -14,6 +14,7 @@ session limit.
 
 from __future__ import annotations
 
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -26,6 +27,7 @@ from qlikauth.credentials import QlikUser
 from qlikauth.errors import (
     ApiError,
     ConfigurationError,
+    QlikAuthError,
     TicketError,
     TransportError,
     XrfkeyRejectedError,
@@ -42,6 +44,7 @@ from qlikauth.http import (
     with_xrfkey,
 )
 from qlikauth.site import Site
+from qlikauth.tls import explain_tls_failure
 
 __all__ = [
     "TICKET_LIFETIME",
@@ -466,6 +469,31 @@ def logout_user_flow(
 # --------------------------------------------------------------------------- clients
 
 
+def _handshake_refusal(exc: TransportError, site: Site) -> QlikAuthError:
+    """A network failure on the mutual-TLS port, explained when TLS ended it.
+
+    With TLS 1.3 a server that refuses the client certificate does so after the client's
+    side of the handshake, so the refusal surfaces as a reset or an alert on first read.
+    """
+    for cause in _chain(exc):
+        if isinstance(cause, ssl.SSLError | ConnectionResetError | BrokenPipeError):
+            return explain_tls_failure(cause, host=site.host, port=site.qps_port, config=site.tls)
+    return exc
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    stack: list[object] = [exc]
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, BaseException) or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        stack += [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        stack += list(current.args)
+    return seen
+
+
 class _QpsBase:
     def __init__(
         self, site: Site, *, transport: HttpTransport | None = None, retries: int = 2
@@ -499,9 +527,12 @@ class QpsClient(_QpsBase):
         for attempt in range(attempts):
             try:
                 return run_flow(make_flow(), self.transport)
-            except TransportError:
+            except TransportError as exc:
                 if attempt + 1 >= attempts:
-                    raise
+                    explained = _handshake_refusal(exc, self.site)
+                    if explained is exc:
+                        raise
+                    raise explained from exc
         raise AssertionError("unreachable")
 
     def issue_ticket(
@@ -583,9 +614,12 @@ class AsyncQpsClient(_QpsBase):
         for attempt in range(attempts):
             try:
                 return await run_flow_async(make_flow(), self.transport)
-            except TransportError:
+            except TransportError as exc:
                 if attempt + 1 >= attempts:
-                    raise
+                    explained = _handshake_refusal(exc, self.site)
+                    if explained is exc:
+                        raise
+                    raise explained from exc
         raise AssertionError("unreachable")
 
     async def issue_ticket(
