@@ -530,6 +530,7 @@ class QlikClient:
         )
         self._lock = threading.RLock()
         self._engines: list[EngineConnection] = []
+        self._http: requests.Session | None = None
 
     # -- properties -----------------------------------------------------------------
 
@@ -554,6 +555,23 @@ class QlikClient:
     def __repr__(self) -> str:
         state = "logged in" if self._core.credentials is not None else "not logged in"
         return f"QlikClient({self.site.origin}/{self.site.prefix}, {self.authenticator!r}, {state})"
+
+    @property
+    def http(self) -> requests.Session:
+        """A ``requests.Session`` carrying this session (:class:`RequestsAuth`).
+
+        It verifies with the site's root and ignores ``REQUESTS_CA_BUNDLE`` and proxy
+        variables (``trust_env`` off), so the site's trust is the one used.
+        """
+        with self._lock:
+            if self._http is None:
+                session = requests.Session()
+                session.trust_env = False
+                tls = self.site.tls
+                session.verify = (str(tls.root) if tls.root else True) if tls.verify else False
+                session.auth = RequestsAuth(self)
+                self._http = session
+            return self._http
 
     # -- the driver -----------------------------------------------------------------
 
@@ -771,6 +789,8 @@ class QlikClient:
             credentials = self._core.credentials
             self._core.credentials = None
             engines, self._engines = self._engines, []
+            if self._http is not None:
+                self._http.close()
             try:
                 for connection in engines:
                     connection.close()
