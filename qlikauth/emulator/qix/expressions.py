@@ -371,6 +371,18 @@ class _Accumulator:
         return self.high
 
 
+def _single(function: str, value: Value) -> Value:
+    """An aggregation over one value: what an accumulator fed once would give."""
+    if function == "only":
+        return value
+    if function == "count":
+        return 0.0 if value is None else 1.0
+    number = as_number(value) if not is_number(value) else float(value)  # type: ignore[arg-type]
+    if function == "sum":
+        return 0.0 if number is None else number
+    return number
+
+
 # Compilation.
 
 
@@ -441,6 +453,10 @@ class Expression:
     def finish(self, state: list[_Accumulator]) -> Value:
         """The expression's value for the group fed into ``state``."""
         return self._formula([accumulator.result() for accumulator in state])
+
+    def evaluate_row(self, row: Sequence[Value]) -> Value:
+        """The expression's value over the one row ``row`` (no accumulators needed)."""
+        return self._formula([_single(slot.function, slot.argument(row)) for slot in self._slots])
 
     def evaluate(self, rows: Iterable[Sequence[Value]]) -> Value:
         """The expression's value over ``rows``."""

@@ -190,17 +190,17 @@ class HyperCube:
     def _row(self, index: int) -> tuple[tuple[Value, ...], int, list[Value]]:
         """Row ``index``: dimension values, the first table row in it, measure values."""
         if self._per_row:
-            row = self.app.row(index)
-            key = tuple(row[d.column] for d in self.dimensions)
-            return key, index, self._measure_values([row])
+            return next(self._rows(index, index + 1))
         return self._all_groups()[index]
 
     def _rows(self, start: int, stop: int) -> Iterator[tuple[tuple[Value, ...], int, list[Value]]]:
         if self._per_row:
             columns = [d.column for d in self.dimensions]
+            expressions = [m.expression for m in self.measures]
             for offset, row in enumerate(self.app.rows(start, stop)):
-                key = tuple(row[c] for c in columns)
-                yield key, start + offset, self._measure_values([row])
+                key = tuple([row[c] for c in columns])
+                values = [e.evaluate_row(row) if e is not None else None for e in expressions]
+                yield key, start + offset, values
         else:
             for index in range(start, stop):
                 yield self._row(index)
@@ -314,8 +314,18 @@ class HyperCube:
     def text_rows(self, limit: int | None = None) -> Iterator[list[str]]:
         """Every row as display texts, generated one at a time (for exports)."""
         stop = self.height if limit is None else min(limit, self.height)
-        for key, _first, values in self._rows(0, stop):
-            yield [text_of(v) for v in key] + [text_of(v) for v in values]
+        if not self._per_row:
+            for key, _first, values in self._rows(0, stop):
+                yield [text_of(v) for v in (*key, *values)]
+            return
+        # The streaming path: one table row in, one line out, nothing kept.
+        columns = [d.column for d in self.dimensions]
+        expressions = [m.expression for m in self.measures]
+        for row in self.app.rows(0, stop):
+            line = [text_of(row[c]) for c in columns]
+            for expression in expressions:
+                line.append(text_of(expression.evaluate_row(row) if expression else None))
+            yield line
 
 
 def _page_int(page: Mapping[str, Any], key: str) -> int:

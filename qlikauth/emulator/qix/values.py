@@ -57,6 +57,12 @@ def format_number(number: float) -> str:
 
 def text_of(value: Value) -> str:
     """The text the engine shows for ``value``."""
+    kind = type(value)
+    # Exact type checks first: this runs for every cell of an export.
+    if kind is str:
+        return value  # type: ignore[return-value]
+    if kind is int:
+        return str(value)
     if value is None:
         return NULL_TEXT
     if isinstance(value, str):
