@@ -191,6 +191,10 @@ class NtlmAuth(Authenticator):
             )
         location = urljoin(request.url, response.location or "")
         self._check_site(site, location)
+        self._refuse_forms(request, response, location)
+        return location
+
+    def _refuse_forms(self, request: HttpRequest, response: HttpResponse, location: str) -> None:
         if "internal_forms_authentication" in location.lower():
             raise LoginRedirectError(
                 "the proxy offered its forms login page, not Windows authentication",
@@ -201,7 +205,6 @@ class NtlmAuth(Authenticator):
                 "proxy's Windows authentication pattern (QMC: 'Windows authentication "
                 "pattern', default 'Windows'); pass user_agent= with it.",
             )
-        return location
 
     @staticmethod
     def _check_site(site: Site, location: str) -> None:
@@ -218,6 +221,7 @@ class NtlmAuth(Authenticator):
         self, site: Site, request: HttpRequest, response: HttpResponse
     ) -> Flow[Credentials]:
         location = urljoin(request.url, response.location or "") if response.is_redirect else ""
+        self._refuse_forms(request, response, location)
         ticket = _ticket_in(location) if location else None
         if ticket is None:
             raise AuthenticationError(
