@@ -65,6 +65,7 @@ class TlsServer:
         self._sock.settimeout(0.1)
         self.port: int = self._sock.getsockname()[1]
         self._stop = threading.Event()
+        self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
@@ -82,9 +83,17 @@ class TlsServer:
                     self.peers.append(tls.getpeercert() or {})
                     tls.sendall(b"hello")
             except OSError as exc:  # ssl.SSLError included
-                self.errors.append(exc)
+                with self._changed:
+                    self.errors.append(exc)
+                    self._changed.notify_all()
             finally:
                 conn.close()
+
+    def wait_for_error(self) -> bool:
+        """Wait until the server side has recorded a failed handshake (the client may see
+        the alert before the server thread gets to record it)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: bool(self.errors), timeout=10)
 
     def close(self) -> None:
         self._stop.set()
@@ -287,7 +296,7 @@ def test_mutual_tls_refuses_a_connection_without_client_certificate(
     assert isinstance(error, HandshakeError)
     assert error.hint is not None
     assert "client.pem" in error.hint
-    assert mtls.errors, "the server side saw the refused handshake"
+    assert mtls.wait_for_error(), "the server side saw the refused handshake"
 
 
 def test_tls12_mutual_tls_refusal_and_names(site: TestPki, mtls12: TlsServer) -> None:
