@@ -311,21 +311,26 @@ class HyperCube:
         """Column titles: dimension labels, then measure labels."""
         return [d.label for d in self.dimensions] + [m.label for m in self.measures]
 
-    def text_rows(self, limit: int | None = None) -> Iterator[list[str]]:
-        """Every row as display texts, generated one at a time (for exports)."""
+    def value_rows(self, limit: int | None = None) -> Iterator[list[Value]]:
+        """Every row's values (dimensions, then measures), one at a time (for exports)."""
         stop = self.height if limit is None else min(limit, self.height)
         if not self._per_row:
             for key, _first, values in self._rows(0, stop):
-                yield [text_of(v) for v in (*key, *values)]
+                yield [*key, *values]
             return
         # The streaming path: one table row in, one line out, nothing kept.
         columns = [d.column for d in self.dimensions]
         expressions = [m.expression for m in self.measures]
         for row in self.app.rows(0, stop):
-            line = [text_of(row[c]) for c in columns]
+            line = [row[c] for c in columns]
             for expression in expressions:
-                line.append(text_of(expression.evaluate_row(row) if expression else None))
+                line.append(expression.evaluate_row(row) if expression else None)
             yield line
+
+    def text_rows(self, limit: int | None = None) -> Iterator[list[str]]:
+        """Every row as display texts, one at a time (for CSV exports)."""
+        for values in self.value_rows(limit):
+            yield [text_of(value) for value in values]
 
 
 def _page_int(page: Mapping[str, Any], key: str) -> int:

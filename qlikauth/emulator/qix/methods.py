@@ -19,10 +19,13 @@ from urllib.parse import quote
 from qlikauth.emulator.qix.data import App
 from qlikauth.emulator.qix.export import (
     CSV_COLUMN_LIMIT,
+    OOXML,
+    OOXML_COLUMN_LIMIT,
     TRUNCATED_WARNING,
     Export,
     file_type_delimiter,
     write_csv,
+    write_xlsx,
 )
 from qlikauth.emulator.qix.expressions import ExpressionError, compile_expression
 from qlikauth.emulator.qix.hypercube import DefinitionError
@@ -144,8 +147,13 @@ def _open_doc(call: Call, target: Any, args: dict[str, Any]) -> Reply:
     if state.doc is not None:
         raise RpcError(APP_ALREADY_OPEN, state.doc.app.app_id)
     app = call.services.find_app(name)
-    # A connection made for one app may open only that app (INFERRED; others are "not found").
-    if app is None or (call.bound_app_id is not None and app.app_id != call.bound_app_id):
+    if app is not None and call.bound_app_id is not None:
+        # A connection made for one app may open only that app (INFERRED; others are "not
+        # found", as is everything when the connection named an app that does not exist).
+        bound = call.services.find_app(call.bound_app_id)
+        if bound is None or bound.app_id != app.app_id:
+            app = None
+    if app is None:
         raise RpcError(APP_NOT_FOUND, name)
     doc = DocState(app, 0)
     doc.handle = state.new_handle(doc)
@@ -313,21 +321,28 @@ def _export_data(call: Call, obj: SessionObject, args: dict[str, Any]) -> Reply:
         raise RpcError(INVALID_PARAMS, f"qFileType: {exc}") from exc
     if delimiter is None:
         raise RpcError(INVALID_PARAMS, f"qFileType: {file_type} export is not supported")
+    excel = delimiter == OOXML
     state_value = args["qExportState"]
     state_key = str(int(state_value)) if isinstance(state_value, int | float) else state_value
     if str(state_key).upper() not in _EXPORT_STATES:
         raise RpcError(INVALID_PARAMS, f"qExportState: unknown export state {state_value!r}")
     if not args["qPath"]:
-        raise RpcError(INVALID_PARAMS, "qPath: mandatory for CSV exports")
+        # The engine would export the object's own table; the emulator needs the cube's path.
+        raise RpcError(INVALID_PARAMS, "qPath: mandatory (for example /qHyperCubeDef)")
     cube = _cube_at(obj, args["qPath"])
-    if cube.width > CSV_COLUMN_LIMIT:
-        raise RpcError(CSV_TOO_LARGE, f"{cube.width} columns; CSV allows {CSV_COLUMN_LIMIT}")
+    column_limit = OOXML_COLUMN_LIMIT if excel else CSV_COLUMN_LIMIT
+    if cube.width > column_limit:
+        raise RpcError(CSV_TOO_LARGE, f"{cube.width} columns; the file allows {column_limit}")
     services = call.services
     export_id = str(uuid.uuid4())
     # INFERRED: QSEoW ignores qFileName (Desktop only) and names the file itself.
-    file_name = f"{uuid.uuid4()}.csv"
+    file_name = f"{uuid.uuid4()}.{'xlsx' if excel else 'csv'}"
     path = services.export_dir / export_id / file_name
-    _rows, truncated = write_csv(cube, path, delimiter, cell_limit=services.csv_cell_limit)
+    if excel:
+        _rows, truncated = write_xlsx(cube, path)
+    else:
+        limit = services.csv_cell_limit
+        _rows, truncated = write_csv(cube, path, delimiter, cell_limit=limit)
     services.add_export(
         export_id, file_name, Export(path, call.user, call.channel, bool(args["qServeOnce"]))
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -195,6 +196,18 @@ def test_connection_for_one_app_cannot_open_another(engine: Engine) -> None:
     assert rpc.error(-1, "OpenDoc", [INVENTORY_APP_ID])["code"] == 1003
     assert rpc.error(-1, "OpenDoc", ["Inventory"])["code"] == 1003
     assert rpc.result(-1, "OpenDoc", ["Sales"])["qReturn"]["qHandle"] == 1
+
+
+def test_connection_made_by_app_name_opens_that_app(engine: Engine) -> None:
+    rpc = Rpc(engine.connect(ALICE, "Inventory"))
+    assert rpc.error(-1, "OpenDoc", ["Sales"])["code"] == 1003
+    assert rpc.result(-1, "OpenDoc", [INVENTORY_APP_ID])["qReturn"]["qHandle"] == 1
+
+
+def test_connection_for_an_unknown_app_opens_nothing(engine: Engine) -> None:
+    rpc = Rpc(engine.connect(ALICE, "9e9e9e9e-0000-4000-8000-000000000000"))
+    assert greeting_state(rpc.connection) == "SESSION_CREATED"
+    assert rpc.error(-1, "OpenDoc", [SALES_APP_ID])["code"] == 1003
 
 
 def test_open_doc_twice_is_1002(engine: Engine) -> None:
@@ -409,3 +422,35 @@ def test_closed_engine_refuses_connections(engine: Engine) -> None:
     engine.close()
     with pytest.raises(RuntimeError, match="closed"):
         engine.connect(ALICE, None)
+
+
+def test_concurrent_sockets_from_many_threads(engine: Engine) -> None:
+    users = [EngineUser("CORP", f"user{i}") for i in range(8)]
+    barrier = threading.Barrier(len(users))
+    failures: list[BaseException] = []
+
+    def work(user: EngineUser) -> None:
+        try:
+            barrier.wait()
+            for _ in range(20):
+                connection = engine.connect(user, SALES_APP_ID, ttl=60)
+                rpc = Rpc(connection)
+                state = greeting_state(connection)
+                if state == "SESSION_CREATED":
+                    rpc.result(-1, "OpenDoc", [SALES_APP_ID])
+                handle = rpc.result(1, "CreateSessionObject", [table_def(["Region"], [])])
+                assert handle["qReturn"]["qHandle"] > 1
+                connection.close()
+        except BaseException as exc:  # collected and re-raised in the test thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(user,)) for user in users]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not failures, failures
+    assert engine.counters["engine_sessions"] == len(users)
+    assert engine.counters["sessions_attached"] == len(users) * 19
+    assert engine.counters["calls"] == len(users) * (20 + 1)
+    assert engine.engine_sessions() == len(users)
