@@ -14,6 +14,7 @@ session limit.
 
 from __future__ import annotations
 
+import re
 import ssl
 import time
 import uuid
@@ -28,6 +29,7 @@ from qlikauth.errors import (
     ApiError,
     ConfigurationError,
     QlikAuthError,
+    SessionLimitError,
     TicketError,
     TransportError,
     XrfkeyRejectedError,
@@ -417,11 +419,36 @@ def add_session_flow(
     """Inject a proxy session; QPS answers with the struct (or nothing, then ours)."""
     request = add_session_request(site, user, session_id, attributes=attributes, xrfkey=xrfkey)
     response = yield request
+    _raise_for_session_limit(response, site, user)
     check_response(response, what=f"QPS session for {user}")
     session = parse_session(response, what=f"QPS session for {user}")
     if session is None or not session.session_id:
         return ProxySession(session_id, user, tuple(_pairs(attributes)))
     return session
+
+
+_SESSION_COUNT_RE = re.compile(r"SessionCount\W{0,4}(\d+)", re.IGNORECASE)
+
+
+def _raise_for_session_limit(response: HttpResponse, site: Site, user: QlikUser) -> None:
+    """A 403 because the user holds too many sessions becomes :class:`SessionLimitError`."""
+    text = response.text.strip()
+    lowered = text.lower()
+    if response.status != 403 or "session" not in lowered:
+        return
+    if not ("parallel" in lowered or "limit" in lowered or "sessioncount" in lowered):
+        return
+    match = _SESSION_COUNT_RE.search(text)
+    count = int(match.group(1)) if match else None
+    held = f"{count} sessions" if count is not None else "too many sessions"
+    raise SessionLimitError(
+        f"QPS refused a new session for {user} on {_where(site)}: the user holds {held} "
+        f"({text[:200]})",
+        session_count=count,
+        hint=f"Free a slot: end unused sessions (QpsClient.user_sessions('{user}') lists them, "
+        f"delete_session(id) or logout_user('{user}') ends them), or reuse one session; "
+        "sessions otherwise last until the inactivity timeout.",
+    )
 
 
 def _pairs(attributes: Attributes) -> list[tuple[str, str]]:
