@@ -753,3 +753,22 @@ def test_explain_an_unrelated_failure_is_a_handshake_error() -> None:
     error = explain_tls_failure(ConnectionRefusedError(111, "refused"), host="h", port=1)
     assert isinstance(error, HandshakeError)
     assert isinstance(error, TLSError)
+
+
+def test_a_folder_where_a_file_is_expected(tmp_path: Path) -> None:
+    (tmp_path / "root.pem").mkdir()
+    with pytest.raises(CertificateFileError, match="is a folder, not a file"):
+        TlsConfig(root=tmp_path / "root.pem")
+
+
+@pytest.mark.skipif(
+    not POSIX or os.geteuid() == 0, reason="needs POSIX permissions and a non-root user"
+)
+def test_unreadable_key_file(site: TestPki, tmp_path: Path) -> None:
+    folder = pem_folder(site, tmp_path / "locked")
+    (folder / "client_key.pem").chmod(0o000)
+    try:
+        with pytest.raises(CertificateFileError, match="cannot read client key"):
+            CertificateBundle.from_folder(folder).validate()
+    finally:
+        (folder / "client_key.pem").chmod(0o600)
