@@ -27,7 +27,9 @@ from qlikauth.validators import FailureLimiter, LdapValidator, RateLimitedValida
 
 __all__ = ["samba_ad"]  # the session fixture, shared with every module that imports it
 
-pytestmark = pytest.mark.samba
+# The first test also waits for the session's domain controller to be provisioned: about
+# 10 s on an idle machine, several times that on a loaded one.
+pytestmark = [pytest.mark.samba, pytest.mark.timeout(300)]
 
 RESTRICTED = ["dora", "pete", "mike", "ada", "lucy"]
 
