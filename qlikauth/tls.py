@@ -488,7 +488,7 @@ class CertificateBundle:
             passphrase=password,
         )
 
-    # ------------------------------------------------------------------ helpers
+    # ------------------------------------------------------------------ accessors
 
     @property
     def is_pfx(self) -> bool:
