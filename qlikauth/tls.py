@@ -82,7 +82,7 @@ PFX_FILE = "client.pfx"
 _PFX_SUFFIXES = (".pfx", ".p12")
 _EXPORT_HINT = (
     "export the certificates again in the QMC (Certificates > Export) with "
-    "'Include secret key' and the format 'Platform independent PEM-format', or use the "
+    "the secret key included and the PEM format, or use the "
     "Windows format and pass the client.pfx with its password"
 )
 
@@ -180,7 +180,7 @@ def _load_private_key(path: Path, passphrase: str | None, what: str) -> PrivateK
         raise CertificateFileError(
             f"{what} {path} holds {kind}, not a private key",
             hint="the key file starts with -----BEGIN (RSA |ENCRYPTED )PRIVATE KEY-----; "
-            "export with 'Include secret key'",
+            "export with the secret key included",
         )
     encrypted = _key_is_encrypted(data)
     if encrypted and passphrase is None:
@@ -251,7 +251,7 @@ def _load_pfx(path: Path, password: str | None) -> _Pfx:
         missing = "certificate" if cert is None else "private key"
         raise CertificateFileError(
             f"the PFX file {path} holds no {missing}",
-            hint="export again from the QMC with 'Include secret key'",
+            hint="export again from the QMC with the secret key included",
         )
     if not isinstance(
         key,
