@@ -55,8 +55,8 @@ def common_options() -> argparse.ArgumentParser:
     return common
 
 
-def emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
-    """Print ``data`` as one JSON object with ``--json``, else ``text``."""
+def emit(args: argparse.Namespace, data: dict[str, Any] | list[Any], text: str) -> None:
+    """Print ``data`` as one JSON document with ``--json``, else ``text``."""
     if getattr(args, "json", False):
         print(json.dumps(data, indent=2, sort_keys=True, default=str))
     else:
