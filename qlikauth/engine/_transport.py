@@ -131,7 +131,13 @@ def _chain(exc: BaseException) -> list[BaseException]:
 def _explain_tls(exc: BaseException, options: ConnectOptions) -> QlikAuthError:
     from qlikauth.tls import explain_tls_failure
 
-    return explain_tls_failure(exc, host=options.host, port=options.port, config=options.tls)
+    # Hand over the socket-level error, not the websockets wrapper: reading attributes of
+    # ConnectionClosed (its deprecated ``reason``) warns.
+    chain = _chain(exc)
+    root = next((e for e in chain if isinstance(e, ssl.SSLError)), None) or next(
+        (e for e in chain if isinstance(e, OSError | EOFError)), exc
+    )
+    return explain_tls_failure(root, host=options.host, port=options.port, config=options.tls)
 
 
 def _status_error(exc: InvalidStatus, options: ConnectOptions) -> QlikAuthError:
