@@ -271,6 +271,8 @@ class SambaDomainController:
                 "--option=server services=ldap",
                 "--option=prefork children=2",
                 f"--option=log file={self.directory}/log.%m",
+                f"--option=pid directory={self.directory}/run",
+                f"--option=ncalrpc dir={self.directory}/run/ncalrpc",
                 f"--targetdir={self.directory}",
             ]
         )
