@@ -23,8 +23,11 @@ Where qlik-protocol.md is silent the model chooses, and says so here (INFERRED):
   ``qMeasureInfo``.
 * ``ExportData`` ignores ``qFileName`` (Desktop only) and names the file ``{guid}.csv`` or
   ``{guid}.xlsx``; CSV is UTF-8 without a byte-order mark, quoted only where needed, with
-  CRLF line ends. Parquet is refused with ``-32602``. ``qExportState`` P and A are the same
-  (the emulator has no selections).
+  CRLF line ends. ``qExportState`` P and A are the same (the emulator has no selections).
+  Parquet is refused with ``20`` (not implemented).
+* One data fetch may ask for at most 10,000 cells (the areas asked for, before clipping):
+  ``GetHyperCubeData`` beyond that is error ``7009``, a ``qInitialDataFetch`` beyond it
+  gives the cube ``qError`` 7009 and no pages. Calculation errors use ``qErrorCode`` 7000.
 * ``delta: true`` answers each result as one JSON-Patch at ``/``: ``add`` the first time,
   ``replace`` after.
 """

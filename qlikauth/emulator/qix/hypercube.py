@@ -17,12 +17,21 @@ from qlikauth.emulator.qix.data import App, Row
 from qlikauth.emulator.qix.expressions import Expression, ExpressionError, compile_expression
 from qlikauth.emulator.qix.values import Value, is_number, json_number, text_of
 
-__all__ = ["DefinitionError", "HyperCube", "field_list"]
+__all__ = [
+    "CALC_PAGES_TOO_LARGE",
+    "MAX_PAGE_CELLS",
+    "DefinitionError",
+    "HyperCube",
+    "field_list",
+    "requested_cells",
+]
 
 _NUM_FORMAT = {"qType": "U", "qnDec": 10, "qUseThou": 0}
-# The engine's own code for a calculation that cannot be made (INFERRED: the generic
-# "invalid parameters" code; the protocol sheet lists no calculation error codes).
-_CALC_ERROR_CODE = 8
+# LocalizedErrorCode values from enigma.js's schema (which error goes where is INFERRED).
+_CALC_INVALID_DEF = 7000
+CALC_PAGES_TOO_LARGE = 7009
+MAX_PAGE_CELLS = 10_000
+"""Most cells one data fetch may ask for (the rectangles' areas, before clipping)."""
 
 
 class DefinitionError(ValueError):
@@ -66,7 +75,7 @@ def _def_of(item: Mapping[str, Any], where: str) -> Mapping[str, Any]:
 
 
 def _error(message: str) -> dict[str, Any]:
-    return {"qErrorCode": _CALC_ERROR_CODE, "qContext": "", "qExtendedMessage": message}
+    return {"qErrorCode": _CALC_INVALID_DEF, "qContext": "", "qExtendedMessage": message}
 
 
 def _tags(values: Sequence[Value]) -> list[str]:
@@ -96,6 +105,7 @@ class HyperCube:
         initial = definition.get("qInitialDataFetch", [])
         if not isinstance(initial, list) or not all(isinstance(p, dict) for p in initial):
             raise DefinitionError("qInitialDataFetch must be a list of NxPage objects")
+        requested_cells(initial)  # malformed pages fail at creation, not at GetLayout
         self.initial_fetch: list[Mapping[str, Any]] = initial
         self.error = next((d.error for d in self.dimensions if d.error), None)
         self._per_row = any(d.field in app.key_fields for d in self.dimensions)
@@ -257,7 +267,7 @@ class HyperCube:
             "qMeasureInfo": [self._measure_info(m) for m in self.measures],
             "qEffectiveInterColumnSortOrder": list(range(self.width)),
             "qGrandTotalRow": [],
-            "qDataPages": [self.page(p) for p in self.initial_fetch],
+            "qDataPages": [],
             "qPivotDataPages": [],
             "qStackedDataPages": [],
             "qMode": "S",
@@ -267,6 +277,10 @@ class HyperCube:
         }
         if self.error is not None:
             layout["qError"] = _error(self.error)
+        elif requested_cells(self.initial_fetch) > MAX_PAGE_CELLS:
+            layout["qError"] = {"qErrorCode": CALC_PAGES_TOO_LARGE}
+        else:
+            layout["qDataPages"] = [self.page(p) for p in self.initial_fetch]
         return layout
 
     def _dimension_info(self, dimension: _Dimension) -> dict[str, Any]:
@@ -338,6 +352,11 @@ def _page_int(page: Mapping[str, Any], key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise DefinitionError(f"{key} must be a non-negative number")
     return int(value)
+
+
+def requested_cells(pages: Sequence[Mapping[str, Any]]) -> int:
+    """How many cells ``pages`` ask for in all (``DefinitionError`` for malformed pages)."""
+    return sum(_page_int(p, "qWidth") * _page_int(p, "qHeight") for p in pages)
 
 
 def field_list(app: App, definition: Mapping[str, Any]) -> dict[str, Any]:

@@ -28,7 +28,12 @@ from qlikauth.emulator.qix.export import (
     write_xlsx,
 )
 from qlikauth.emulator.qix.expressions import ExpressionError, compile_expression
-from qlikauth.emulator.qix.hypercube import DefinitionError
+from qlikauth.emulator.qix.hypercube import (
+    CALC_PAGES_TOO_LARGE,
+    MAX_PAGE_CELLS,
+    DefinitionError,
+    requested_cells,
+)
 from qlikauth.emulator.qix.objects import DocState, SessionObject, SessionState, new_object_id
 from qlikauth.emulator.qix.rpc import (
     APP_ALREADY_OPEN,
@@ -37,6 +42,7 @@ from qlikauth.emulator.qix.rpc import (
     CSV_TOO_LARGE,
     INVALID_PARAMS,
     NOT_FOUND,
+    NOT_IMPLEMENTED,
     Param,
     RpcError,
 )
@@ -305,6 +311,11 @@ def _get_hypercube_data(call: Call, obj: SessionObject, args: dict[str, Any]) ->
     if not all(isinstance(page, dict) for page in pages):
         raise RpcError(INVALID_PARAMS, "qPages: expected an array of NxPage objects")
     try:
+        cells = requested_cells(pages)
+        if cells > MAX_PAGE_CELLS:
+            raise RpcError(
+                CALC_PAGES_TOO_LARGE, f"{cells} cells asked for; at most {MAX_PAGE_CELLS}"
+            )
         return Reply({"qDataPages": [cube.page(page) for page in pages]})
     except DefinitionError as exc:
         raise RpcError(INVALID_PARAMS, f"qPages: {exc}") from exc
@@ -320,7 +331,7 @@ def _export_data(call: Call, obj: SessionObject, args: dict[str, Any]) -> Reply:
     except ValueError as exc:
         raise RpcError(INVALID_PARAMS, f"qFileType: {exc}") from exc
     if delimiter is None:
-        raise RpcError(INVALID_PARAMS, f"qFileType: {file_type} export is not supported")
+        raise RpcError(NOT_IMPLEMENTED, f"qFileType: the emulator cannot write {file_type}")
     excel = delimiter == OOXML
     state_value = args["qExportState"]
     state_key = str(int(state_value)) if isinstance(state_value, int | float) else state_value

@@ -22,6 +22,7 @@ __all__ = [
     "INVALID_REQUEST",
     "METHOD_NOT_FOUND",
     "NOT_FOUND",
+    "NOT_IMPLEMENTED",
     "PARSE_ERROR",
     "Param",
     "RpcError",
@@ -34,6 +35,7 @@ METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 NOT_FOUND = 2
+NOT_IMPLEMENTED = 20
 APP_ALREADY_OPEN = 1002
 APP_NOT_FOUND = 1003
 APP_INVALID = 1007
@@ -47,6 +49,7 @@ _MESSAGES = {
     INVALID_PARAMS: "Invalid Params",
     INTERNAL_ERROR: "Internal error",
     NOT_FOUND: "Not found",
+    NOT_IMPLEMENTED: "Not implemented",
     APP_ALREADY_OPEN: "App already open",
     APP_NOT_FOUND: "App not found",
     APP_INVALID: "App invalid",

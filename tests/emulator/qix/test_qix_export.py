@@ -127,7 +127,6 @@ def test_each_export_gets_its_own_url(engine: Engine) -> None:
 @pytest.mark.parametrize(
     ("params", "fragment"),
     [
-        (["PARQUET", "/qHyperCubeDef"], "qFileType"),
         (["XLS", "/qHyperCubeDef"], "qFileType"),
         (["CSV_C"], "qPath"),
         (["CSV_C", "/nothing/qHyperCubeDef"], "qPath"),
@@ -142,6 +141,15 @@ def test_bad_export_requests(engine: Engine, params: Any, fragment: str) -> None
     assert error["code"] == -32602
     assert fragment in error["parameter"]
     assert not any(engine.export_dir.rglob("*.csv"))
+
+
+@pytest.mark.parametrize("file_type", ["PARQUET", "EXPORT_PARQUET", 3])
+def test_parquet_is_not_implemented(engine: Engine, file_type: Any) -> None:
+    rpc = session(engine, SALES)
+    handle = create(rpc, table_def(["Region"], []))
+    error = rpc.error(handle, "ExportData", [file_type, "/qHyperCubeDef"])
+    assert error["code"] == 20
+    assert "qFileType" in error["parameter"]
 
 
 def test_cell_limit_truncates_with_warning_1000(tmp_path: Path) -> None:

@@ -152,6 +152,7 @@ def test_bad_measure_and_bad_dimension_are_reported_in_the_layout(tmp_path: Path
     handle = create(rpc, table_def(["Region"], ["Sum(Price)", "Sum(Amount)"]))
     cube = rpc.result(handle, "GetLayout")["qLayout"]["qHyperCube"]
     assert "Price" in cube["qMeasureInfo"][0]["qError"]["qExtendedMessage"]
+    assert cube["qMeasureInfo"][0]["qError"]["qErrorCode"] == 7000
     assert "qError" not in cube["qMeasureInfo"][1]
     page = {"qWidth": 3, "qHeight": 1}
     (data,) = rpc.result(handle, "GetHyperCubeData", ["/qHyperCubeDef", [page]])["qDataPages"]
@@ -195,3 +196,32 @@ def test_large_app_cube_pages_by_key_without_reading_the_table(tmp_path: Path) -
     size = rpc.result(handle, "GetLayout")["qLayout"]["qHyperCube"]["qSize"]
     assert size == {"qcx": 3, "qcy": 5_000_000}
     assert app.app_id == LARGE_APP_ID
+
+
+def test_a_fetch_of_more_than_10000_cells_is_refused(tmp_path: Path) -> None:
+    rpc = open_sales(tmp_path)
+    handle = create(rpc, table_def(["OrderId", "Region"], ["Sum(Amount)"]))
+    # The areas asked for count, not what the cube can fill.
+    too_big = [{"qWidth": 3, "qHeight": 3334}]
+    error = rpc.error(handle, "GetHyperCubeData", ["/qHyperCubeDef", too_big])
+    assert error["code"] == 7009
+    two_pages = [{"qWidth": 2, "qHeight": 5000}, {"qWidth": 1, "qHeight": 1}]
+    assert rpc.error(handle, "GetHyperCubeData", ["/qHyperCubeDef", two_pages])["code"] == 7009
+    just_fits = [{"qWidth": 2, "qHeight": 5000}]
+    (page,) = rpc.result(handle, "GetHyperCubeData", ["/qHyperCubeDef", just_fits])["qDataPages"]
+    assert page["qArea"]["qHeight"] == SALES.row_count
+
+
+def test_an_initial_fetch_of_more_than_10000_cells_gives_a_cube_error(tmp_path: Path) -> None:
+    rpc = open_sales(tmp_path)
+    props = table_def(["Region"], ["Sum(Amount)"], fetch=[{"qWidth": 2, "qHeight": 5001}])
+    cube = rpc.result(create(rpc, props), "GetLayout")["qLayout"]["qHyperCube"]
+    assert cube["qError"]["qErrorCode"] == 7009
+    assert cube["qDataPages"] == []
+    assert cube["qSize"]["qcy"] == SALES.cardinal("Region")
+
+
+def test_a_malformed_initial_fetch_is_refused_at_creation(tmp_path: Path) -> None:
+    rpc = open_sales(tmp_path)
+    props = table_def(["Region"], [], fetch=[{"qWidth": 1, "qHeight": -5}])
+    assert rpc.error(1, "CreateSessionObject", [props])["code"] == -32602
