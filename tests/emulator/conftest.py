@@ -6,6 +6,7 @@ misreading cannot hide by being shared between client and emulator.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import ssl
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin
 
 from qlikauth.testing.emulator import EmulatorInfo
 
@@ -176,7 +178,7 @@ class Wire:
         return connect(
             url,
             ssl=self.ssl_context(),
-            origin=origin,  # type: ignore[arg-type]
+            origin=Origin(origin) if origin is not None else None,
             additional_headers=all_headers,
             proxy=None,
             legacy=True,  # websockets 17: connect directly, not as a context manager
@@ -188,13 +190,14 @@ class Wire:
         """A proxy session, its CSRF token and an open socket, the correct way."""
         sid = self.add_session(prefix, user_id)
         token = self.csrf(prefix, sid)
-        ws = self.ws_proxy(
-            prefix, route, sid=sid, token=token, origin=f"https://{self.info.host}"
-        )
+        ws = self.ws_proxy(prefix, route, sid=sid, token=token, origin=f"https://{self.info.host}")
         return sid, ws
 
     def ws_direct(
-        self, route: str = "app/engineData", *, user: str | None = "UserDirectory=QLIKEMU; UserId=alice"
+        self,
+        route: str = "app/engineData",
+        *,
+        user: str | None = "UserDirectory=QLIKEMU; UserId=alice",
     ) -> ClientConnection:
         """A direct engine websocket with the client certificate and ``X-Qlik-User``."""
         headers = {"X-Qlik-User": user} if user is not None else {}
@@ -293,10 +296,8 @@ def sales_id(qlik_emulator: EmulatorInfo) -> str:
 
 def close_quietly(ws: ClientConnection) -> None:
     """Close a socket, whatever state it is in."""
-    try:
+    with contextlib.suppress(Exception):
         ws.close()
-    except Exception:  # noqa: S110 - best effort in test clean-up
-        pass
 
 
 @pytest.fixture

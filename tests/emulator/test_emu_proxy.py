@@ -150,9 +150,7 @@ def test_personal_api_and_logout_scope(wire: Any) -> None:
 
 
 def test_personal_api_login_uri_only_for_allowed_target(wire: Any) -> None:
-    good = wire.proxy(
-        "GET", "/qps/user", params={"targetUri": f"https://localhost/hub/"}
-    ).json()
+    good = wire.proxy("GET", "/qps/user", params={"targetUri": "https://localhost/hub/"}).json()
     assert good["session"] == "inactive"
     assert good["loginUri"].startswith(wire.info.auth_url + "/internal_windows_authentication/")
     bad = wire.proxy("GET", "/qps/user", params={"targetUri": "https://evil.example/"}).json()
