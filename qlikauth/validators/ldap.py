@@ -264,8 +264,13 @@ class LdapValidator:
             log.debug("LDAP bind as %r to %s", bind_name, where)
             try:
                 conn.open(read_server_info=False)
-                if self.start_tls:
-                    conn.start_tls(read_server_info=False)
+                if self.start_tls and not (
+                    conn.start_tls(read_server_info=False) and conn.tls_started
+                ):
+                    # Never fall through to a bind on a connection still in clear text.
+                    raise HandshakeError(
+                        f"{where} did not start TLS", hint="check StartTLS, or use ldaps://"
+                    )
                 bound = conn.bind(read_server_info=False)
             except self._ldap3.core.exceptions.LDAPException as exc:
                 raise self._translate(exc, tls, where) from exc
