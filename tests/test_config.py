@@ -9,6 +9,7 @@ from pathlib import Path
 import keyring
 import keyring.backend
 import pytest
+from jaraco.classes import properties
 
 from qlikauth.auth.header import HeaderAuth
 from qlikauth.config import (
@@ -27,7 +28,10 @@ from qlikauth.pki import make_test_pki
 class MemoryKeyring(keyring.backend.KeyringBackend):
     """A keyring backend that keeps secrets in this process (test only)."""
 
-    priority = 1  # type: ignore[assignment]
+    @properties.classproperty
+    def priority(cls) -> float:
+        # Never viable: keyring must not pick this test backend on its own.
+        raise RuntimeError("set explicitly with keyring.set_keyring")
 
     def __init__(self) -> None:
         super().__init__()

@@ -10,23 +10,31 @@ and keeps Python's own warning about it from repeating.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import sys
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from urllib3.exceptions import InsecureRequestWarning
 
+from qlikauth.cli._sessions import CachedSessionAuth, SessionCache, cache_key
+from qlikauth.client import QlikClient
 from qlikauth.config import ConfigFile, Options, Resolved, resolve
+from qlikauth.credentials import Credentials
 from qlikauth.qps import QpsClient
+from qlikauth.site import Site
 from qlikauth.tls import InsecureTLSWarning
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "INSECURE_WARNING",
+    "Connected",
     "command",
+    "connected",
     "load_config",
     "options_from",
     "qps_client",
@@ -106,3 +114,45 @@ def qps_client(args: argparse.Namespace, *, prefix: str | None = None) -> QpsCli
     client = QpsClient(site)
     client.transport.timeout = resolved.timeout
     return client
+
+
+@dataclass
+class Connected:
+    """An authenticated client for a command, and how its session was obtained."""
+
+    resolved: Resolved
+    client: QlikClient
+    cache: SessionCache
+    credentials: Credentials
+    reused: bool
+
+    @property
+    def site(self) -> Site:
+        """The resolved site."""
+        return self.resolved.site
+
+
+@contextlib.contextmanager
+def connected(
+    args: argparse.Namespace, *, fresh: bool = False, env: Mapping[str, str] | None = None
+) -> Iterator[Connected]:
+    """A client with the profile's session: the cached one while the proxy knows it.
+
+    A new session is cached for the next command; closing the client leaves the session
+    open (``qlikauth logout`` ends it). ``fresh`` ignores the cached session.
+    """
+    environ = os.environ if env is None else env
+    resolved = resolve_args(args, env=environ)
+    site = resolved.site
+    cache = SessionCache.for_profile(cache_key(resolved.name, site), resolved.config_path, environ)
+    cached = None if fresh else cache.load(site, resolved.authenticator)
+    authenticator = CachedSessionAuth(cached, resolved.authenticator)
+    client = QlikClient(site, authenticator, timeout=resolved.timeout, logout_on_close=False)
+    try:
+        credentials = client.credentials()
+        reused = cached is not None and credentials.session_id == cached.session_id
+        if not reused:
+            cache.save(site, resolved.authenticator, credentials)
+        yield Connected(resolved, client, cache, credentials, reused)
+    finally:
+        client.close()

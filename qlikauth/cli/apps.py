@@ -1,0 +1,160 @@
+"""``qlikauth doclist`` / ``eval APP EXPR`` / ``export APP ...``: the engine, one session.
+
+Each command opens the engine websocket through the proxy with the profile's cached
+session, so two runs in a row are one Qlik proxy session. ``export`` makes a session
+hypercube, calls ``ExportData`` and downloads the file with the same session, through the
+same virtual proxy - the chain that fails when the parts are authenticated separately.
+APP is an app id or an app name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+from qlikauth.cli._common import EXIT_OK, common_options, emit
+from qlikauth.cli._context import Connected, command, connected
+from qlikauth.errors import AppNotFoundError, ConfigurationError
+
+__all__ = ["register"]
+
+_UUID_RE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+#: ``--format`` of ``export`` to Qlik's ExportData file types.
+EXPORT_TYPES = {"csv": "CSV_C", "tsv": "CSV_T", "xlsx": "OOXML"}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``qlikauth doclist``, ``eval`` and ``export``."""
+    doclist = subparsers.add_parser(
+        "doclist",
+        parents=[common_options()],
+        help="list the apps the profile's user can open",
+        description="GetDocList through the proxy with the profile's session.",
+    )
+    doclist.set_defaults(handler=_doclist)
+
+    evaluate = subparsers.add_parser(
+        "eval",
+        parents=[common_options()],
+        help="evaluate an expression in an app",
+        description='Open APP and evaluate EXPR (e.g. "Sum(Amount)").',
+    )
+    evaluate.add_argument("app", metavar="APP", help="app id or name")
+    evaluate.add_argument("expression", metavar="EXPR", help="a Qlik expression")
+    evaluate.set_defaults(handler=_eval)
+
+    export = subparsers.add_parser(
+        "export",
+        parents=[common_options()],
+        help="export a table of an app to a file (ExportData + download, one session)",
+        description="Make a table of --dims and --measures in APP, export it with "
+        "ExportData and download the file to -o FILE with the same session.",
+    )
+    export.add_argument("app", metavar="APP", help="app id or name")
+    export.add_argument("--dims", nargs="+", default=[], metavar="FIELD", help="dimensions")
+    export.add_argument(
+        "--measures", nargs="+", default=[], metavar="EXPR", help="measures, e.g. Sum(Amount)"
+    )
+    export.add_argument("-o", "--output", required=True, metavar="FILE", help="target file")
+    export.add_argument(
+        "--format",
+        choices=sorted(EXPORT_TYPES),
+        help="file type (default: from FILE's suffix, else csv)",
+    )
+    export.set_defaults(handler=_export)
+
+
+def _app_id(session: Connected, app: str) -> str:
+    """The id of APP: itself when it looks like an id, else looked up by name or title."""
+    if _UUID_RE.fullmatch(app):
+        return app
+    connection = session.client.engine()
+    try:
+        docs = connection.global_.get_doc_list()
+    finally:
+        connection.close()
+    for doc in docs:
+        if app in (doc.doc_id, doc.name, doc.title):
+            return str(doc.doc_id)
+    names = ", ".join(sorted(d.title or d.name for d in docs)) or "none"
+    raise AppNotFoundError(
+        f"no app named {app!r} for {session.credentials.user}",
+        code=1003,
+        hint=f"Apps this user can open: {names} (qlikauth doclist shows their ids).",
+    )
+
+
+@command
+def _doclist(args: argparse.Namespace) -> int:
+    with connected(args) as session:
+        connection = session.client.engine()
+        try:
+            docs = connection.global_.get_doc_list()
+        finally:
+            connection.close()
+    rows = [
+        {"id": d.doc_id, "name": d.name, "title": d.title, "last_reload": d.last_reload_time}
+        for d in docs
+    ]
+    lines = [f"{r['id']}  {r['title']}" for r in rows] or ["no apps"]
+    emit(args, {"ok": True, "count": len(rows), "apps": rows}, "\n".join(lines))
+    return EXIT_OK
+
+
+@command
+def _eval(args: argparse.Namespace) -> int:
+    with connected(args) as session:
+        app_id = _app_id(session, args.app)
+        connection = session.client.engine(app_id)
+        try:
+            doc = connection.open_doc(app_id)
+            value = doc.evaluate(args.expression)
+        finally:
+            connection.close()
+    data: dict[str, Any] = {"ok": True, "app": app_id, "expression": args.expression}
+    data["value"] = value
+    emit(args, data, str(value))
+    return EXIT_OK
+
+
+def _file_type(args: argparse.Namespace, target: Path) -> str:
+    if args.format:
+        return EXPORT_TYPES[args.format]
+    suffix = target.suffix.lower().lstrip(".")
+    return EXPORT_TYPES.get(suffix, "CSV_C")
+
+
+@command
+def _export(args: argparse.Namespace) -> int:
+    if not args.dims and not args.measures:
+        raise ConfigurationError(
+            "export needs at least one --dims field or --measures expression",
+            hint='For example --dims Country --measures "Sum(Amount)"',
+        )
+    target = Path(args.output).expanduser()
+    file_type = _file_type(args, target)
+    with connected(args) as session:
+        app_id = _app_id(session, args.app)
+        connection = session.client.engine(app_id)
+        try:
+            doc = connection.open_doc(app_id)
+            cube = doc.create_hypercube(args.dims, args.measures)
+            url = cube.export_data(file_type)
+            # Downloaded while the engine session is open: the file belongs to it.
+            result = session.client.download(url, target, progress=False)
+        finally:
+            connection.close()
+    data = {
+        "ok": True,
+        "app": app_id,
+        "file": str(result.path),
+        "size": result.size,
+        "sha256": result.sha256,
+        "file_type": file_type,
+    }
+    emit(args, data, f"wrote {result.path} ({result.size} bytes)")
+    return EXIT_OK

@@ -1,0 +1,356 @@
+"""``login``/``logout``/``whoami``, ``headers``/``cookie``/``exec`` and ``doclist``/``eval``/
+``export`` through ``main(argv)`` against the emulator, sharing one cached proxy session."""
+
+from __future__ import annotations
+
+import csv
+import http.cookiejar
+import json
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import keyring.backend
+import pytest
+import requests
+from jaraco.classes import properties
+
+import qlikauth.cli
+from qlikauth.cli import main
+from qlikauth.qps import QpsClient
+from qlikauth.site import Site, VirtualProxy
+from qlikauth.testing.emulator import EmulatorInfo, running_emulator
+from qlikauth.tls import CertificateBundle, TlsConfig
+
+GROUPS = ("login", "headers", "apps", "session")
+
+
+@pytest.fixture(autouse=True)
+def registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The groups are on the command line even before they are listed in ``_GROUPS``."""
+    missing = tuple(g for g in GROUPS if g not in qlikauth.cli._GROUPS)
+    monkeypatch.setattr(qlikauth.cli, "_GROUPS", (*qlikauth.cli._GROUPS, *missing))
+
+
+@pytest.fixture(scope="module")
+def emu(
+    tmp_path_factory: pytest.TempPathFactory, qlik_emulator_template: Path
+) -> Iterator[EmulatorInfo]:
+    """An emulator of this module's own: the tests count sessions on it."""
+    pytest.importorskip("aiohttp", reason="the emulator needs the 'server' extra (aiohttp)")
+    with running_emulator(tmp_path_factory.mktemp("emu-login"), qlik_emulator_template) as info:
+        yield info
+
+
+def write_profile(path: Path, info: EmulatorInfo, user: str, **extra: str) -> Path:
+    ports = info["ports"]
+    settings = {
+        "server": "localhost",
+        "prefix": "hdr",
+        "cookie_name": info.cookie_name("hdr"),
+        "certs": str(info.certs_dir),
+        "authenticator": "header",
+        **extra,
+    }
+    body = "".join(f'{k} = "{v}"\n' for k, v in settings.items())
+    path.write_text(
+        f'default_profile = "emu"\n[profiles.emu]\n{body}'
+        f"proxy_port = {ports['proxy']}\nqps_port = {ports['qps']}\ntimeout = 10\n"
+        f'[profiles.emu.auth]\nuser = "{user}"\nheader_name = "header_user"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def profile(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emu: EmulatorInfo,
+) -> Path:
+    """A profile for a user of this test alone (named after the test)."""
+    user = "u" + request.node.name.removeprefix("test_").replace("_", "")[:40]
+    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
+    monkeypatch.delenv("QLIKAUTH_SESSION_STORE", raising=False)
+    path = write_profile(tmp_path / "config.toml", emu, user)
+    monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))
+    return path
+
+
+def user_of(profile: Path) -> str:
+    for line in profile.read_text().splitlines():
+        if line.startswith("user = "):
+            return "QLIKEMU\\" + line.split('"')[1]
+    raise AssertionError("no user")
+
+
+def qps_sessions(info: EmulatorInfo, user: str) -> int:
+    """How many proxy sessions the user holds on 'hdr', asked through the QPS user API."""
+    ports = info["ports"]
+    site = Site(
+        "localhost",
+        VirtualProxy("hdr", info.cookie_name("hdr")),
+        proxy_port=ports["proxy"],
+        qps_port=ports["qps"],
+        tls=TlsConfig(bundle=CertificateBundle.from_folder(info.certs_dir)),
+    )
+    with QpsClient(site) as qps:
+        return len(qps.user_sessions(user))
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:
+    code = main([*argv, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_login_whoami_logout_reuse_one_session(
+    profile: Path, emu: EmulatorInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = user_of(profile)
+    code, first = run_json(capsys, "login")
+    assert code == 0
+    assert first["user"] == user
+    assert first["reused"] is False
+    cached = Path(str(first["cached_in"]))  # no keyring backend here: a 0600 file
+    assert stat.S_IMODE(cached.stat().st_mode) == 0o600
+    assert stat.S_IMODE(cached.parent.stat().st_mode) == 0o700
+
+    code, again = run_json(capsys, "login")
+    assert code == 0
+    assert again["reused"] is True
+    code, me = run_json(capsys, "whoami")
+    assert code == 0
+    assert (me["user"], me["reused"]) == (user, True)
+    assert qps_sessions(emu, user) == 1
+
+    code, out = run_json(capsys, "logout")
+    assert code == 0
+    assert (out["had_session"], out["ended_on_proxy"]) == (True, True)
+    assert not cached.exists()
+    assert qps_sessions(emu, user) == 0
+    code, out = run_json(capsys, "logout")
+    assert out["had_session"] is False
+
+    assert main(["whoami"]) == 0
+    assert capsys.readouterr().out.strip() == user
+    assert main(["login", "--force"]) == 0  # ends the cached session, makes a new one
+    capsys.readouterr()
+    assert qps_sessions(emu, user) == 1
+
+
+def test_expired_cached_session_logs_in_again(
+    profile: Path, emu: EmulatorInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = user_of(profile)
+    assert main(["login"]) == 0
+    # The session ends on the server side (an administrator, or the inactivity timeout).
+    assert main(["session", "delete", "--user", user]) == 0
+    capsys.readouterr()
+    code, me = run_json(capsys, "whoami")
+    assert code == 0
+    assert me["reused"] is False
+    assert qps_sessions(emu, user) == 1
+
+
+def test_session_cached_in_the_keyring_when_there_is_one(
+    profile: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class MemoryKeyring(keyring.backend.KeyringBackend):
+        @properties.classproperty
+        def priority(cls) -> float:
+            # Never viable: keyring must not pick this test backend on its own.
+            raise RuntimeError("set explicitly with keyring.set_keyring")
+
+        store: dict[tuple[str, str], str] = {}
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.store.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.store[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            if (service, username) not in self.store:
+                raise keyring.errors.PasswordDeleteError(username)
+            del self.store[(service, username)]
+
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    try:
+        code, first = run_json(capsys, "login")
+        assert code == 0
+        assert "keyring" in str(first["cached_in"])
+        entry = json.loads(backend.store[("qlikauth", "emu:session")])
+        assert entry["cookie_name"] == "X-Qlik-Session-hdr"
+        code, again = run_json(capsys, "whoami")
+        assert again["reused"] is True
+        assert main(["logout"]) == 0
+        assert backend.store == {}
+    finally:
+        keyring.set_keyring(previous)
+
+
+def test_headers_cookie_formats(
+    profile: Path, tmp_path: Path, emu: EmulatorInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = user_of(profile)
+    assert main(["headers", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["user"] == user
+    assert data["headers"]["Cookie"] == f"X-Qlik-Session-hdr={data['session_id']}"
+    assert data["csrf_token"]
+    assert f"qlik-csrf-token={data['csrf_token']}" in data["websocket_url"]
+    assert data["websocket_url"].startswith(f"wss://localhost:{emu['ports']['proxy']}/hdr/app/")
+    # Another tool, with these headers only, is the same user in the same session.
+    me = requests.get(
+        f"{data['proxy_url']}qps/user",
+        headers=data["headers"],
+        verify=data["root_ca"],
+        timeout=10,
+    ).json()
+    assert f"{me['userDirectory']}\\{me['userId']}" == user
+
+    assert main(["headers"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"Cookie: X-Qlik-Session-hdr={data['session_id']}" in lines
+    assert f"qlik-csrf-token: {data['csrf_token']}" in lines
+
+    assert main(["cookie"]) == 0
+    assert capsys.readouterr().out.strip() == f"X-Qlik-Session-hdr={data['session_id']}"
+
+    jar_path = tmp_path / "jar.txt"
+    assert main(["cookie", "--format", "netscape", "-o", str(jar_path)]) == 0
+    assert stat.S_IMODE(jar_path.stat().st_mode) == 0o600
+    jar = http.cookiejar.MozillaCookieJar(str(jar_path))
+    jar.load(ignore_discard=True, ignore_expires=True)  # a session cookie: expiry 0
+    assert [(c.name, c.value, c.domain) for c in jar] == [
+        ("X-Qlik-Session-hdr", data["session_id"], "localhost")
+    ]
+
+    assert main(["headers", "--format", "env", "--app", emu.app_id("Sales")]) == 0
+    env_text = capsys.readouterr().out
+    assert f"export QLIK_SESSION_ID={data['session_id']}" in env_text
+    assert emu.app_id("Sales") in env_text
+
+    config = tmp_path / "curl.cfg"
+    assert main(["headers", "--format", "curl", "-o", str(config)]) == 0
+    text = config.read_text()
+    assert f'header = "Cookie: X-Qlik-Session-hdr={data["session_id"]}"' in text
+    assert f'cacert = "{emu.root}"' in text
+    if shutil.which("curl"):
+        result = subprocess.run(
+            ["curl", "-sS", "-K", str(config), f"{data['proxy_url']}qps/user"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["userId"] == user.split("\\")[1]
+    assert qps_sessions(emu, user) == 1  # every command above used the one session
+
+
+def test_exec_passes_the_session_and_the_exit_code(
+    profile: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    script = (
+        "import json, os, sys\n"
+        "keys = [k for k in os.environ if k.startswith('QLIK_')]\n"
+        "print(json.dumps({k: os.environ[k] for k in keys}))\n"
+        "sys.exit(7)\n"
+    )
+    code = main(["exec", "--", sys.executable, "-c", script])
+    assert code == 7
+    env = json.loads(capfd.readouterr().out.strip().splitlines()[-1])
+    assert env["QLIK_USER"] == user_of(profile)
+    assert env["QLIK_COOKIE"] == f"X-Qlik-Session-hdr={env['QLIK_SESSION_ID']}"
+    assert json.loads(env["QLIK_HEADERS_JSON"])["Cookie"] == env["QLIK_COOKIE"]
+    assert json.loads(env["QLIK_WS_HEADERS_JSON"]) == {"Cookie": env["QLIK_COOKIE"]}
+    assert env["QLIK_CSRF_TOKEN"] in env["QLIK_WS_URL"]
+    assert env["QLIK_PREFIX"] == "hdr"
+    assert Path(env["QLIK_ROOT_CA"]).is_file()
+    assert main(["exec"]) == 2
+    assert main(["exec", "--", "qlikauth-no-such-command"]) == 4
+
+
+def test_two_evals_use_one_proxy_session(
+    profile: Path, emu: EmulatorInfo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = user_of(profile)
+    sales = emu.app_id("Sales")
+    code, first = run_json(capsys, "eval", sales, "Sum(Amount)")
+    assert code == 0
+    code, second = run_json(capsys, "eval", "Sales", "Sum(Amount)")  # by name
+    assert code == 0
+    assert first["value"] == second["value"]
+    assert second["app"] == sales
+    assert qps_sessions(emu, user) == 1
+
+    # The export, downloaded with the same session, adds up to the same total.
+    target = tmp_path / "by-country.csv"
+    code, exported = run_json(
+        capsys,
+        "export",
+        "Sales",
+        "--dims",
+        "Country",
+        "--measures",
+        "Sum(Amount)",
+        "-o",
+        str(target),
+    )
+    assert code == 0
+    assert exported["file_type"] == "CSV_C"
+    assert exported["size"] == target.stat().st_size
+    with target.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))
+    total = sum(float(r[1]) for r in rows[1:])
+    assert total == pytest.approx(float(str(first["value"])))
+    assert qps_sessions(emu, user) == 1
+
+    code, listing = run_json(capsys, "doclist")
+    assert code == 0
+    apps = listing["apps"]
+    assert isinstance(apps, list)
+    assert {a["id"] for a in apps} >= {app["id"] for app in emu.apps}
+
+
+def test_engine_errors(profile: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, error = run_json(capsys, "eval", "No Such App", "1+1")
+    assert code == 1
+    assert error["error"] == "AppNotFoundError"
+    assert "Sales" in str(error["hint"])
+    assert main(["export", "Sales", "-o", "x.csv"]) == 4  # nothing to export
+
+
+def test_wrong_cookie_name_in_the_profile(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emu: EmulatorInfo,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = write_profile(tmp_path / "c.toml", emu, "ucookie", cookie_name="X-Qlik-Session")
+    monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))
+    code, error = run_json(capsys, "login")
+    assert code == 4
+    assert "X-Qlik-Session-hdr" in str(error["message"])
+
+
+def test_no_authenticator_and_no_cached_session(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emu: EmulatorInfo,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("QLIKAUTH_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("QLIKAUTH_SERVER", "localhost")
+    monkeypatch.setenv("QLIKAUTH_PROXY_PORT", str(emu["ports"]["proxy"]))
+    monkeypatch.setenv("QLIKAUTH_ROOT", str(emu.root))
+    code, error = run_json(capsys, "whoami")
+    assert code == 4
+    assert "no authenticator" in str(error["message"])
