@@ -7,6 +7,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from qix_support import Rpc, greeting_state, table_def
 
 from qlikauth.emulator.qix import App, Engine, EngineUser, default_apps
@@ -454,3 +456,46 @@ def test_concurrent_sockets_from_many_threads(engine: Engine) -> None:
     assert engine.counters["sessions_attached"] == len(users) * 19
     assert engine.counters["calls"] == len(users) * (20 + 1)
     assert engine.engine_sessions() == len(users)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 5) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=10,
+)
+method_names = st.sampled_from(
+    [
+        *("OpenDoc", "GetDocList", "EvaluateEx", "CreateSessionObject", "GetLayout"),
+        *("ExportData", "GetHyperCubeData", "DestroySessionObject", "GetObject", "Nope"),
+    ]
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"jsonrpc": st.just("2.0"), "id": st.integers(0, 99), "method": method_names},
+            optional={"handle": st.integers(-2, 4) | json_values, "params": json_values},
+        ),
+        max_size=6,
+    )
+)
+def test_any_request_gets_one_well_formed_answer(
+    tmp_path_factory: pytest.TempPathFactory, requests: list[dict[str, object]]
+) -> None:
+    engine = Engine(default_apps(), tmp_path_factory.mktemp("fuzz"), server_node_id="n")
+    connection = engine.connect(ALICE, None)
+    connection.handle(
+        json.dumps(
+            {"jsonrpc": "2.0", "id": 0, "handle": -1, "method": "OpenDoc", "params": ["Sales"]}
+        )
+    )
+    for request in requests:
+        (text,) = connection.handle(json.dumps(request))
+        answer = json.loads(text)
+        assert answer["id"] == request["id"]
+        assert ("result" in answer) != ("error" in answer)
+        if "error" in answer:
+            assert set(answer["error"]) == {"code", "parameter", "message"}
+            assert answer["error"]["code"] != -32603, answer
