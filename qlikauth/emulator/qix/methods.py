@@ -46,7 +46,7 @@ from qlikauth.emulator.qix.rpc import (
     Param,
     RpcError,
 )
-from qlikauth.emulator.qix.values import as_number, text_of
+from qlikauth.emulator.qix.values import as_number, json_number, text_of
 
 if TYPE_CHECKING:
     from qlikauth.emulator.qix.session import EngineUser
@@ -189,14 +189,16 @@ def _product_version(call: Call, target: Any, args: dict[str, Any]) -> Reply:
 # Doc.
 
 
-def _evaluate_value(app: App, expression: str) -> tuple[str, bool, float]:
+def _evaluate_value(app: App, expression: str) -> tuple[str, bool, int | float]:
     """(text, is numeric, number) of an expression; errors are text, as the engine shows."""
     try:
         value = compile_expression(expression, app.fields).evaluate(app.rows())
     except ExpressionError as exc:
-        return f"Error: {exc}", False, 0.0
+        return f"Error: {exc}", False, 0
     number = as_number(value) if not isinstance(value, str) else None
-    return text_of(value), number is not None, number if number is not None else 0.0
+    if number is None:
+        return text_of(value), False, 0
+    return text_of(value), True, json_number(number)
 
 
 def _evaluate_ex(call: Call, doc: DocState, args: dict[str, Any]) -> Reply:
