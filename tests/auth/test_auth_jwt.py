@@ -74,6 +74,12 @@ def test_signer_accepts_pem_bytes_text_and_key_objects(keypair: tuple[Path, Path
         assert verify_jwt(token, cert)["userDirectory"] == "d"
 
 
+def test_header_carries_alg_typ_and_kid(keypair: tuple[Path, Path]) -> None:
+    token = JwtSigner(keypair[0], algorithm="RS384", key_id="k-1").sign({"a": 1})
+    assert pyjwt.get_unverified_header(token) == {"alg": "RS384", "typ": "JWT", "kid": "k-1"}
+    assert pyjwt.decode(token, JwtSigner(keypair[0]).public_key(), ["RS384"]) == {"a": 1}
+
+
 def test_encrypted_key_needs_its_passphrase(tmp_path: Path) -> None:
     key, cert = make_jwt_keypair(tmp_path / "k.pem", tmp_path / "c.pem", passphrase="s3cret-pass")
     with pytest.raises(ConfigurationError, match="encrypted"):
