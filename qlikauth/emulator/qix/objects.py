@@ -42,7 +42,10 @@ class SessionObject:
 
     def _check(self, node: Any, path: str) -> None:
         """Build every cube now, so a malformed definition fails at creation."""
-        if isinstance(node, dict):
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                self._check(item, f"{path}/{index}")
+        elif isinstance(node, dict):
             for key, value in node.items():
                 if key == "qHyperCubeDef":
                     if not isinstance(value, dict):
@@ -59,9 +62,12 @@ class SessionObject:
                 return cube
             node: Any = self.properties
             for part in path.strip("/").split("/"):
-                if not isinstance(node, dict) or part not in node:
+                if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                    node = node[int(part)]
+                elif isinstance(node, dict) and part in node:
+                    node = node[part]
+                else:
                     return None
-                node = node[part]
             if not path.rstrip("/").endswith("qHyperCubeDef") or not isinstance(node, dict):
                 return None
             cube = HyperCube(self.app, node)

@@ -147,6 +147,23 @@ def test_nested_cube_path(tmp_path: Path) -> None:
     assert data["qMatrix"][0][0]["qText"] == first_product
 
 
+def test_cubes_inside_lists(tmp_path: Path) -> None:
+    rpc = open_sales(tmp_path)
+    inner = table_def(["Year"], ["Sum(Quantity)"])["qHyperCubeDef"]
+    props = {"qInfo": {"qType": "x"}, "charts": [{"name": "a"}, {"qHyperCubeDef": inner}]}
+    handle = create(rpc, props)
+    layout = rpc.result(handle, "GetLayout")["qLayout"]
+    assert layout["charts"][0] == {"name": "a"}
+    assert layout["charts"][1]["qHyperCube"]["qSize"]["qcy"] == SALES.cardinal("Year")
+    page = [{"qWidth": 1, "qHeight": 1}]
+    (data,) = rpc.result(handle, "GetHyperCubeData", ["/charts/1/qHyperCubeDef", page])[
+        "qDataPages"
+    ]
+    assert data["qMatrix"][0][0]["qText"] == text_of(next(iter(SALES.symbols("Year"))))
+    bad = {"qInfo": {"qType": "x"}, "charts": [{"qHyperCubeDef": {"qMeasures": 5}}]}
+    assert rpc.error(1, "CreateSessionObject", [bad])["code"] == -32602
+
+
 def test_bad_measure_and_bad_dimension_are_reported_in_the_layout(tmp_path: Path) -> None:
     rpc = open_sales(tmp_path)
     handle = create(rpc, table_def(["Region"], ["Sum(Price)", "Sum(Amount)"]))
