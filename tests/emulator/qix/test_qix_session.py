@@ -499,3 +499,74 @@ def test_any_request_gets_one_well_formed_answer(
         if "error" in answer:
             assert set(answer["error"]) == {"code", "parameter", "message"}
             assert answer["error"]["code"] != -32603, answer
+
+
+expression_text = st.lists(
+    st.sampled_from(
+        [
+            *("Sum(", "Count(", "DISTINCT ", "Only(", "Amount", "[Region]", "Year", "'x'"),
+            *("1.5", " + ", " & ", " / ", " = ", ")", "(", "-", "Nope", "AND ", "0"),
+        ]
+    ),
+    max_size=8,
+).map("".join)
+dimension_defs = st.fixed_dictionaries(
+    {
+        "qDef": st.fixed_dictionaries(
+            {
+                "qFieldDefs": st.lists(
+                    st.sampled_from(
+                        ["Region", "OrderId", "Year", "Nope", "=Year", "[Country]", ""]
+                    ),
+                    max_size=2,
+                )
+            }
+        )
+    }
+)
+measure_defs = st.fixed_dictionaries(
+    {
+        "qDef": st.fixed_dictionaries(
+            {"qDef": expression_text}, optional={"qLabel": st.text(max_size=5)}
+        )
+    }
+)
+pages = st.lists(
+    st.fixed_dictionaries(
+        {}, optional={k: st.integers(0, 60) for k in ("qLeft", "qTop", "qWidth", "qHeight")}
+    ),
+    max_size=2,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    dimensions=st.lists(dimension_defs, max_size=3),
+    measures=st.lists(measure_defs, max_size=3),
+    fetch=pages,
+    file_type=st.sampled_from(["CSV_C", "CSV_T", "OOXML"]),
+)
+def test_any_cube_lays_out_pages_and_exports_without_internal_errors(
+    tmp_path_factory: pytest.TempPathFactory,
+    dimensions: list[dict[str, object]],
+    measures: list[dict[str, object]],
+    fetch: list[dict[str, int]],
+    file_type: str,
+) -> None:
+    engine = Engine(default_apps(), tmp_path_factory.mktemp("cube"), server_node_id="n")
+    rpc = Rpc(engine.connect(ALICE, SALES_APP_ID))
+    rpc.result(-1, "OpenDoc", [SALES_APP_ID])
+    cube = {"qDimensions": dimensions, "qMeasures": measures, "qInitialDataFetch": fetch}
+    props = {"qInfo": {"qType": "t"}, "qHyperCubeDef": cube}
+    handle = rpc.result(1, "CreateSessionObject", [props])["qReturn"]["qHandle"]
+    layout = rpc.result(handle, "GetLayout")["qLayout"]["qHyperCube"]
+    size = layout["qSize"]
+    assert size["qcx"] == len(dimensions) + len(measures)
+    answer = rpc.call(handle, "GetHyperCubeData", ["/qHyperCubeDef", fetch])
+    if "error" in answer:
+        assert answer["error"]["code"] == 7009
+    else:
+        for page in answer["result"]["qDataPages"]:
+            assert len(page["qMatrix"]) == page["qArea"]["qHeight"] <= size["qcy"]
+    exported = rpc.call(handle, "ExportData", [file_type, "/qHyperCubeDef"])
+    assert "result" in exported, exported
