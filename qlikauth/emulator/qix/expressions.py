@@ -11,11 +11,14 @@ Grammar (lowest precedence first)::
     sum     := product (("+" | "-") product)*
     product := unary (("*" | "/") unary)*
     unary   := ("-" | "+") unary | primary
-    primary := number | 'text' | "(" expr ")" | AGG "(" ["DISTINCT"] expr ")" | field
+    primary := number | 'text' | "(" expr ")" | AGG "(" ["DISTINCT"] expr ")"
+             | FUNC "(" expr ("," expr)* ")" | field
     field   := name | [name with ]] for ]] | "name"
 
-``AGG`` is Sum, Count, Avg, Min, Max or Only (any case). A field outside an aggregation means
-``Only(field)`` over the rows in scope, as in Qlik: the value when there is exactly one.
+``AGG`` is Sum, Count, Avg, Min, Max or Only; ``FUNC`` is If(cond, then[, else]),
+Round(x[, step]), Abs, Upper, Lower or IsNull (names in any case). A field outside an
+aggregation means ``Only(field)`` over the rows in scope, as in Qlik: the value when there is
+exactly one.
 Null follows Qlik: arithmetic with null is null, ``&`` reads null as empty text, division by
 zero is null; true is -1 and false 0.
 
@@ -25,16 +28,27 @@ over ten million generated rows needs no list of them.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from qlikauth.emulator.qix.values import Value, as_number, is_number, text_of
 
-__all__ = ["AGGREGATIONS", "Expression", "ExpressionError", "compile_expression"]
+__all__ = ["AGGREGATIONS", "FUNCTIONS", "Expression", "ExpressionError", "compile_expression"]
 
 AGGREGATIONS = ("sum", "count", "avg", "min", "max", "only")
 """The aggregation functions the evaluator knows (names are case-insensitive)."""
+
+FUNCTIONS = {
+    "if": (2, 3),
+    "round": (1, 2),
+    "abs": (1, 1),
+    "upper": (1, 1),
+    "lower": (1, 1),
+    "isnull": (1, 1),
+}
+"""Scalar functions and how many arguments each takes (least, most)."""
 
 RowFn = Callable[[Sequence[Value]], Value]
 """A row-level expression: one row in, one value out."""
@@ -123,7 +137,13 @@ class _Aggregate:
     pos: int
 
 
-_Node = _Literal | _Field | _Unary | _Binary | _Aggregate
+@dataclass(frozen=True)
+class _Call:
+    function: str
+    arguments: tuple[_Node, ...]
+
+
+_Node = _Literal | _Field | _Unary | _Binary | _Aggregate | _Call
 
 
 class _Parser:
@@ -224,6 +244,8 @@ class _Parser:
             if self._op("(") is None:
                 return _Field(token.text, token.pos)
             function = token.text.lower()
+            if function in FUNCTIONS:
+                return self._call(function, token)
             if function not in AGGREGATIONS:
                 raise ExpressionError(
                     f"Error in expression: '{token.text}' is not a valid function"
@@ -234,6 +256,19 @@ class _Parser:
             return _Aggregate(function, distinct, argument, token.pos)
         where = "end of expression" if token.kind == "end" else repr(token.text)
         raise ExpressionError(f"Error in expression: unexpected {where} at {token.pos}")
+
+    def _call(self, function: str, token: _Token) -> _Call:
+        arguments = [self._or()]
+        while self._op(","):
+            arguments.append(self._or())
+        self._expect(")")
+        least, most = FUNCTIONS[function]
+        if not least <= len(arguments) <= most:
+            raise ExpressionError(
+                f"Error in expression: {token.text} takes {least} to {most} arguments,"
+                f" got {len(arguments)}"
+            )
+        return _Call(function, tuple(arguments))
 
     def _expect(self, op: str) -> None:
         token = self._next()
@@ -307,6 +342,30 @@ def _negate(op: str, value: Value) -> Value:
     if number is None:
         return None
     return -number if op == "-" else number
+
+
+def _function(name: str, arguments: list[Value]) -> Value:
+    first = arguments[0]
+    if name == "if":
+        otherwise = arguments[2] if len(arguments) > 2 else None
+        return arguments[1] if _truth(first) else otherwise
+    if name == "isnull":
+        return _flag(first is None)
+    if name in ("upper", "lower"):
+        if first is None:
+            return None
+        text = text_of(first)
+        return text.upper() if name == "upper" else text.lower()
+    number = as_number(first)
+    if number is None:
+        return None
+    if name == "abs":
+        return abs(number)
+    step = as_number(arguments[1]) if len(arguments) > 1 else 1.0
+    if step is None or step == 0:
+        return None
+    # Qlik rounds halves up (towards +infinity), not to even.
+    return math.floor(number / step + 0.5) * step
 
 
 # Accumulators: one per aggregation per group.
@@ -402,6 +461,10 @@ def _row_function(node: _Node, columns: dict[str, int]) -> RowFn:
         right = _row_function(node.right, columns)
         op = node.op
         return lambda row: _apply(op, left(row), right(row))
+    if isinstance(node, _Call):
+        arguments = [_row_function(argument, columns) for argument in node.arguments]
+        name = node.function
+        return lambda row: _function(name, [argument(row) for argument in arguments])
     raise ExpressionError("Error in expression: nested aggregation not allowed")
 
 
@@ -436,6 +499,10 @@ class Expression:
             operand = self._compile(node.operand, columns)
             op = node.op
             return lambda results: _negate(op, operand(results))
+        if isinstance(node, _Call):
+            arguments = [self._compile(argument, columns) for argument in node.arguments]
+            name = node.function
+            return lambda results: _function(name, [argument(results) for argument in arguments])
         left = self._compile(node.left, columns)
         right = self._compile(node.right, columns)
         op = node.op
@@ -478,6 +545,9 @@ def _check_fields(node: _Node, columns: dict[str, int], bad: list[str]) -> None:
         _check_fields(node.right, columns, bad)
     elif isinstance(node, _Aggregate):
         _check_fields(node.argument, columns, bad)
+    elif isinstance(node, _Call):
+        for argument in node.arguments:
+            _check_fields(argument, columns, bad)
 
 
 def compile_expression(text: str, fields: Sequence[str]) -> Expression:

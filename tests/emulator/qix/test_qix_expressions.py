@@ -80,6 +80,25 @@ def test_aggregates_combine_with_arithmetic(rows: list[tuple[Value, ...]]) -> No
         assert result is None  # Min of nothing is null, and null spreads through arithmetic
 
 
+@given(rows_strategy)
+def test_conditional_sums(rows: list[tuple[Value, ...]]) -> None:
+    positives = [v for v in numeric(rows, 1) if v > 0]
+    result = evaluate("Sum(If(N > 0, N, 0))", rows)
+    assert result == pytest.approx(math.fsum(positives), rel=1e-9, abs=1e-6)
+    named_b = sum(1 for row in rows if row[0] == "b")
+    assert evaluate("Sum(If(Name = 'b', 1))", rows) == named_b
+    nulls = sum(1 for row in rows if row[1] is None)
+    assert evaluate("Sum(IsNull(N))", rows) == -nulls
+
+
+@given(st.floats(-1e6, 1e6, allow_nan=False), st.sampled_from([1, 0.5, 10, 0.25]))
+def test_round_goes_half_up_to_the_step(number: float, step: float) -> None:
+    result = evaluate(f"Round({number!r}, {step!r})", [])
+    assert result == math.floor(number / step + 0.5) * step
+    assert isinstance(result, float)
+    assert abs(result - number) <= step / 2 + 1e-6
+
+
 integer_trees = st.recursive(
     st.integers(0, 99).map(str),
     lambda inner: st.tuples(inner, st.sampled_from(["+", "-", "*"]), inner).map(
@@ -125,6 +144,16 @@ def test_number_format_round_trips_to_fourteen_digits(number: float) -> None:
         ("'x' + 4", None),
         ("=10", 10.0),
         ("'it''s'", "it's"),
+        ("If(1 = 1, 'yes', 'no')", "yes"),
+        ("If(1 = 2, 'yes', 'no')", "no"),
+        ("If(1 = 2, 'yes')", None),
+        ("Round(2.5)", 3.0),
+        ("Round(-2.5)", -2.0),
+        ("Round(7, 0)", None),
+        ("Abs(-4) + Abs(4)", 8.0),
+        ("Upper('ab') & lower('CD')", "ABcd"),
+        ("IsNull(Only(Name)) & IsNull(1)", "-10"),
+        ("If(Count(M) = 1, 'one row')", "one row"),
     ],
 )
 def test_operators(expression: str, expected: Value) -> None:
@@ -144,6 +173,10 @@ def test_operators(expression: str, expected: Value) -> None:
         ("", "empty"),
         ("1 ? 2", "unexpected"),
         ("Sum(N))", "unexpected ')'"),
+        ("If(1)", "If takes 2 to 3 arguments"),
+        ("Round(1, 2, 3)", "Round takes 1 to 2 arguments"),
+        ("Sum(If(Sum(N) > 1, 1, 0))", "nested aggregation"),
+        ("If(Price > 1, 1)", "Bad field name(s): Price"),
     ],
 )
 def test_bad_expressions(expression: str, fragment: str) -> None:
