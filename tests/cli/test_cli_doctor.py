@@ -1,0 +1,209 @@
+"""``qlikauth doctor`` through ``main(argv)`` against the emulator: each fault it must name."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import qlikauth.cli
+import qlikauth.cli.doctor
+from qlikauth.cli import main
+from qlikauth.pki import make_test_pki
+from qlikauth.testing.emulator import EmulatorInfo, running_emulator
+
+
+@pytest.fixture(autouse=True)
+def registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The group is on the command line even before it is listed in ``_GROUPS``."""
+    if "doctor" not in qlikauth.cli._GROUPS:
+        monkeypatch.setattr(qlikauth.cli, "_GROUPS", (*qlikauth.cli._GROUPS, "doctor"))
+    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
+
+
+def write_profile(
+    path: Path,
+    info: EmulatorInfo,
+    *,
+    prefix: str = "hdr",
+    cookie_name: str | None = None,
+    certs: Path | None = None,
+    auth: str = 'authenticator = "header"\n[profiles.d.auth]\nuser = "doc"\n',
+) -> Path:
+    ports = info["ports"]
+    path.write_text(
+        f'[profiles.d]\nserver = "localhost"\nprefix = "{prefix}"\n'
+        f'cookie_name = "{cookie_name or info.cookie_name("hdr")}"\n'
+        f"proxy_port = {ports['proxy']}\nqps_port = {ports['qps']}\n"
+        f"qrs_port = {ports['qrs']}\nengine_port = {ports['engine']}\n"
+        f'certs = "{certs or info.certs_dir}"\ntimeout = 10\n{auth}',
+        encoding="utf-8",
+    )
+    return path
+
+
+def doctor(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> tuple[int, dict[str, list[dict[str, Any]]]]:
+    code = main(["doctor", "--config", str(config), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is (code == 0)
+    by_step: dict[str, list[dict[str, Any]]] = {}
+    for step in report["steps"]:
+        by_step.setdefault(step["step"], []).append(step)
+    return code, by_step
+
+
+def levels(steps: list[dict[str, Any]]) -> set[str]:
+    return {s["level"] for s in steps}
+
+
+def text(steps: list[dict[str, Any]]) -> str:
+    return " | ".join(f"{s['message']} {s['hint'] or ''}" for s in steps)
+
+
+def test_all_good(
+    tmp_path: Path, qlik_emulator: EmulatorInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, steps = doctor(capsys, write_profile(tmp_path / "c.toml", qlik_emulator))
+    assert code == 0, steps
+    for name in (
+        "configuration",
+        "certificates",
+        "dns",
+        "tcp",
+        "tls",
+        "qps",
+        "virtual proxy",
+        "clock",
+        "login",
+        "session cookie",
+        "websocket",
+        "engine",
+    ):
+        assert levels(steps[name]) <= {"ok", "warning"}, (name, steps[name])
+        assert "ok" in levels(steps[name]), (name, steps[name])
+    assert "QLIKEMU\\doc" in text(steps["login"])
+    assert main(["doctor", "--config", str(tmp_path / "c.toml")]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("all good")
+
+
+def test_wrong_prefix(
+    tmp_path: Path, qlik_emulator: EmulatorInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_profile(tmp_path / "c.toml", qlik_emulator, prefix="hdrx")
+    code, steps = doctor(capsys, config)
+    assert code != 0
+    assert levels(steps["qps"]) == {"error"}
+    assert "QPS does not know virtual proxy 'hdrx'" in text(steps["qps"])
+    assert levels(steps["virtual proxy"]) == {"error"}
+    assert "prefix" in text(steps["virtual proxy"])
+    assert levels(steps["login"]) == {"error"}
+
+
+def test_wrong_cookie_name(
+    tmp_path: Path, qlik_emulator: EmulatorInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_profile(tmp_path / "c.toml", qlik_emulator, cookie_name="X-Qlik-Session")
+    code, steps = doctor(capsys, config)
+    assert code == 4
+    assert levels(steps["session cookie"]) == {"error"}
+    message = text(steps["session cookie"])
+    assert "X-Qlik-Session-hdr" in message  # the name the proxy really set
+    assert "Session cookie header name" in message
+    assert levels(steps["virtual proxy"]) == {"ok"}
+
+
+def test_key_certificate_mismatch(
+    tmp_path: Path, qlik_emulator: EmulatorInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    certs = tmp_path / "certs"
+    shutil.copytree(qlik_emulator.certs_dir, certs)
+    other = make_test_pki(tmp_path / "other", ["localhost"], pfx_password="x")
+    shutil.copy(other.client_key, certs / "client_key.pem")
+    code, steps = doctor(capsys, write_profile(tmp_path / "c.toml", qlik_emulator, certs=certs))
+    assert code == 4
+    assert "does not belong to the client certificate" in text(steps["certificates"])
+    assert levels(steps["qps"]) == {"skipped"}
+
+
+def test_missing_certificates(
+    tmp_path: Path, qlik_emulator: EmulatorInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_profile(tmp_path / "c.toml", qlik_emulator, certs=tmp_path / "nowhere")
+    code, steps = doctor(capsys, config)
+    assert code == 4
+    assert list(steps) == ["configuration"]
+    assert "key 'certs'" in text(steps["configuration"])
+
+
+def test_clock_skew_breaks_jwt(
+    tmp_path: Path,
+    qlik_emulator: EmulatorInfo,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    key = qlik_emulator.virtual_proxy("jwt")["jwt_private_key"]
+    jwt_auth = (
+        'authenticator = "jwt"\n[profiles.d.auth]\n'
+        f'key = "{key}"\nuser = "doc"\ndirectory = "QLIKEMU"\n'
+    )
+    config = write_profile(
+        tmp_path / "c.toml",
+        qlik_emulator,
+        prefix="jwt",
+        cookie_name="X-Qlik-Session-jwt",
+        auth=jwt_auth,
+    )
+    code, steps = doctor(capsys, config)
+    assert code == 0, steps
+    assert levels(steps["clock"]) == {"ok"}
+
+    monkeypatch.setattr(qlikauth.cli.doctor, "_clock", lambda: time.time() + 600)
+    code, steps = doctor(capsys, config)
+    assert code != 0
+    assert levels(steps["clock"]) == {"error"}
+    found = re.search(r"(\d+) s ahead", text(steps["clock"]))
+    assert found is not None
+    assert 598 <= int(found.group(1)) <= 602  # the Date header has whole seconds
+    assert "NTP" in text(steps["clock"])
+
+
+@pytest.fixture
+def misnamed_emulator(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[EmulatorInfo]:
+    """An emulator whose server certificate names only qlik.example.test, not localhost.
+
+    The emulator always adds localhost to its certificate; here its PKI check is told the
+    prepared certificate is fine, as a site whose certificate names its real host would be.
+    """
+    pytest.importorskip("aiohttp", reason="the emulator needs the 'server' extra (aiohttp)")
+    import qlikauth.emulator.tls as emulator_tls
+
+    state = tmp_path_factory.mktemp("emu-misnamed")
+    make_test_pki(state / "certs", ["qlik.example.test"], pfx_password="pfx-pw")
+    (state / "pfx_password").write_text("pfx-pw", encoding="utf-8")
+    monkeypatch.setattr(
+        emulator_tls, "_server_names", lambda _path: {"localhost", "127.0.0.1", "qlik.example.test"}
+    )
+    with running_emulator(state) as info:
+        yield info
+
+
+def test_hostname_not_in_certificate(
+    tmp_path: Path, misnamed_emulator: EmulatorInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, steps = doctor(capsys, write_profile(tmp_path / "c.toml", misnamed_emulator))
+    assert code == 4
+    assert levels(steps["tls"]) >= {"error"}
+    message = text(steps["tls"])
+    assert "does not name 'localhost'" in message
+    assert "qlik.example.test" in message
+    assert "login" not in steps  # nothing is sent to a server that is not verified
