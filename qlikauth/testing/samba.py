@@ -255,27 +255,33 @@ class SambaDomainController:
         self.directory.mkdir(parents=True, exist_ok=True)
         # No --adminpass: the administrator gets a random password nobody needs; setup
         # goes through samba-tool on the database files.
-        self._run(
-            [
-                "samba-tool",
-                "domain",
-                "provision",
-                "--server-role=dc",
-                "--dns-backend=NONE",
-                "--use-rfc2307",
-                f"--realm={REALM}",
-                f"--domain={NETBIOS_DOMAIN}",
-                f"--host-name={HOST_NAME}",
-                "--option=interfaces=lo",
-                "--option=bind interfaces only=yes",
-                "--option=server services=ldap",
-                "--option=prefork children=2",
-                f"--option=log file={self.directory}/log.%m",
-                f"--option=pid directory={self.directory}/run",
-                f"--option=ncalrpc dir={self.directory}/run/ncalrpc",
-                f"--targetdir={self.directory}",
-            ]
-        )
+        try:
+            self._run(
+                [
+                    "samba-tool",
+                    "domain",
+                    "provision",
+                    "--server-role=dc",
+                    "--dns-backend=NONE",
+                    "--use-rfc2307",
+                    f"--realm={REALM}",
+                    f"--domain={NETBIOS_DOMAIN}",
+                    f"--host-name={HOST_NAME}",
+                    "--option=interfaces=lo",
+                    "--option=bind interfaces only=yes",
+                    "--option=server services=ldap",
+                    "--option=prefork children=2",
+                    f"--option=log file={self.directory}/log.%m",
+                    f"--option=pid directory={self.directory}/run",
+                    f"--option=ncalrpc dir={self.directory}/run/ncalrpc",
+                    f"--targetdir={self.directory}",
+                ]
+            )
+        except RuntimeError as exc:
+            raise RuntimeError(
+                f"{exc}\n(Debian installs the schema files provisioning reads with the "
+                "package samba-ad-provision, which apt skips with --no-install-recommends)"
+            ) from exc
 
     def _create_user(self, name: str, state: str, *extra: str) -> AdUser:
         password = _new_password()

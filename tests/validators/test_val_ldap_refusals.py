@@ -11,8 +11,18 @@ import pytest
 from qlikauth.errors import HandshakeError
 from qlikauth.validators import LdapValidator
 
-# LDAPMessage { messageID 1, ExtendedResponse { resultCode protocolError(2), "", "" } }
-_STARTTLS_REFUSED = bytes.fromhex("300c02010178070a010204000400")
+# ExtendedResponse { resultCode protocolError(2), matchedDN "", diagnosticMessage "" }
+_REFUSAL = bytes.fromhex("78070a010204000400")
+
+
+def refusal_for(request: bytes) -> bytes:
+    """An LDAPMessage answering ``request`` (same message ID) with protocolError."""
+    # SEQUENCE header: 0x30, then a short or long form length.
+    offset = 2 if request[1] < 0x80 else 2 + (request[1] & 0x7F)
+    assert request[offset] == 0x02  # INTEGER messageID
+    message_id = request[offset : offset + 2 + request[offset + 1]]
+    body = message_id + _REFUSAL
+    return bytes([0x30, len(body)]) + body
 
 
 class RefusingServer:
@@ -31,7 +41,7 @@ class RefusingServer:
             conn.settimeout(5)
             try:
                 self.received += conn.recv(4096)
-                conn.sendall(_STARTTLS_REFUSED)
+                conn.sendall(refusal_for(bytes(self.received)))
                 while chunk := conn.recv(4096):
                     self.received += chunk
             except OSError:
