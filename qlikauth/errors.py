@@ -236,7 +236,7 @@ class AccountRestrictedError(CredentialsRejectedError):
     """The account exists and the password may be right, but it may not log on now.
 
     ``reason`` is one of ``disabled``, ``locked``, ``expired``, ``password_expired``,
-    ``must_change_password``, ``logon_hours``, ``workstation``.
+    ``must_change_password``, ``logon_hours``, ``workstation``, ``restricted``.
     """
 
     def __init__(self, message: str, *, reason: str, hint: str | None = None) -> None:
