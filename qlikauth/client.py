@@ -37,6 +37,7 @@ from qlikauth.engine.aio import AsyncEngineConnection
 from qlikauth.engine.objects import AsyncDoc, Doc
 from qlikauth.engine.sync import EngineConnection
 from qlikauth.errors import (
+    AppAlreadyOpenError,
     ConfigurationError,
     CredentialsRejectedError,
     ForeignHostError,
@@ -741,7 +742,12 @@ class QlikClient:
         """
         connection = self.engine(app_id, **options)
         try:
-            return connection.open_doc(app_id)
+            try:
+                return connection.open_doc(app_id)
+            except AppAlreadyOpenError:
+                # Same user, same app: the engine attached this socket to the session that
+                # already has the app open (qlik-protocol.md §3.4).
+                return connection.get_active_doc()
         except BaseException:
             connection.close()
             raise
@@ -1028,7 +1034,10 @@ class AsyncQlikClient:
         """Open an app on a new engine connection and return its ``AsyncDoc``."""
         connection = await self.engine(app_id, **options)
         try:
-            return await connection.open_doc(app_id)
+            try:
+                return await connection.open_doc(app_id)
+            except AppAlreadyOpenError:
+                return await connection.get_active_doc()
         except BaseException:
             await connection.close()
             raise
