@@ -645,6 +645,8 @@ def _layer(
         sources[key] = f"environment variable {var}"
         values[key] = _from_env(key, raw, sources[key])
     for var, raw in env.items():
+        if var in ENVIRONMENT:  # QLIKAUTH_AUTH_PORT is the port, not a setting "port"
+            continue
         if var.startswith(AUTH_ENV_PREFIX) and len(var) > len(AUTH_ENV_PREFIX):
             setting = var[len(AUTH_ENV_PREFIX) :].lower()
             auth[setting] = raw

@@ -272,6 +272,13 @@ def test_environment_overrides_profile_and_options_override_both(config_file: Pa
     assert resolved.sources["prefix"] == "option --prefix"
 
 
+def test_auth_port_is_not_an_authenticator_setting(config_file: Path) -> None:
+    resolved = resolve(config=config_file, env={"QLIKAUTH_AUTH_PORT": "14244"})
+    assert resolved.site.auth_port == 14244
+    assert resolved.sources["auth_port"] == "environment variable QLIKAUTH_AUTH_PORT"
+    assert "auth.port" not in resolved.sources
+
+
 def test_profile_choice(config_file: Path) -> None:
     assert resolve(config=config_file, env={}, profile="other").site.host == "other.example.com"
     env = {"QLIKAUTH_PROFILE": "other"}
