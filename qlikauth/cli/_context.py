@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import os
 import sys
@@ -23,8 +24,16 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from qlikauth.cli._sessions import CachedSessionAuth, SessionCache, cache_key
 from qlikauth.client import QlikClient
-from qlikauth.config import ConfigFile, Options, Resolved, resolve
+from qlikauth.config import (
+    ConfigFile,
+    Options,
+    Resolved,
+    authenticator_settings,
+    is_secret_key,
+    resolve,
+)
 from qlikauth.credentials import Credentials
+from qlikauth.errors import ConfigurationError
 from qlikauth.qps import QpsClient
 from qlikauth.site import Site
 from qlikauth.tls import InsecureTLSWarning
@@ -36,6 +45,7 @@ __all__ = [
     "command",
     "connected",
     "load_config",
+    "missing_secrets",
     "options_from",
     "qps_client",
     "resolve_args",
@@ -89,6 +99,45 @@ def options_from(args: argparse.Namespace, **auth: Any) -> Options:
     )
 
 
+def missing_secrets(name: str | None, settings: Mapping[str, Any]) -> list[str]:
+    """Required secret settings (``password``, ...) of authenticator ``name`` not given."""
+    if not name:
+        return []
+    from qlikauth.auth.base import get_authenticator
+
+    try:
+        cls = get_authenticator(name)
+    except ConfigurationError:
+        return []  # resolve() reports the unknown name with its hint
+    target: Any = cls
+    if not dataclasses.is_dataclass(target):
+        return []
+    return [
+        f.name
+        for f in dataclasses.fields(target)
+        if f.init
+        and is_secret_key(f.name)
+        and f.name not in settings
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+
+
+def _prompted(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
+    """Ask on the terminal (no echo) for required secrets the profile does not give."""
+    if not sys.stdin.isatty():
+        return {}
+    name, settings = authenticator_settings(
+        getattr(args, "profile", None),
+        config=load_config(args, environ),
+        env=environ,
+        options=options_from(args),
+    )
+    from qlikauth.keystore import prompt_secret
+
+    return {key: prompt_secret(f"{name} {key}: ") for key in missing_secrets(name, settings)}
+
+
 def resolve_args(
     args: argparse.Namespace,
     *,
@@ -96,8 +145,14 @@ def resolve_args(
     env: Mapping[str, str] | None = None,
     **auth: Any,
 ) -> Resolved:
-    """The site (and authenticator) for this command line."""
+    """The site (and authenticator) for this command line.
+
+    A required secret of the authenticator (an NTLM password, say) that neither the profile
+    nor the environment gives is asked for on the terminal, without echo.
+    """
     environ = os.environ if env is None else env
+    if with_authenticator:
+        auth = {**_prompted(args, environ), **auth}
     return resolve(
         getattr(args, "profile", None),
         config=load_config(args, environ),

@@ -70,6 +70,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="any other key, e.g. qps_port=4243, auth.user=alice, "
         "auth.password=keyring:qlik-prod (repeatable)",
     )
+    add.add_argument(
+        "--prompt-secret",
+        dest="prompt_secrets",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="ask for KEY's secret (e.g. auth.password, certs_password) without echo, store "
+        "it in the OS keyring and write the keyring: reference (repeatable)",
+    )
     add.add_argument("--default", action="store_true", help="make it the default profile")
     add.add_argument("--force", action="store_true", help="replace an existing profile")
     add.set_defaults(handler=_add)
@@ -101,6 +110,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
     return EXIT_USAGE
+
+
+#: Profile keys to the keystore's kinds of secret (others are stored under their own name).
+_SECRET_KINDS = {
+    "auth.password": "password",
+    "certs_password": "pfx-password",
+    "auth.passphrase": "key-passphrase",
+}
+
+
+def _store_prompted(profile: str, key: str) -> str:
+    """Ask for the secret of ``key``, keep it in the keyring; return the reference."""
+    from qlikauth import keystore
+
+    if key not in _SITE_FIELDS and not key.startswith("auth."):
+        raise ConfigurationError(
+            f"--prompt-secret: unknown key {key!r}",
+            hint="For example --prompt-secret auth.password or --prompt-secret certs_password",
+        )
+    if not is_secret_key(key):
+        raise ConfigurationError(
+            f"--prompt-secret: {key!r} is not a secret setting",
+            hint="Give ordinary values with --set KEY=VALUE.",
+        )
+    kind = _SECRET_KINDS.get(key)
+    name = keystore.secret_name(profile, kind) if kind else f"{profile}:{key.removeprefix('auth.')}"
+    secret = keystore.prompt_secret(f"{key} for profile {profile}: ", confirm=True)
+    keystore.set_secret(name, secret)
+    return f"keyring:{name}"
 
 
 def parse_setting(text: str) -> tuple[str, Any]:
@@ -147,6 +185,12 @@ def _add(args: argparse.Namespace) -> int:
             values[key] = given
     if args.timeout is not None and args.timeout != DEFAULT_TIMEOUT:
         values["timeout"] = args.timeout
+    for key in args.prompt_secrets:
+        reference = _store_prompted(args.name, key)
+        if key.startswith("auth."):
+            auth[key[5:]] = reference
+        else:
+            values[key] = reference
     profile = Profile(name=args.name, auth=auth, **values)
     updated = config.with_profile(profile, make_default=args.default or not config.profiles)
     updated.save()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import http.cookiejar
+import io
 import json
 import shutil
 import stat
@@ -26,7 +27,7 @@ from qlikauth.site import Site, VirtualProxy
 from qlikauth.testing.emulator import EmulatorInfo, running_emulator
 from qlikauth.tls import CertificateBundle, TlsConfig
 
-GROUPS = ("login", "headers", "apps", "session")
+GROUPS = ("login", "headers", "apps", "session", "profile")
 
 
 @pytest.fixture(autouse=True)
@@ -354,3 +355,105 @@ def test_no_authenticator_and_no_cached_session(
     code, error = run_json(capsys, "whoami")
     assert code == 4
     assert "no authenticator" in str(error["message"])
+
+
+class Terminal(io.StringIO):
+    """Standard input that says it is a terminal (the prompt itself goes to getpass)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def write_ntlm_profile(path: Path, info: EmulatorInfo, *, password: str | None = None) -> Path:
+    ports = info["ports"]
+    extra = f'password = "{password}"\n' if password else ""
+    path.write_text(
+        f'[profiles.win]\nserver = "localhost"\nprefix = ""\nproxy_port = {ports["proxy"]}\n'
+        f'auth_port = {ports["auth"]}\nroot = "{info.root}"\n'
+        f'authenticator = "ntlm"\n[profiles.win.auth]\nuser = "QLIKEMU\\\\bob"\n{extra}',
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_missing_password_is_prompted_for_on_a_terminal(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emu: EmulatorInfo,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("QLIKAUTH_CONFIG", str(write_ntlm_profile(tmp_path / "c.toml", emu)))
+    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
+    prompts: list[str] = []
+
+    def getpass(prompt: str = "") -> str:
+        prompts.append(prompt)
+        return emu.windows_password("bob")
+
+    monkeypatch.setattr("getpass.getpass", getpass)
+    # Not a terminal: no prompt, the missing password is a configuration error.
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["whoami"]) == 4
+    assert "password" in capsys.readouterr().err
+    assert prompts == []
+
+    monkeypatch.setattr("sys.stdin", Terminal(""))
+    assert main(["whoami"]) == 0
+    assert capsys.readouterr().out.strip() == "QLIKEMU\\bob"
+    assert prompts == ["ntlm password: "]
+    assert main(["logout"]) == 0
+
+
+def test_profile_add_stores_a_prompted_secret_in_the_keyring(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emu: EmulatorInfo,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class MemoryKeyring(keyring.backend.KeyringBackend):
+        @properties.classproperty
+        def priority(cls) -> float:
+            # Never viable: keyring must not pick this test backend on its own.
+            raise RuntimeError("set explicitly with keyring.set_keyring")
+
+        store: dict[tuple[str, str], str] = {}
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.store.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.store[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            self.store.pop((service, username), None)
+
+    config = tmp_path / "c.toml"
+    monkeypatch.setenv("QLIKAUTH_CONFIG", str(config))
+    monkeypatch.setenv("QLIKAUTH_SESSION_STORE", "file")
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": emu.windows_password("bob"))
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    try:
+        code = main(
+            [
+                "profile", "add", "win", "--server", "localhost", "--prefix", "",
+                "--set", f"proxy_port={emu['ports']['proxy']}",
+                "--set", f"auth_port={emu['ports']['auth']}",
+                "--set", f"root={emu.root}",
+                "--authenticator", "ntlm", "--set", "auth.user=QLIKEMU\\bob",
+                "--prompt-secret", "auth.password",
+            ]
+        )  # fmt: skip
+        assert code == 0
+        text = config.read_text()
+        assert 'password = "keyring:win:password"' in text
+        assert emu.windows_password("bob") not in text
+        assert backend.store[("qlikauth", "win:password")] == emu.windows_password("bob")
+        monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no terminal: the keyring serves
+        capsys.readouterr()
+        assert main(["whoami"]) == 0
+        assert capsys.readouterr().out.strip() == "QLIKEMU\\bob"
+        assert main(["logout"]) == 0
+    finally:
+        keyring.set_keyring(previous)
