@@ -37,7 +37,7 @@ from qlikauth.errors import (
 from qlikauth.http import Flow, HttpRequest, HttpResponse
 from qlikauth.site import Site
 
-__all__ = ["NtlmAuth"]
+__all__ = ["NtlmAuth", "windows_login_flow"]
 
 _TICKET_PARAMETERS = ("qlikticket", "x-qlik-ticket")
 
@@ -106,13 +106,56 @@ class NtlmAuth(Authenticator):
             return f"{self.domain}\\{self.user}"
         return self.user
 
+    def login(self, site: Site) -> Flow[Credentials]:
+        """Proxy, internal Windows module (three NTLM legs), back to the proxy with a ticket."""
+        return (
+            yield from windows_login_flow(
+                site,
+                self.principal,
+                self.password,
+                protocol=self.protocol,
+                user_agent=self.user_agent,
+            )
+        )
+
+
+def windows_login_flow(
+    site: Site,
+    principal: str,
+    password: str,
+    *,
+    protocol: Literal["negotiate", "ntlm"] = "negotiate",
+    user_agent: str = "Windows",
+) -> Flow[Credentials]:
+    """Log in as ``principal`` through the proxy's Windows module; return the session.
+
+    The exchange :class:`NtlmAuth` runs, for callers that hold the password only for one
+    login (the ``ntlm`` validator). ``principal`` is ``DOMAIN\\user`` or ``user@domain``.
+    Wrong credentials raise :class:`InvalidCredentialsError`.
+    """
+    if protocol not in ("negotiate", "ntlm"):
+        raise ConfigurationError(
+            f"unknown protocol {protocol!r}", hint="Use 'negotiate' or 'ntlm'."
+        )
+    check_header_value("User-Agent", user_agent)
+    return (yield from _Exchange(principal, protocol, user_agent).run(site, password))
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    """One Windows login's settings; the password travels only through :meth:`run`."""
+
+    principal: str
+    protocol: Literal["negotiate", "ntlm"]
+    user_agent: str
+
     def _headers(self, authorization: str | None = None) -> dict[str, str]:
         headers = {"User-Agent": self.user_agent, "Connection": "keep-alive"}
         if authorization is not None:
             headers["Authorization"] = authorization
         return headers
 
-    def login(self, site: Site) -> Flow[Credentials]:
+    def run(self, site: Site, password: str) -> Flow[Credentials]:
         """Proxy, internal Windows module (three NTLM legs), back to the proxy with a ticket."""
         spnego = _spnego()
         start = HttpRequest("GET", site.proxy_url("hub/"), self._headers())
@@ -129,7 +172,7 @@ class NtlmAuth(Authenticator):
         try:
             context = spnego.client(
                 self.principal,
-                self.password,
+                password,
                 hostname=site.host,
                 service="http",
                 protocol=self.protocol if scheme == "Negotiate" else "ntlm",
