@@ -155,15 +155,15 @@ def test_mint_with_profile_defaults_is_accepted_by_the_emulator(
     config = tmp_path / "config.toml"
     config.write_text(
         '[profiles.j]\nserver = "localhost"\nprefix = "jwt"\nauthenticator = "jwt"\n'
-        f'[profiles.j.auth]\nkey = "{vp["jwt_private_key"]}"\nuser = "alice"\n'
+        f'[profiles.j.auth]\nkey = "{vp["jwt_private_key"]}"\nuser = "cli-alice"\n'
         'directory = "QLIKEMU"\nuser_claim = "userId"\nlifetime = 60\n',
         encoding="utf-8",
     )
-    code, minted = run_json(capsys, "jwt", "mint", "--user", "bob")  # option beats profile
+    code, minted = run_json(capsys, "jwt", "mint", "--user", "cli-bob")  # option beats profile
     assert code == 0
     claims = minted["claims"]
     assert isinstance(claims, dict)
-    assert (claims["userId"], claims["userDirectory"]) == ("bob", "QLIKEMU")
+    assert (claims["userId"], claims["userDirectory"]) == ("cli-bob", "QLIKEMU")
     answer = requests.get(
         f"{qlik_emulator.proxy_url}/jwt/qps/csrftoken",
         headers={"Authorization": f"Bearer {minted['token']}"},
@@ -176,4 +176,4 @@ def test_mint_with_profile_defaults_is_accepted_by_the_emulator(
     stdin(monkeypatch, str(minted["token"]))
     code, verified = run_json(capsys, "jwt", "verify", "--cert", vp["jwt_certificate"])
     assert code == 0
-    assert verified["user"] == "QLIKEMU\\bob"
+    assert verified["user"] == "QLIKEMU\\cli-bob"

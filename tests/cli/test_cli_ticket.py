@@ -66,7 +66,7 @@ def test_ticket_json_and_redirect(
         capsys,
         "ticket",
         "--user",
-        "alice",
+        "cli-alice",
         "--directory",
         "QLIKEMU",
         "--attr",
@@ -75,7 +75,7 @@ def test_ticket_json_and_redirect(
         "Group=EU",
     )
     assert code == 0
-    assert data["user"] == "QLIKEMU\\alice"
+    assert data["user"] == "QLIKEMU\\cli-alice"
     assert data["prefix"] == "ticket"
     assert isinstance(data["ticket"], str)
     assert len(data["ticket"]) >= 16
@@ -85,12 +85,12 @@ def test_ticket_json_and_redirect(
     assert urlsplit(redirect).path.startswith("/ticket/")
     redeem(qlik_emulator, redirect, qlik_emulator.cookie_name("ticket"))
 
-    assert main(["ticket", "--user", "QLIKEMU\\bob", "--redirect"]) == 0
+    assert main(["ticket", "--user", "QLIKEMU\\cli-bob", "--redirect"]) == 0
     url = capsys.readouterr().out.strip()
     assert url.startswith(f"{qlik_emulator.proxy_url}/ticket/")
     redeem(qlik_emulator, url, qlik_emulator.cookie_name("ticket"))
 
-    assert main(["ticket", "--user", "QLIKEMU\\carol"]) == 0
+    assert main(["ticket", "--user", "QLIKEMU\\cli-carol"]) == 0
     plain = capsys.readouterr().out.strip()
     assert plain
     assert "\n" not in plain
@@ -99,17 +99,17 @@ def test_ticket_json_and_redirect(
 def test_ticket_for_another_prefix_and_unknown_prefix(
     cfg: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, data = run_json(capsys, "ticket", "--user", "QLIKEMU\\alice", "--prefix", "hdr")
+    code, data = run_json(capsys, "ticket", "--user", "QLIKEMU\\cli-alice", "--prefix", "hdr")
     assert code == 0
     assert data["prefix"] == "hdr"
-    code, error = run_json(capsys, "ticket", "--user", "QLIKEMU\\alice", "--prefix", "nosuch")
+    code, error = run_json(capsys, "ticket", "--user", "QLIKEMU\\cli-alice", "--prefix", "nosuch")
     assert code == 3
     assert error["error"] == "TicketError"
     assert "prefix" in str(error["hint"])
 
 
 def test_ticket_needs_a_directory(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["ticket", "--user", "alice"]) == 4
+    assert main(["ticket", "--user", "cli-alice"]) == 4
     assert "--directory" in capsys.readouterr().err
     assert main(["ticket"]) == 2  # argparse: --user is required
 
@@ -144,7 +144,7 @@ def test_no_server_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_insecure_is_loud(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["ticket", "--user", "QLIKEMU\\alice", "--insecure"]) == 0
+    assert main(["ticket", "--user", "QLIKEMU\\cli-alice", "--insecure"]) == 0
     captured = capsys.readouterr()
     assert "NOT verified" in captured.err
     assert captured.out.strip()
