@@ -619,7 +619,8 @@ class QlikClient:
                 self._logout_quietly(old)
             core.credentials = None
             try:
-                credentials = run_flow(core.authenticator.login(core.site), self.transport)
+                prepared = core.authenticator.prepare(core.site)
+                credentials = run_flow(prepared.login(core.site), self.transport)
             except SessionLimitError as exc:
                 raise self._explain_limit(exc) from exc
             core.accept(credentials)
@@ -929,9 +930,9 @@ class AsyncQlikClient:
                 await self._logout_quietly(old)
             core.credentials = None
             try:
-                credentials = await run_flow_async(
-                    core.authenticator.login(core.site), self.transport
-                )
+                # prepare() may block (a directory check): keep it off the event loop.
+                prepared = await asyncio.to_thread(core.authenticator.prepare, core.site)
+                credentials = await run_flow_async(prepared.login(core.site), self.transport)
             except SessionLimitError as exc:
                 raise (await self._explain_limit(exc)) from exc
             core.accept(credentials)

@@ -61,6 +61,17 @@ class Authenticator(ABC):
     def login(self, site: Site) -> Flow[Credentials]:
         """Yield the requests the login needs and return the credentials."""
 
+    def prepare(self, site: Site) -> Authenticator:
+        """Do the blocking work a login needs besides HTTP; return the authenticator to run.
+
+        The default has none and returns ``self``. An authenticator that must talk to
+        something else first (``windows`` checks a password with a directory) does it here
+        and returns an authenticator whose :meth:`login` flow needs nothing more. Drivers
+        call it before each login: ``run_flow(auth.prepare(site).login(site), ...)``;
+        :class:`~qlikauth.client.QlikClient` does, in a worker thread on asyncio.
+        """
+        return self
+
     def logout(self, site: Site, credentials: Credentials) -> Flow[None]:
         """End the proxy session: ``DELETE /{prefix}/qps/user`` with the session cookie.
 
