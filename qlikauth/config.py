@@ -202,7 +202,10 @@ def resolve_secret(
                 hint=f"export {name}=... before running, or store the secret in the keyring.",
             )
         return value
-    found = (lookup or _keystore_lookup)(name)
+    try:
+        found = (lookup or _keystore_lookup)(name)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{prefix}{exc.message}", hint=exc.hint) from exc
     if found is None:
         raise ConfigurationError(
             f"{prefix}the keyring holds no secret named {name!r} (service {KEYRING_SERVICE!r})",
@@ -819,15 +822,19 @@ def authenticator_settings(
     config: ConfigFile | Path | str | None = None,
     env: Mapping[str, str] | None = None,
     options: Options | None = None,
+    resolve_references: bool = True,
 ) -> tuple[str | None, dict[str, Any]]:
-    """The authenticator's name and settings (references resolved), without building a site.
+    """The authenticator's name and settings, without building a site.
 
     For commands that need no server, such as minting a JWT with the profile's key.
+    References are resolved unless ``resolve_references`` is false (then no secret is read).
     """
     environ = os.environ if env is None else env
     file = config if isinstance(config, ConfigFile) else ConfigFile.load(config, env=environ)
     chosen = _pick_profile(file, profile, environ)
     values, auth, sources = _layer(chosen, file.path, environ, options or Options())
+    if not resolve_references:
+        return values.get("authenticator"), auth
     return values.get("authenticator"), _resolve_references(auth, sources, environ)
 
 

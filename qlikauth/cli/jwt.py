@@ -167,12 +167,16 @@ def _env_secret(var: str | None) -> str | None:
     return value
 
 
-def _profile_jwt_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The profile's jwt authenticator settings, or nothing when it uses another one."""
+def _profile_jwt_settings(args: argparse.Namespace, *, secrets: bool = True) -> dict[str, Any]:
+    """The profile's jwt authenticator settings, or nothing when it uses another one.
+
+    Without ``secrets`` no reference is resolved (claim names are all that is wanted).
+    """
     name, settings = authenticator_settings(
         getattr(args, "profile", None),
         config=load_config(args),
         options=options_from(args),
+        resolve_references=secrets,
     )
     if name != "jwt":
         return {}
@@ -293,7 +297,7 @@ def _mint(args: argparse.Namespace) -> int:
 @command
 def _verify(args: argparse.Namespace) -> int:
     token = read_token(args)
-    user_claim, directory_claim = _claim_names(args, _profile_jwt_settings(args))
+    user_claim, directory_claim = _claim_names(args, _profile_jwt_settings(args, secrets=False))
     claims = verify_jwt(
         token,
         Path(args.cert).expanduser(),
@@ -320,7 +324,7 @@ def _when(value: Any) -> str:
 @command
 def _inspect(args: argparse.Namespace) -> int:
     token = read_token(args)
-    user_claim, directory_claim = _claim_names(args, _profile_jwt_settings(args))
+    user_claim, directory_claim = _claim_names(args, _profile_jwt_settings(args, secrets=False))
     found = inspect_jwt(token, user_claim=user_claim, directory_claim=directory_claim)
     header = dict(found.header) if found.header is not None else None
     claims = dict(found.claims) if found.claims is not None else None

@@ -177,3 +177,29 @@ def test_mint_with_profile_defaults_is_accepted_by_the_emulator(
     code, verified = run_json(capsys, "jwt", "verify", "--cert", vp["jwt_certificate"])
     assert code == 0
     assert verified["user"] == "QLIKEMU\\cli-bob"
+
+
+def test_inspect_uses_the_profile_claim_names_without_reading_its_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[profiles.j]\nauthenticator = "jwt"\n[profiles.j.auth]\nkey = "keyring:nothing"\n'
+        'passphrase = "env:QLIKAUTH_TEST_UNSET_PASSPHRASE"\nuser_claim = "sub"\n'
+        'directory_claim = "dir"\n',
+        encoding="utf-8",
+    )
+    token = pyjwt.encode(
+        {"sub": "alice", "dir": "CORP", "exp": int(time.time()) + 60},
+        "shared-secret-of-32-bytes-length!",
+        "HS256",
+    )
+    stdin(monkeypatch, token)
+    code, found = run_json(capsys, "jwt", "inspect")
+    assert code == 1
+    assert found["problems"] == [
+        "algorithm 'HS256' is not accepted: Qlik needs RS256, RS384, RS512"
+    ]
+    assert main(["jwt", "mint", "--user", "x", "--directory", "y"]) == 4  # mint needs them
+    err = capsys.readouterr().err
+    assert "key 'auth.key'" in err  # the first secret it could not read, named
+    assert "keyring" in err
