@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import queue
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -306,15 +308,13 @@ def _stream_to(
     callback: ProgressCallback | None,
     chunk_size: int,
 ) -> DownloadResult:
-    digest = hashlib.sha256()
     received = 0
     bar = _progress_bar(total, target.name, progress)
     try:
-        with _temporary_beside(target) as (handle, temp):
+        with _temporary_beside(target) as (handle, temp), _Sink(handle) as sink:
             try:
                 for chunk in stream.iter_bytes(chunk_size):
-                    handle.write(chunk)
-                    digest.update(chunk)
+                    sink.put(chunk)
                     received += len(chunk)
                     if bar is not None:
                         bar.update(len(chunk))
@@ -335,6 +335,7 @@ def _stream_to(
                     received=received,
                     url=url,
                 )
+            digest = sink.finish()
             handle.flush()
             os.fsync(handle.fileno())
             handle.close()
@@ -343,4 +344,57 @@ def _stream_to(
         if bar is not None:
             bar.close()
     _fsync_dir(target.parent)
-    return DownloadResult(target, received, digest.hexdigest(), url)
+    return DownloadResult(target, received, digest, url)
+
+
+class _Sink:
+    """Writes and hashes chunks on a worker thread while the next chunk is being received.
+
+    ``hashlib`` and file writes release the GIL for large buffers, so this overlaps with
+    the TLS reads of the caller; the bounded queue keeps at most a few chunks in memory.
+    """
+
+    def __init__(self, handle: IO[bytes], depth: int = 4) -> None:
+        self._handle = handle
+        self._digest = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="qlikauth-download", daemon=True)
+
+    def __enter__(self) -> _Sink:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread.is_alive():
+            self._stop()
+
+    def _run(self) -> None:
+        while True:
+            chunk = self._queue.get()
+            if chunk is None:
+                return
+            if self._error is None:
+                try:
+                    self._handle.write(chunk)
+                    self._digest.update(chunk)
+                except BaseException as exc:
+                    self._error = exc
+
+    def _stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def put(self, chunk: bytes) -> None:
+        """Queue one chunk (waits while the worker is a few chunks behind)."""
+        if self._error is not None:
+            raise self._error
+        if chunk:
+            self._queue.put(chunk)
+
+    def finish(self) -> str:
+        """Wait for every chunk to be written; the SHA-256 of all of them (hex)."""
+        self._stop()
+        if self._error is not None:
+            raise self._error
+        return self._digest.hexdigest()
