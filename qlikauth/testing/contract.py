@@ -45,6 +45,7 @@ from qlikauth.http import (
     run_flow_async,
     with_xrfkey,
 )
+from qlikauth.qps import user_sessions_flow
 from qlikauth.site import Site, VirtualProxy
 from qlikauth.tls import CertificateBundle, TlsConfig
 
@@ -258,6 +259,9 @@ class AuthenticatorContract:
         if credentials.route is Route.PROXY and self.logout_ends_session:
             # Not that user any more (an anonymous proxy hands out a new anonymous user).
             assert _personal_user(transport, site, credentials) != credentials.user
+            if site.tls.bundle is not None and credentials.user is not None:
+                left = run_flow(user_sessions_flow(site, credentials.user), transport)
+                assert credentials.session_id not in [s.session_id for s in left]
 
     def test_async_driver(
         self, authenticator: Authenticator, site: Site, transport: HttpTransport

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from qlikauth import ConfigurationError, QlikUser, SessionExpiredError, Site, VirtualProxy
@@ -50,8 +52,11 @@ def _inject(info: EmulatorInfo, user: str) -> str:
 
 class TestExistingContract(AuthenticatorContract):
     @pytest.fixture
-    def authenticator(self, qlik_emulator: EmulatorInfo) -> Authenticator:
-        return ExistingSessionAuth(_inject(qlik_emulator, "contract_existing"))
+    def authenticator(self, qlik_emulator: EmulatorInfo) -> Iterator[Authenticator]:
+        session_id = _inject(qlik_emulator, "contract_existing")
+        yield ExistingSessionAuth(session_id)
+        with QpsClient(emulator_site(qlik_emulator, "hdr")) as qps:
+            qps.delete_session(session_id)  # None when the test logged it out already
 
     @pytest.fixture
     def secrets(self, authenticator: ExistingSessionAuth) -> list[str]:
