@@ -47,6 +47,7 @@ __all__ = [
     "JwtInspection",
     "JwtSigner",
     "KeyringKey",
+    "exchange_jwt_flow",
     "inspect_jwt",
     "make_jwt_keypair",
     "verify_jwt",
@@ -324,22 +325,46 @@ class JwtAuth(Authenticator):
 
     def login(self, site: Site) -> Flow[Credentials]:
         """Exchange a fresh token for a proxy session (cookie + CSRF token)."""
-        headers = {"Authorization": f"Bearer {self.token()}"}
-        try:
-            return (yield from bootstrap_session(site, headers, what="JWT login"))
-        except CredentialsRejectedError as exc:
-            if isinstance(exc, JwtError):
-                raise
-            raise JwtError(
-                f"the JWT virtual proxy refused the token: {exc.message}",
-                url=exc.url,
-                status=exc.status,
-                hint="Check that the virtual proxy holds the certificate of this signing key, "
-                f"that its JWT attributes are '{self.user_claim}' and "
-                f"'{self.directory_claim}' (case-sensitive), that the user exists and is "
-                "enabled, and that this machine's clock is right "
-                "(inspect_jwt shows what a token carries).",
-            ) from exc
+        return (
+            yield from exchange_jwt_flow(
+                site,
+                self.token(),
+                user_claim=self.user_claim,
+                directory_claim=self.directory_claim,
+            )
+        )
+
+
+def exchange_jwt_flow(
+    site: Site,
+    token: str,
+    *,
+    user_claim: str = "userId",
+    directory_claim: str = "userDirectory",
+) -> Flow[Credentials]:
+    """Exchange a JWT minted elsewhere for a proxy session on ``site``'s JWT virtual proxy.
+
+    The token travels once (``Authorization: Bearer`` on ``/qps/csrftoken``); a refusal
+    raises :class:`JwtError` with the proxy's reason and what the token itself shows
+    (:func:`inspect_jwt`), never the token.
+    """
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        return (yield from bootstrap_session(site, headers, what="JWT login"))
+    except CredentialsRejectedError as exc:
+        if isinstance(exc, JwtError):
+            raise
+        seen = inspect_jwt(token, user_claim=user_claim, directory_claim=directory_claim)
+        found = f" The token itself shows: {'; '.join(seen.problems)}." if seen.problems else ""
+        raise JwtError(
+            f"the JWT virtual proxy refused the token: {exc.message}",
+            url=exc.url,
+            status=exc.status,
+            hint="Check that the virtual proxy holds the certificate of this signing key, "
+            f"that its JWT attributes are '{user_claim}' and '{directory_claim}' "
+            "(case-sensitive), that the user exists and is enabled, and that this machine's "
+            f"clock is right.{found}",
+        ) from exc
 
 
 def make_jwt_keypair(

@@ -12,17 +12,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from qlikauth import (
     ConfigurationError,
-    CredentialsRejectedError,
     JwtError,
     QlikUser,
     Site,
     VirtualProxy,
 )
-from qlikauth.auth.base import Authenticator, bootstrap_session, create_authenticator
+from qlikauth.auth.base import Authenticator, create_authenticator
 from qlikauth.auth.jwt import (
     JwtAuth,
     JwtSigner,
     KeyringKey,
+    exchange_jwt_flow,
     inspect_jwt,
     make_jwt_keypair,
     verify_jwt,
@@ -310,10 +310,12 @@ def test_expired_jwt(qlik_emulator: EmulatorInfo) -> None:
     token = expired.token(now=time.time() - 3600)
     assert any("expired" in p for p in inspect_jwt(token).problems)
     site = emulator_site(qlik_emulator, "jwt")
-    with HttpTransport(site) as transport, pytest.raises(CredentialsRejectedError) as error:
-        run_flow(bootstrap_session(site, {"Authorization": f"Bearer {token}"}), transport)
-    assert "expired" in str(error.value)
-    assert token not in str(error.value)
+    with HttpTransport(site) as transport, pytest.raises(JwtError) as error:
+        run_flow(exchange_jwt_flow(site, token), transport)
+    text = str(error.value)
+    assert "token expired" in text  # the proxy's reason
+    assert "expired 3" in text  # what the token shows: expired 3540 s ago
+    assert token not in text
 
 
 def test_hs256_token_is_refused_by_the_proxy(qlik_emulator: EmulatorInfo) -> None:
@@ -323,9 +325,10 @@ def test_hs256_token_is_refused_by_the_proxy(qlik_emulator: EmulatorInfo) -> Non
         "HS256",
     )
     site = emulator_site(qlik_emulator, "jwt")
-    with HttpTransport(site) as transport, pytest.raises(CredentialsRejectedError) as error:
-        run_flow(bootstrap_session(site, {"Authorization": f"Bearer {token}"}), transport)
+    with HttpTransport(site) as transport, pytest.raises(JwtError) as error:
+        run_flow(exchange_jwt_flow(site, token), transport)
     assert "HS256" in str(error.value)
+    assert error.value.status == 401
     with pytest.raises(JwtError, match="shared-secret"):
         JwtAuth("alice", "QLIKEMU", key=_jwt_key(qlik_emulator), algorithm="HS256")
 
