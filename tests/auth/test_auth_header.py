@@ -10,6 +10,7 @@ from qlikauth import (
     InvalidHeaderValueError,
     LoginRedirectError,
     QlikUser,
+    SessionLimitError,
     Site,
     VirtualProxy,
 )
@@ -161,3 +162,16 @@ def test_unknown_cookie_name_is_learned(qlik_emulator: EmulatorInfo) -> None:
             assert credentials.cookie_name == "X-Qlik-Session-hdr"
         finally:
             run_flow(HeaderAuth("learner").logout(site, credentials), transport)
+
+
+def test_session_limit_reached(qlik_emulator_fresh: EmulatorInfo) -> None:
+    site = emulator_site(qlik_emulator_fresh, "hdr")
+    auth = HeaderAuth("busy")
+    with HttpTransport(site) as transport:
+        for _ in range(5):
+            run_flow(auth.login(site), transport)
+        with pytest.raises(SessionLimitError) as error:
+            run_flow(auth.login(site), transport)
+    text = str(error.value)
+    assert "SessionCount: '5'" in text
+    assert "log out unused ones" in text
