@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -129,7 +130,7 @@ def test_hundred_threads_share_one_login_and_one_session(qlik_emulator: Emulator
         assert proxy_sessions(qlik_emulator, "jwt", user) == 1
 
 
-def test_async_client_tasks_share_one_login(qlik_emulator: EmulatorInfo) -> None:
+def test_async_client_tasks_share_one_login(qlik_emulator: EmulatorInfo, tmp_path: Path) -> None:
     site = make_site(qlik_emulator, "hdr")
     user = QlikUser("QLIKEMU", new_user_id())
 
@@ -144,6 +145,11 @@ def test_async_client_tasks_share_one_login(qlik_emulator: EmulatorInfo) -> None
                 assert await engine.global_.engine_version()
             finally:
                 await engine.close()
+            doc = await client.open_app(qlik_emulator.app_id("Sales"))
+            cube = await doc.create_hypercube(["Region"], ["Sum(Amount)"])
+            result = await client.download(await cube.export_data("CSV_C"), tmp_path / "s.csv")
+            assert (tmp_path / "s.csv").read_bytes().startswith(b"Region,")
+            assert result.size == (tmp_path / "s.csv").stat().st_size
             assert client.login_count == 1
             assert proxy_sessions(qlik_emulator, "hdr", user) == 1
             end_user_sessions(qlik_emulator, "hdr", user)
