@@ -13,30 +13,9 @@ import pytest
 
 from qlikauth import keystore
 from qlikauth.errors import ConfigurationError
+from qlikauth.testing.keyrings import MemoryKeyring
 
 SECRET = "S3cret-value-!"
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """Keeps passwords in a dict, keyed by (service, user name)."""
-
-    priority = 1
-
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.store: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        try:
-            del self.store[(service, username)]
-        except KeyError:
-            raise keyring.errors.PasswordDeleteError("not found") from None
 
 
 class LockedKeyring(MemoryKeyring):
