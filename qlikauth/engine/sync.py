@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -72,6 +73,17 @@ logger = logging.getLogger(__name__)
 
 NotificationListener = Callable[[str, JsonValue], object]
 _KINDS: tuple[HandleEventKind, ...] = ("changed", "closed", "suspended")
+
+
+class _Connection(ClientConnection):
+    """websockets' connection, with a socket close that also wakes a blocked TLS read."""
+
+    def close_socket(self) -> None:
+        # A reader blocked in a TLS read (the server completed the handshake, then said
+        # nothing) is not woken by close(); shutdown() wakes it, so opening can time out.
+        with contextlib.suppress(OSError):
+            self.socket.shutdown(socket.SHUT_RDWR)
+        super().close_socket()
 
 
 class _NoRedirects(reconnect):
@@ -225,6 +237,7 @@ class EngineConnection:
                 open_timeout=options.open_timeout,
                 max_size=options.max_message_size,
                 user_agent_header=options.user_agent,
+                create_connection=_Connection,
             ).connect()
         except Exception as exc:
             raise connect_error(exc, options) from exc

@@ -1,0 +1,210 @@
+"""Engine call overhead of qlikauth's connector against a bare websockets loop, and pipelining.
+
+Both run against the same emulator (started as a separate process, so it does not share
+this process's GIL), on its direct engine port with mutual TLS, evaluating the same
+expression on the same app:
+
+* **bare**: ``websockets.sync.client`` with ``send(json.dumps(...))`` then
+  ``json.loads(recv())`` - the floor for one call at a time;
+* **qlikauth**: ``doc.call("EvaluateEx", ...)`` on an :class:`EngineConnection` (reader
+  thread, a future per call, handle table). Target: at most 1.3x the bare time per call.
+
+Then throughput: the same number of calls made one after the other, against 8 threads
+sharing the one connection (their calls are in flight together), and one thread sending
+them all before waiting (pipelined). Ratios are measured in the same run.
+
+Run: ``python benchmarks/bench_engine.py [--seconds 2] [--calls 4000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from websockets.sync.client import connect
+
+from qlikauth.credentials import Credentials, QlikUser, Route
+from qlikauth.engine import EngineConnection
+from qlikauth.site import Site
+from qlikauth.tls import CertificateBundle, TlsConfig
+
+EXPRESSION = "Sum(Amount)"
+
+
+@contextmanager
+def emulator() -> Iterator[dict[str, Any]]:
+    """Run ``qlikauth emulator`` in a child process; yield its info file."""
+    with tempfile.TemporaryDirectory() as folder:
+        info_file = Path(folder) / "info.json"
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "qlikauth",
+                "emulator",
+                "--state-dir",
+                folder,
+                "--info-file",
+                str(info_file),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not info_file.is_file() or not info_file.stat().st_size:
+                if child.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("the emulator did not start")
+                time.sleep(0.1)
+            time.sleep(0.2)
+            yield json.loads(info_file.read_text())
+        finally:
+            child.terminate()
+            child.wait(10)
+
+
+def interleaved(rows: dict[str, Callable[[], object]], seconds: float) -> dict[str, float]:
+    """Seconds per operation of each row, measured in alternating 50 ms slices."""
+    counts = dict.fromkeys(rows, 0)
+    spent = dict.fromkeys(rows, 0.0)
+    deadline = time.perf_counter() + seconds * len(rows)
+    while time.perf_counter() < deadline:
+        for name, work in rows.items():
+            start = time.perf_counter()
+            stop, done = start + 0.05, 0
+            while True:
+                work()
+                done += 1
+                now = time.perf_counter()
+                if now >= stop:
+                    break
+            counts[name] += done
+            spent[name] += now - start
+    return {name: spent[name] / counts[name] for name in rows}
+
+
+def timed(work: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=2.0, help="time per overhead row")
+    parser.add_argument("--calls", type=int, default=4000, help="calls per throughput row")
+    args = parser.parse_args(argv)
+
+    with emulator() as info:
+        certs = Path(info["certs_dir"])
+        site = Site(
+            host=info["host"],
+            engine_port=info["ports"]["engine"],
+            proxy_port=info["ports"]["proxy"],
+            tls=TlsConfig(bundle=CertificateBundle.from_folder(certs)),
+        )
+        user = QlikUser("QLIKEMU", "alice")
+        credentials = Credentials(
+            route=Route.DIRECT, user=user, headers={"X-Qlik-User": user.header_value()}
+        )
+        app = next(a["id"] for a in info["apps"] if a["name"] == "Sales")
+
+        bare = connect(
+            # Separate engine sessions: one app per session, and each side opens it.
+            credentials.websocket_url(site, app, identity="bare"),
+            ssl=credentials.ssl_context(site),
+            additional_headers=credentials.websocket_headers(),
+            legacy=True,
+        )
+        json.loads(bare.recv())  # OnConnected
+        bare.send(json.dumps({"jsonrpc": "2.0", "id": 0, "handle": -1, "method": "OpenDoc",
+                              "params": [app]}))  # fmt: skip
+        doc_handle = json.loads(bare.recv())["result"]["qReturn"]["qHandle"]
+        next_id = 1
+
+        def bare_call() -> object:
+            nonlocal next_id
+            next_id += 1
+            bare.send(
+                json.dumps(
+                    {
+                        "jsonrpc": "2.0",
+                        "id": next_id,
+                        "handle": doc_handle,
+                        "method": "EvaluateEx",
+                        "params": {"qExpression": EXPRESSION},
+                    }
+                )
+            )
+            return json.loads(bare.recv())["result"]
+
+        try:
+            conn = EngineConnection.open(site, credentials, app, identity="qlikauth")
+        except BaseException:
+            bare.close()  # its thread would keep the process alive
+            raise
+        doc = conn.open_doc()
+
+        def qlikauth_call() -> object:
+            return doc.call("EvaluateEx", qExpression=EXPRESSION)
+
+        try:
+            assert bare_call() == qlikauth_call()
+            per_call = interleaved({"bare": bare_call, "qlikauth": qlikauth_call}, args.seconds)
+        finally:
+            bare.close()
+
+        n = args.calls
+
+        def sequential() -> None:
+            for _ in range(n):
+                qlikauth_call()
+
+        def threads() -> None:
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda _: [qlikauth_call() for _ in range(n // 8)], range(8)))
+
+        def pipelined() -> None:
+            calls = [
+                conn.send(doc.handle, "EvaluateEx", {"qExpression": EXPRESSION}) for _ in range(n)
+            ]
+            for call in calls:
+                call.result()
+
+        through: dict[str, list[float]] = {"sequential": [], "8 threads": [], "pipelined": []}
+        for _ in range(3):
+            through["sequential"].append(timed(sequential))
+            through["8 threads"].append(timed(threads))
+            through["pipelined"].append(timed(pipelined))
+        conn.close()
+
+    best = {name: min(times) for name, times in through.items()}
+    overhead = per_call["qlikauth"] / per_call["bare"]
+    print(f"engine calls on the emulator's direct port (pid {os.getpid()}, {n} calls per row)")
+    print()
+    print(f"{'row':<34} {'per call':>10} {'calls/s':>9} {'ratio':>7}")
+    print(f"{'bare websockets send/recv':<34} {per_call['bare'] * 1e6:>8.0f}us "
+          f"{1 / per_call['bare']:>9.0f} {1.0:>7.2f}")  # fmt: skip
+    print(f"{'qlikauth doc.call (target <= 1.3)':<34} {per_call['qlikauth'] * 1e6:>8.0f}us "
+          f"{1 / per_call['qlikauth']:>9.0f} {overhead:>7.2f}")  # fmt: skip
+    print()
+    base = best["sequential"]
+    for name, seconds in best.items():
+        rate = n / seconds
+        print(f"{'qlikauth ' + name:<34} {seconds / n * 1e6:>8.0f}us {rate:>9.0f} "
+              f"{base / seconds:>7.2f}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
