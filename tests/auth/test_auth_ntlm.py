@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import sys
 
 import pytest
 
@@ -57,6 +58,12 @@ def test_forms_page_explains_the_user_agent_pattern() -> None:
     forms = "https://qlik.example.com:4244/internal_forms_authentication/?targetId=1"
     with pytest.raises(LoginRedirectError, match="Windows authentication pattern"):
         flow.send(HttpResponse(302, (("Location", forms),)))
+
+
+def test_without_pyspnego_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "spnego", None)  # makes "import spnego" fail
+    with pytest.raises(ConfigurationError, match=r"qlikauth\[windows\]"):
+        next(NtlmAuth("CORP\\alice", "pw").login(SITE))
 
 
 def test_configuration_errors() -> None:
