@@ -53,7 +53,7 @@ class EngineDirect:
                 return ws
             try:
                 await sock.run(connect)
-            except (KeyError, ValueError, LookupError) as exc:
+            except (LookupError, ValueError, RuntimeError) as exc:
                 await sock.notify_and_close(
                     "OnEngineWebsocketFailed", f"The engine refused the connection: {exc}"
                 )

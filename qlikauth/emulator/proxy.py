@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 from aiohttp import web
 
@@ -187,8 +187,6 @@ class Proxy:
         query = [(k, v) for k, v in request.query.items() if k.lower() not in _TICKET_PARAMS]
         path = request.path
         if query:
-            from urllib.parse import urlencode
-
             path += "?" + urlencode(query)
         return f"{self.core.urls.base('proxy')}{path}"
 
@@ -369,8 +367,9 @@ class Proxy:
         if sent < size:
             # Announced length, fewer bytes, then the connection ends: a truncated download.
             self.core.counters.faults_injected += 1
+            # abort, not close: a graceful TLS close would wait for the client's close_notify.
             if request.transport is not None:
-                request.transport.close()
+                request.transport.abort()
             return _Served(response, complete=False)
         await response.write_eof()
         self.core.counters.downloads += 1
@@ -510,7 +509,7 @@ class Proxy:
 
             try:
                 await sock.run(connect, on_message=touch, before_first=before_first)
-            except (KeyError, ValueError, LookupError) as exc:
+            except (LookupError, ValueError, RuntimeError) as exc:
                 await sock.notify_and_close(
                     "OnEngineWebsocketFailed", f"The engine refused the connection: {exc}"
                 )

@@ -145,9 +145,22 @@ class Emulator:
             for sock in list(core.all_sockets):
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await sock.ws.close(code=1001, message=b"emulator stopping")
+        transports = [
+            handler.transport
+            for runner in self._runners
+            if runner.server is not None
+            for handler in runner.server.connections
+        ]
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()
+        # A graceful TLS close waits for the peer's close_notify; a client that keeps its
+        # connection open would leave the transport half-closed when the loop ends.
+        for transport in transports:
+            if transport is not None:
+                transport.abort()
+        for _ in range(3):
+            await asyncio.sleep(0.01)
         if core is not None:
             core.engine_executor.submit(core.engine.close).result()
             core.engine_executor.shutdown(wait=True)
@@ -295,17 +308,6 @@ class Emulator:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-    def call(self, fn: Any, *args: Any) -> Any:
-        """Run ``fn(*args)`` on the emulator's loop thread and return its result."""
-        loop = self._loop
-        if loop is None:
-            raise RuntimeError("the emulator is not running")
-
-        async def wrapper() -> Any:
-            return fn(*args)
-
-        return asyncio.run_coroutine_threadsafe(wrapper(), loop).result(timeout=30)
 
     def serve_forever(self, on_ready: Callable[[dict[str, Any]], None] | None = None) -> None:
         """Run in this thread until SIGINT or SIGTERM, then shut down cleanly.
