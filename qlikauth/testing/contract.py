@@ -263,6 +263,35 @@ class AuthenticatorContract:
                 left = run_flow(user_sessions_flow(site, credentials.user), transport)
                 assert credentials.session_id not in [s.session_id for s in left]
 
+    def test_login_adds_exactly_one_proxy_session(
+        self,
+        authenticator: Authenticator,
+        site: Site,
+        transport: HttpTransport,
+        expected_user: QlikUser | None,
+    ) -> None:
+        if expected_user is None or site.tls.bundle is None:
+            pytest.skip("needs the expected user and the site's client certificate (QPS)")
+
+        def held() -> list[str]:
+            found = run_flow(user_sessions_flow(site, expected_user), transport)
+            return [s.session_id for s in found]
+
+        before = held()
+        credentials = run_flow(authenticator.login(site), transport)
+        try:
+            after = held()
+            if credentials.route is Route.DIRECT:
+                assert after == before, "a direct login must not make a proxy session"
+            elif authenticator.creates_session:
+                assert len(after) == len(before) + 1
+                assert credentials.session_id in after
+                assert credentials.session_id not in before
+            else:
+                assert sorted(after) == sorted(before)
+        finally:
+            run_flow(authenticator.logout(site, credentials), transport)
+
     def test_async_driver(
         self, authenticator: Authenticator, site: Site, transport: HttpTransport
     ) -> None:
