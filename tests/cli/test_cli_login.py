@@ -32,9 +32,14 @@ GROUPS = ("login", "headers", "apps", "session", "profile")
 
 @pytest.fixture(autouse=True)
 def registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The groups are on the command line even before they are listed in ``_GROUPS``."""
+    """The groups are on the command line even before they are listed in ``_GROUPS``.
+
+    Sessions are cached in files unless a test says otherwise: whether this machine (or
+    another test module) has a keyring backend must not matter.
+    """
     missing = tuple(g for g in GROUPS if g not in qlikauth.cli._GROUPS)
     monkeypatch.setattr(qlikauth.cli, "_GROUPS", (*qlikauth.cli._GROUPS, *missing))
+    monkeypatch.setenv("QLIKAUTH_SESSION_STORE", "file")
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +82,6 @@ def profile(
     """A profile for a user of this test alone (named after the test)."""
     user = "u" + request.node.name.removeprefix("test_").replace("_", "")[:40]
     monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
-    monkeypatch.delenv("QLIKAUTH_SESSION_STORE", raising=False)
     path = write_profile(tmp_path / "config.toml", emu, user)
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))
     return path
@@ -117,7 +121,7 @@ def test_login_whoami_logout_reuse_one_session(
     assert code == 0
     assert first["user"] == user
     assert first["reused"] is False
-    cached = Path(str(first["cached_in"]))  # no keyring backend here: a 0600 file
+    cached = Path(str(first["cached_in"]))  # the file store: 0600 in a 0700 folder
     assert stat.S_IMODE(cached.stat().st_mode) == 0o600
     assert stat.S_IMODE(cached.parent.stat().st_mode) == 0o700
 
@@ -161,6 +165,8 @@ def test_expired_cached_session_logs_in_again(
 def test_session_cached_in_the_keyring_when_there_is_one(
     profile: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    monkeypatch.delenv("QLIKAUTH_SESSION_STORE")  # chosen by what keyring offers
+
     class MemoryKeyring(keyring.backend.KeyringBackend):
         @properties.classproperty
         def priority(cls) -> float:
@@ -429,7 +435,6 @@ def test_profile_add_stores_a_prompted_secret_in_the_keyring(
 
     config = tmp_path / "c.toml"
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(config))
-    monkeypatch.setenv("QLIKAUTH_SESSION_STORE", "file")
     monkeypatch.setattr("getpass.getpass", lambda prompt="": emu.windows_password("bob"))
     previous = keyring.get_keyring()
     backend = MemoryKeyring()
