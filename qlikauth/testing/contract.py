@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -247,6 +248,23 @@ class AuthenticatorContract:
         assert user is not None, "the personal API does not know the session"
         if expected_user is not None:
             assert user == expected_user
+
+    def test_websocket_upgrade_with_the_same_credentials(
+        self, logged_in: tuple[Credentials, RecordingDriver], site: Site
+    ) -> None:
+        from websockets.sync.client import connect
+        from websockets.typing import Origin
+
+        credentials, _ = logged_in
+        with connect(
+            credentials.websocket_url(site),
+            additional_headers=credentials.websocket_headers(),
+            ssl=credentials.ssl_context(site),
+            origin=Origin(credentials.origin(site)),
+            open_timeout=10,
+        ) as socket:
+            greeting = json.loads(socket.recv(timeout=10))
+        assert greeting.get("method") == "OnConnected", greeting
 
     def test_logout(
         self, authenticator: Authenticator, site: Site, transport: HttpTransport
