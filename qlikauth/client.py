@@ -387,10 +387,16 @@ class _Core:
         count: int | None,
         reported_count: int | None = None,
     ) -> SessionLimitError:
-        where = f"virtual proxy '{self.site.prefix}'" if self.site.prefix else "the default one"
+        where = (
+            f"virtual proxy '{self.site.prefix}'"
+            if self.site.prefix
+            else "the default virtual proxy"
+        )
         who = str(user) if user is not None else "the user"
         if count is not None:
             counted = f"{who} holds {count} proxy session(s) on {where} (QPS user API)"
+            if reported_count is not None and reported_count != count:
+                counted += f"; the proxy counts {reported_count} on all virtual proxies together"
         elif reported_count is not None:
             counted = (
                 f"{who} holds {reported_count} proxy session(s) as the proxy reports (QPS could "
