@@ -18,6 +18,7 @@ tests come with it (as keyring's ``BackendBasicTests`` does for keyring backends
         def expected_user(self):
             return QlikUser("QLIKEMU", "alice")
 
+Logins run as drivers run them: ``authenticator.prepare(site)``, then its ``login`` flow.
 Optional fixtures: ``secrets`` (strings that must never appear in a repr), and the class
 attribute ``logout_ends_session`` (set it to ``False`` for authenticators whose logout
 leaves the proxy session alone). Each test logs out what it logged in, so a shared
@@ -163,6 +164,7 @@ class AuthenticatorContract:
     ) -> Iterator[tuple[Credentials, RecordingDriver]]:
         """Credentials from one login (logged out again afterwards) and what was sent."""
         driver = RecordingDriver(transport)
+        authenticator = authenticator.prepare(site)
         credentials = driver.run(authenticator.login(site))
         try:
             yield credentials, driver
@@ -270,6 +272,7 @@ class AuthenticatorContract:
         self, authenticator: Authenticator, site: Site, transport: HttpTransport
     ) -> None:
         driver = RecordingDriver(transport)
+        authenticator = authenticator.prepare(site)
         credentials = driver.run(authenticator.login(site))
         driver.run(authenticator.logout(site, credentials))
         for request in driver.requests:
@@ -296,6 +299,7 @@ class AuthenticatorContract:
             return [s.session_id for s in found]
 
         before = held()
+        authenticator = authenticator.prepare(site)
         credentials = run_flow(authenticator.login(site), transport)
         try:
             after = held()
@@ -314,8 +318,9 @@ class AuthenticatorContract:
         self, authenticator: Authenticator, site: Site, transport: HttpTransport
     ) -> None:
         async def both() -> Credentials:
-            credentials = await run_flow_async(authenticator.login(site), transport)
-            await run_flow_async(authenticator.logout(site, credentials), transport)
+            ready = await asyncio.to_thread(authenticator.prepare, site)
+            credentials = await run_flow_async(ready.login(site), transport)
+            await run_flow_async(ready.logout(site, credentials), transport)
             return credentials
 
         assert isinstance(asyncio.run(both()), Credentials)
