@@ -181,9 +181,9 @@ def test_session_api_add_get_list_delete(wire: Any) -> None:
     }
     listed = wire.qps("GET", "/qps/hdr/session").json()
     assert sid in [s["SessionId"] for s in listed]
-    assert wire.proxy("GET", "/hdr/qps/user", cookies=wire.cookie("hdr", sid)).json()[
-        "userId"
-    ] == user
+    assert (
+        wire.proxy("GET", "/hdr/qps/user", cookies=wire.cookie("hdr", sid)).json()["userId"] == user
+    )
     deleted = wire.qps("DELETE", f"/qps/hdr/session/{sid}")
     assert deleted.status_code == 200
     assert deleted.json()["SessionId"] == sid
@@ -228,20 +228,26 @@ def test_user_api_lists_and_logs_out_one_proxy_only(wire: Any) -> None:
     assert wire.qps("GET", f"/qps/jwt/session/{jwt_sid}").status_code == 200
 
 
-def test_sixth_parallel_session_is_refused(wire: Any) -> None:
+def test_shared_emulator_lifts_the_limit(wire: Any) -> None:
+    user = wire.new_user()
+    for _ in range(7):
+        wire.add_session("hdr", user)
+
+
+def test_sixth_parallel_session_is_refused(fresh_wire: Any) -> None:
+    wire = fresh_wire()
     user = wire.new_user()
     for prefix in ("hdr", "hdr", "jwt", "", "ticket"):
         wire.add_session(prefix, user)
-    sixth = wire.qps(
-        "POST", "/qps/hdr/session", {"UserDirectory": "QLIKEMU", "UserId": user}
-    )
+    sixth = wire.qps("POST", "/qps/hdr/session", {"UserDirectory": "QLIKEMU", "UserId": user})
     assert sixth.status_code == 403
     assert "SessionCount: '5'" in sixth.text
     # Another user is not affected.
     wire.add_session("hdr", wire.new_user())
 
 
-def test_sixth_session_through_the_proxy_is_refused(wire: Any) -> None:
+def test_sixth_session_through_the_proxy_is_refused(fresh_wire: Any) -> None:
+    wire = fresh_wire()
     user = wire.new_user()
     for _ in range(5):
         ok = wire.proxy("GET", "/hdr/hub/", headers={"header_user": user})
@@ -252,7 +258,8 @@ def test_sixth_session_through_the_proxy_is_refused(wire: Any) -> None:
     assert "X-Qlik-Session-hdr" not in sixth.cookies
 
 
-def test_ticket_beyond_the_limit_is_refused_on_consumption(wire: Any) -> None:
+def test_ticket_beyond_the_limit_is_refused_on_consumption(fresh_wire: Any) -> None:
+    wire = fresh_wire()
     user = wire.new_user()
     for _ in range(5):
         wire.add_session("ticket", user)
