@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import InitVar, dataclass, field
 from typing import Any, ClassVar
@@ -90,11 +91,12 @@ class WindowsAuth(Authenticator):
 
     About memory, honestly: qlikauth keeps no reference to the password after the login -
     not on this object (it keeps the function or the keyring name, never the secret), not in
-    the validated authenticator, and it deletes its local references when validation ends.
-    Python cannot do more: a ``str`` is immutable and cannot be wiped, the memory it
-    occupied is freed (not zeroed) when the last reference goes, copies may exist in the
-    caller, in ``getpass``, the keyring backend, the LDAP or NTLM library and TLS buffers,
-    and the process memory may be swapped out or written to a core dump.
+    the validated authenticator - and deletes its local references when validation ends
+    (after a failed check also those in the traceback's frames, which would otherwise live
+    as long as the exception). Python cannot do more: a ``str`` is immutable and cannot be
+    wiped, its memory is freed (not zeroed) when the last reference goes, copies may exist
+    in the caller, ``getpass``, the keyring backend, the LDAP or NTLM library and TLS
+    buffers, and the process memory may be swapped out or written to a core dump.
 
     ``validated`` is set by :meth:`prepare`; a ``WindowsAuth`` with it logs in as that
     user without a password (the same trust as :class:`TicketAuth`: whoever holds the QPS
@@ -201,6 +203,9 @@ class WindowsAuth(Authenticator):
         password = self._password()
         try:
             validated = validator.validate(self.user, password)
+        except BaseException as exc:
+            _clear_frames(exc)
+            raise
         finally:
             del password
         log.info(
@@ -271,6 +276,20 @@ class WindowsAuth(Authenticator):
         pairs += [(k, v) for a in attribute_list(self.attributes) for k, v in a.items()]
         ticket = TicketAuth(user=validated.user_id, directory=validated.directory, attributes=pairs)
         return (yield from ticket.login(site))
+
+
+def _clear_frames(exc: BaseException) -> None:
+    """Drop the local variables of a failed check's frames: they hold the password.
+
+    A traceback keeps every frame it passed through alive, locals included, for as long
+    as someone holds the exception; the line numbers it prints survive this.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        current = current.__cause__ or current.__context__
 
 
 def _validator_name(validator: Validator | Mapping[str, Any]) -> str:

@@ -181,6 +181,22 @@ def test_a_string_password_serves_one_login_and_is_not_kept() -> None:
     assert "function" in (again.value.hint or "")
 
 
+def test_a_failed_check_leaves_the_password_in_no_traceback_frame() -> None:
+    wrong = "Not-Erins-Pa55word"
+    auth = WindowsAuth("CORP\\erin", table(), password=lambda: wrong)
+    with pytest.raises(InvalidCredentialsError) as caught:
+        auth.prepare(Site("qlik.example.com"))
+    tb = caught.value.__traceback__
+    assert tb is not None
+    tb = tb.tb_next  # this test's own frame holds it, of course
+    frames = 0
+    while tb is not None:
+        frames += 1
+        assert wrong not in tb.tb_frame.f_locals.values(), tb.tb_frame.f_code.co_name
+        tb = tb.tb_next
+    assert frames >= 2  # prepare() and the validators below it
+
+
 def test_a_password_function_is_asked_at_each_login() -> None:
     asked: list[int] = []
 
