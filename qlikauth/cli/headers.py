@@ -227,7 +227,7 @@ def _exec(args: argparse.Namespace) -> int:
         env = {**os.environ, **session_environment(session, args.app)}
     sys.stdout.flush()
     try:
-        return subprocess.run(cmd, env=env, check=False).returncode
+        code = subprocess.run(cmd, env=env, check=False).returncode
     except FileNotFoundError:
         raise ConfigurationError(
             f"command not found: {cmd[0]}", hint="Check the name, or give its full path."
@@ -236,3 +236,5 @@ def _exec(args: argparse.Namespace) -> int:
         raise ConfigurationError(
             f"cannot run {cmd[0]}: permission denied", hint="Check that it is executable."
         ) from None
+    # Killed by a signal: the shell's convention, 128 + the signal number.
+    return 128 - code if code < 0 else code

@@ -7,6 +7,7 @@ import csv
 import http.cookiejar
 import io
 import json
+import logging
 import shutil
 import stat
 import subprocess
@@ -462,3 +463,20 @@ def test_profile_add_stores_a_prompted_secret_in_the_keyring(
         assert main(["logout"]) == 0
     finally:
         keyring.set_keyring(previous)
+
+
+def test_verbose_logs_hold_no_secret(
+    profile: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="qlikauth")
+    assert main(["headers", "--format", "json", "-vv"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    logged = caplog.text
+    assert "-> HttpRequest(GET" in logged  # it did log the requests
+    assert data["session_id"] not in logged
+    assert data["csrf_token"] not in logged
+
+
+def test_exec_reports_a_signal_as_the_shell_does(profile: Path) -> None:
+    code = main(["exec", "--", sys.executable, "-c", "import os; os.kill(os.getpid(), 9)"])
+    assert code == 128 + 9
