@@ -10,12 +10,15 @@ import asyncio
 import getpass
 import json
 import logging
+import textwrap
+from pathlib import Path
 
 import pytest
 
 from qlikauth.auth.base import Authenticator, create_authenticator
 from qlikauth.auth.windows import WindowsAuth
 from qlikauth.client import AsyncQlikClient, QlikClient
+from qlikauth.config import resolve
 from qlikauth.credentials import Credentials, QlikUser
 from qlikauth.errors import (
     AccountRestrictedError,
@@ -24,6 +27,7 @@ from qlikauth.errors import (
     QlikAuthError,
     TooManyAttemptsError,
 )
+from qlikauth.pki import make_test_pki
 from qlikauth.qps import QpsClient
 from qlikauth.site import Site
 from qlikauth.testing.contract import AuthenticatorContract, emulator_site
@@ -316,6 +320,33 @@ def test_ntlm_validator_from_a_mapping(qlik_emulator: EmulatorInfo) -> None:
     )
     with QlikClient(site, auth) as client:
         assert client.whoami() == QlikUser("QLIKEMU", "dave")
+
+
+def test_from_a_profile(tmp_path: Path) -> None:
+    pki = make_test_pki(tmp_path / "pki", ["localhost"], pfx_password="unused-Pfx-1")
+    config = tmp_path / "qlikauth.toml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            [profiles.prod]
+            server = "qlik.example.com"
+            prefix = "ticket"
+            cookie_name = "X-Qlik-Session-ticket"
+            authenticator = "windows"
+
+            [profiles.prod.auth]
+            user = 'CORP\\alice'
+            keyring_entry = "prod:password"
+            validator = {{ kind = "ldap", url = "ldaps://corp.example", ca_file = '{pki.root}' }}
+            """
+        )
+    )
+    auth = resolve("prod", config=config, env={}).authenticator
+    assert isinstance(auth, WindowsAuth)
+    assert (auth.user, auth.keyring_entry) == ("CORP\\alice", "prod:password")
+    assert repr(auth) == (
+        "WindowsAuth(user='CORP\\\\alice', validator=ldap, password=keyring:qlikauth/prod:password)"
+    )
 
 
 # --------------------------------------------------------------------------- Samba AD
