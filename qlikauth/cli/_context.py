@@ -22,7 +22,8 @@ from typing import Any
 
 from urllib3.exceptions import InsecureRequestWarning
 
-from qlikauth.cli._sessions import CachedSessionAuth, SessionCache, cache_key
+from qlikauth.auth.base import Authenticator
+from qlikauth.cli._sessions import CachedSessionAuth, SessionCache, cache_key, fingerprint
 from qlikauth.client import QlikClient
 from qlikauth.config import (
     ConfigFile,
@@ -42,11 +43,13 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "INSECURE_WARNING",
     "Connected",
+    "ProfileSession",
     "command",
     "connected",
     "load_config",
     "missing_secrets",
     "options_from",
+    "profile_session",
     "qps_client",
     "resolve_args",
 ]
@@ -171,6 +174,65 @@ def qps_client(args: argparse.Namespace, *, prefix: str | None = None) -> QpsCli
     return client
 
 
+@dataclass(frozen=True)
+class ProfileSession:
+    """Where a profile's cached session lives, and how to log in when it is gone.
+
+    Found without reading any secret, so a cached session serves commands that run
+    without a terminal even when logging in would need a password prompt.
+    """
+
+    resolved: Resolved
+    cache: SessionCache
+    identity: str
+    authenticator_name: str | None
+    build: Callable[[], Authenticator | None]
+    creates_session: bool
+
+    @property
+    def site(self) -> Site:
+        """The resolved site."""
+        return self.resolved.site
+
+    def authenticator(self, cached: Credentials | None) -> CachedSessionAuth:
+        """The cached session, with the profile's authenticator (built on demand) behind it."""
+        return CachedSessionAuth(cached, self.build, creates_session=self.creates_session)
+
+
+def profile_session(
+    args: argparse.Namespace, env: Mapping[str, str] | None = None
+) -> ProfileSession:
+    """The :class:`ProfileSession` of this command line."""
+    environ = os.environ if env is None else env
+    resolved = resolve_args(args, with_authenticator=False, env=environ)
+    name, settings = authenticator_settings(
+        getattr(args, "profile", None),
+        config=load_config(args, environ),
+        env=environ,
+        options=options_from(args),
+        resolve_references=False,
+    )
+    site = resolved.site
+    cache = SessionCache.for_profile(cache_key(resolved.name, site), resolved.config_path, environ)
+    creates_session = True
+    if name:
+        from qlikauth.auth.base import get_authenticator
+
+        creates_session = get_authenticator(name).creates_session
+
+    def build() -> Authenticator | None:
+        return resolve_args(args, env=environ).authenticator
+
+    return ProfileSession(
+        resolved,
+        cache,
+        fingerprint(site, name, settings),
+        name,
+        build,
+        creates_session,
+    )
+
+
 @dataclass
 class Connected:
     """An authenticated client for a command, and how its session was obtained."""
@@ -196,18 +258,19 @@ def connected(
     A new session is cached for the next command; closing the client leaves the session
     open (``qlikauth logout`` ends it). ``fresh`` ignores the cached session.
     """
-    environ = os.environ if env is None else env
-    resolved = resolve_args(args, env=environ)
-    site = resolved.site
-    cache = SessionCache.for_profile(cache_key(resolved.name, site), resolved.config_path, environ)
-    cached = None if fresh else cache.load(site, resolved.authenticator)
-    authenticator = CachedSessionAuth(cached, resolved.authenticator)
-    client = QlikClient(site, authenticator, timeout=resolved.timeout, logout_on_close=False)
+    plan = profile_session(args, env)
+    cached = None if fresh else plan.cache.load(plan.identity)
+    client = QlikClient(
+        plan.site,
+        plan.authenticator(cached),
+        timeout=plan.resolved.timeout,
+        logout_on_close=False,
+    )
     try:
         credentials = client.credentials()
         reused = cached is not None and credentials.session_id == cached.session_id
         if not reused:
-            cache.save(site, resolved.authenticator, credentials)
-        yield Connected(resolved, client, cache, credentials, reused)
+            plan.cache.save(plan.site, plan.identity, credentials)
+        yield Connected(plan.resolved, client, plan.cache, credentials, reused)
     finally:
         client.close()

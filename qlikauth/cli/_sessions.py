@@ -20,7 +20,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Literal
 from qlikauth._files import atomic_write
 from qlikauth.auth.base import Authenticator
 from qlikauth.auth.existing import ExistingSessionAuth
+from qlikauth.config import is_secret_key
 from qlikauth.credentials import Credentials, QlikUser, Route
 from qlikauth.errors import AuthenticationError, ConfigurationError
 from qlikauth.http import Flow
@@ -40,15 +41,16 @@ STORE_ENV = "QLIKAUTH_SESSION_STORE"
 _SAFE_RE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
-def fingerprint(site: Site, authenticator: Authenticator | None) -> str:
+def fingerprint(site: Site, authenticator: str | None, settings: Mapping[str, Any]) -> str:
     """What a cached session is valid for: host, port, prefix, cookie and the identity.
 
-    An authenticator's repr never holds secrets; it names the user it logs in as, so a
-    profile edited to another user does not reuse the old user's session.
+    The identity is the authenticator's name and its settings that are not secrets (as
+    written), so a profile edited to another user does not reuse the old user's session,
+    and no secret is needed to find the cached session.
     """
+    identity = {k: v for k, v in settings.items() if not is_secret_key(k)}
     parts = [site.host.lower(), str(site.proxy_port), site.prefix, site.cookie_name or ""]
-    if authenticator is not None:
-        parts.append(f"{type(authenticator).__name__}:{authenticator!r}")
+    parts.append(json.dumps([authenticator, identity], sort_keys=True, default=str))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
@@ -121,14 +123,14 @@ class SessionCache:
                 hint="check its owner and permissions, or delete it (qlikauth logout)",
             ) from None
 
-    def load(self, site: Site, authenticator: Authenticator | None) -> Credentials | None:
-        """The cached credentials, if there are some for this site and identity."""
+    def load(self, identity: str) -> Credentials | None:
+        """The cached credentials, if there are some for this :func:`fingerprint`."""
         raw = self._read()
         if not raw:
             return None
         try:
             data = json.loads(raw)
-            if data.get("fingerprint") != fingerprint(site, authenticator):
+            if data.get("fingerprint") != identity:
                 return None
             user = data.get("user")
             return Credentials(
@@ -142,14 +144,12 @@ class SessionCache:
         except (ValueError, KeyError, TypeError, AttributeError, ConfigurationError):
             return None  # a damaged entry is as good as none; the next login replaces it
 
-    def save(
-        self, site: Site, authenticator: Authenticator | None, credentials: Credentials
-    ) -> bool:
+    def save(self, site: Site, identity: str, credentials: Credentials) -> bool:
         """Keep ``credentials`` for the next run; ``False`` when they cannot be cached."""
         if credentials.route is not Route.PROXY or credentials.session_id is None:
             return False
         data: dict[str, Any] = {
-            "fingerprint": fingerprint(site, authenticator),
+            "fingerprint": identity,
             "host": site.host,
             "prefix": site.prefix,
             "cookie_name": credentials.cookie_name,
@@ -183,22 +183,35 @@ class SessionCache:
         return True
 
 
-@dataclass(frozen=True)
+Fallback = Authenticator | Callable[[], "Authenticator | None"] | None
+
+
 class CachedSessionAuth(Authenticator):
     """Reuse a cached session while the proxy still knows it, else log in with ``fallback``.
 
     The cached session is checked the way :class:`ExistingSessionAuth` checks any session
-    (CSRF token endpoint and personal API); ``reused`` on the result says which path ran.
+    (CSRF token endpoint and personal API). ``fallback`` may be a function that builds the
+    authenticator, so a password is asked for only when the cached session is gone.
     """
 
     name: ClassVar[str] = "cached"
 
-    cached: Credentials | None
-    fallback: Authenticator | None
+    def __init__(
+        self, cached: Credentials | None, fallback: Fallback, *, creates_session: bool = True
+    ) -> None:
+        self.cached = cached
+        self._fallback = fallback
+        self._creates_session = creates_session
 
     @property
     def creates_session(self) -> bool:  # type: ignore[override]
-        return self.fallback is not None and self.fallback.creates_session
+        return self._creates_session
+
+    def fallback(self) -> Authenticator | None:
+        """The authenticator to log in with (built on first use)."""
+        if self._fallback is not None and not isinstance(self._fallback, Authenticator):
+            self._fallback = self._fallback()
+        return self._fallback
 
     def login(self, site: Site) -> Flow[Credentials]:
         """Check the cached session; when it is gone, log in with the fallback."""
@@ -210,19 +223,21 @@ class CachedSessionAuth(Authenticator):
             with contextlib.suppress(AuthenticationError):
                 fresh = yield from existing.login(site)
                 return fresh
-        if self.fallback is None:
+        fallback = self.fallback()
+        if fallback is None:
             raise ConfigurationError(
                 "no cached session, and the profile names no authenticator to log in with",
                 hint="set authenticator = NAME (and its settings) in the profile, or "
                 "QLIKAUTH_AUTHENTICATOR",
             )
-        return (yield from self.fallback.login(site))
+        return (yield from fallback.login(site))
 
     def logout(self, site: Site, credentials: Credentials) -> Flow[None]:
-        """End the session as the fallback would (the personal API by default)."""
-        if self.fallback is not None:
-            return (yield from self.fallback.logout(site, credentials))
+        """End the session as the fallback would, or through the personal API."""
+        fallback = self._fallback if isinstance(self._fallback, Authenticator) else None
+        if fallback is not None:
+            return (yield from fallback.logout(site, credentials))
         return (yield from super().logout(site, credentials))
 
     def __repr__(self) -> str:
-        return f"CachedSessionAuth(cached={self.cached is not None}, fallback={self.fallback!r})"
+        return f"CachedSessionAuth(cached={self.cached is not None}, fallback={self._fallback!r})"

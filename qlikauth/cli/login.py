@@ -13,8 +13,8 @@ import sys
 from typing import Any
 
 from qlikauth.cli._common import EXIT_OK, common_options, emit
-from qlikauth.cli._context import Connected, command, connected, resolve_args
-from qlikauth.cli._sessions import CachedSessionAuth, SessionCache, cache_key
+from qlikauth.cli._context import Connected, command, connected, profile_session
+from qlikauth.cli._sessions import CachedSessionAuth, SessionCache
 from qlikauth.errors import QlikAuthError
 from qlikauth.http import HttpTransport, run_flow
 
@@ -77,24 +77,23 @@ def session_summary(session: Connected) -> dict[str, Any]:
 
 def _end_cached(args: argparse.Namespace) -> tuple[SessionCache, bool, bool]:
     """End the cached session on the proxy and forget it: (cache, had one, ended on proxy)."""
-    resolved = resolve_args(args)
-    site = resolved.site
-    cache = SessionCache.for_profile(cache_key(resolved.name, site), resolved.config_path)
-    cached = cache.load(site, resolved.authenticator)
+    plan = profile_session(args)
+    cached = plan.cache.load(plan.identity)
     ended = False
     if cached is not None:
-        auth = CachedSessionAuth(cached, resolved.authenticator)
-        with HttpTransport(site, timeout=resolved.timeout) as transport:
+        # The personal API ends any proxy session; no password is needed for that.
+        auth = CachedSessionAuth(cached, None)
+        with HttpTransport(plan.site, timeout=plan.resolved.timeout) as transport:
             try:
-                run_flow(auth.logout(site, cached), transport)
+                run_flow(auth.logout(plan.site, cached), transport)
                 ended = True
             except QlikAuthError as exc:
                 if args.verbose:
                     print(
                         f"note: the proxy did not end the session: {exc.message}", file=sys.stderr
                     )
-    had = cache.clear()
-    return cache, had, ended
+    had = plan.cache.clear()
+    return plan.cache, had, ended
 
 
 @command

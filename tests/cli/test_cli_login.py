@@ -408,7 +408,13 @@ def test_missing_password_is_prompted_for_on_a_terminal(
     assert main(["whoami"]) == 0
     assert capsys.readouterr().out.strip() == "QLIKEMU\\bob"
     assert prompts == ["ntlm password: "]
+    # A script without a terminal reuses the cached session: no password needed.
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code, me = run_json(capsys, "whoami")
+    assert (code, me["reused"], me["user"]) == (0, True, "QLIKEMU\\bob")
+    assert prompts == ["ntlm password: "]
     assert main(["logout"]) == 0
+    assert main(["whoami"]) == 4  # the session is gone and nobody can type the password
 
 
 def test_profile_add_stores_a_prompted_secret_in_the_keyring(
