@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
+from typing import Any
 
 import pytest
 import websocket
-from client_support import AuthCase, make_site, new_user_id, proxy_sessions
+from client_support import AuthCase, end_user_sessions, make_site, new_user_id, proxy_sessions
 from websockets.sync.client import connect
 
 from qlikauth.client import QlikClient
@@ -110,3 +112,43 @@ def test_websocket_without_the_session_is_refused(qlik_emulator: EmulatorInfo) -
         with pytest.raises(websocket.WebSocketBadStatusException) as refused:
             websocket.create_connection(timeout=10, **kwargs)
         assert refused.value.status_code == 403
+
+
+def test_ntlm_through_the_windows_virtual_proxy(qlik_emulator_fresh: EmulatorInfo) -> None:
+    pytest.importorskip("spnego", reason="NTLM needs the 'windows' extra (pyspnego)")
+    from qlikauth.auth.ntlm import NtlmAuth
+
+    info = qlik_emulator_fresh
+    domain = info.windows_domain
+    user = QlikUser(domain, "carol")
+    site = make_site(info, "")
+    auth = NtlmAuth(user=f"{domain}\\carol", password=info.windows_password("carol"))
+    with QlikClient(site, auth) as client:
+        assert client.whoami() == user
+        assert client.get("qrs/about").status == 200
+        with client.engine() as engine:
+            assert engine.global_.engine_version()
+        assert client.whoami() == user
+        assert client.login_count == 1
+        assert proxy_sessions(info, "", user) == 1
+    assert proxy_sessions(info, "", user) == 0
+
+
+def test_legacy_proxy_must_authenticate_is_renewed_once(
+    qlik_emulator_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="qlikauth.client")
+    info = qlik_emulator_factory(legacy_websocket=True)
+    site = make_site(info, "hdr")
+    user = QlikUser("QLIKEMU", new_user_id())
+    from qlikauth.auth.header import HeaderAuth
+
+    with QlikClient(site, HeaderAuth(user=user.user_id)) as client:
+        with client.engine() as engine:
+            assert engine.global_.engine_version()
+        end_user_sessions(info, "hdr", user)  # the socket's next greeting says mustAuthenticate
+        with client.engine() as engine:
+            assert engine.global_.engine_version()
+        assert client.login_count == 2
+        assert "engine refused (MustAuthenticateError)" in caplog.text
+        assert proxy_sessions(info, "hdr", user) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -57,8 +58,9 @@ def test_client_side_timer_logs_in_before_the_proxy_would_refuse(
 
 
 def test_session_deleted_on_the_server_is_renewed_for_the_engine(
-    qlik_emulator: EmulatorInfo,
+    qlik_emulator: EmulatorInfo, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="qlikauth.client")
     site = make_site(qlik_emulator, "hdr")
     user = QlikUser("QLIKEMU", new_user_id())
     with QlikClient(site, HeaderAuth(user=user.user_id)) as client:
@@ -67,6 +69,7 @@ def test_session_deleted_on_the_server_is_renewed_for_the_engine(
         with client.engine() as engine:
             assert engine.global_.engine_version()
         assert client.login_count == 2
+        assert "engine refused (WebSocketRejectedError)" in caplog.text
         assert proxy_sessions(qlik_emulator, "hdr", user) == 1
 
 
