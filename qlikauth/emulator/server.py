@@ -242,7 +242,8 @@ class Emulator:
     # -- running --------------------------------------------------------------------------
 
     async def _main(self) -> None:
-        self._stop = asyncio.Event()
+        if self._stop is None:
+            self._stop = asyncio.Event()
         try:
             await self._start()
         except BaseException as exc:
@@ -294,6 +295,7 @@ class Emulator:
             loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=30)
         self._thread = None
+        self._stop = None
         self.info_file.unlink(missing_ok=True)
         if self._own_state:
             shutil.rmtree(self.state_dir, ignore_errors=True)
@@ -318,15 +320,16 @@ class Emulator:
         async def main() -> None:
             loop = asyncio.get_running_loop()
             self._loop = loop
+            # Handlers first: a signal during start-up still ends in a clean shutdown.
+            stop = self._stop = asyncio.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
             task = asyncio.create_task(self._main())
             while not self._ready.is_set() and not task.done():
                 await asyncio.sleep(0.01)
-            if self._error is not None or self._stop is None:
+            if self._error is not None:
                 await task
-                raise self._error or RuntimeError("the emulator did not start")
-            stop = self._stop
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
+                raise self._error
             if on_ready is not None:
                 on_ready(self.info)
             await task
@@ -334,4 +337,5 @@ class Emulator:
         try:
             asyncio.run(main())
         finally:
+            self._stop = None
             self.info_file.unlink(missing_ok=True)

@@ -2,8 +2,7 @@
 
 Fixtures (enable with ``pytest_plugins = ["qlikauth.testing.plugin"]``):
 
-* ``qlik_emulator`` - one emulator for the whole test session (default configuration, except
-  that the per-user limit of 5 parallel sessions is lifted: all tests share it);
+* ``qlik_emulator`` - one emulator for the whole test session (default configuration);
 * ``qlik_emulator_fresh`` - a new emulator per test, for tests that change its state;
 * ``qlik_emulator_factory`` - call it with configuration overrides (for example
   ``session_timeout=1.0``, ``ticket_ttl=0.5``, ``legacy_websocket=True``) to get a new one.
@@ -25,7 +24,6 @@ import pytest
 import requests
 
 __all__ = [
-    "SHARED_SESSION_LIMIT",
     "EmulatorInfo",
     "qlik_emulator",
     "qlik_emulator_factory",
@@ -35,9 +33,6 @@ __all__ = [
 ]
 
 _TEMPLATE_FILES = ("pfx_password", "jwt_key.pem", "jwt_cert.pem")
-
-#: The shared emulator's per-user session limit (Qlik's is 5; see ``qlik_emulator``).
-SHARED_SESSION_LIMIT = 100_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,15 +200,12 @@ def qlik_emulator(
 ) -> Iterator[EmulatorInfo]:
     """One emulator for the whole test session (do not change its state in a test).
 
-    Its per-user limit of parallel sessions is lifted (``SHARED_SESSION_LIMIT``): every test
-    of a run shares it, and their sessions for the same user would add up to Qlik's 5. Test
-    the limit itself on ``qlik_emulator_fresh``, which has the default configuration.
+    It keeps Qlik's limit of 5 parallel sessions per user, and sessions last 30 minutes:
+    give each test its own user id, or end the sessions it creates.
     """
     pytest.importorskip("aiohttp", reason="the emulator needs the 'server' extra (aiohttp)")
     state = tmp_path_factory.mktemp("qlik-emulator")
-    with running_emulator(
-        state, qlik_emulator_template, max_parallel_sessions=SHARED_SESSION_LIMIT
-    ) as info:
+    with running_emulator(state, qlik_emulator_template) as info:
         yield info
 
 
