@@ -29,9 +29,14 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 import requests
 import requests.auth
 
-from qlikauth.auth.base import Authenticator, user_from_personal_api
+from qlikauth.auth.base import Authenticator
 from qlikauth.credentials import SENSITIVE_HEADERS, Credentials, QlikUser, Route
-from qlikauth.download import SESSION_ENDED, DownloadResult, ProgressCallback
+from qlikauth.download import (
+    SESSION_ENDED,
+    DownloadResult,
+    ProgressCallback,
+    personal_api_user,
+)
 from qlikauth.download import download as _download
 from qlikauth.engine.aio import AsyncEngineConnection
 from qlikauth.engine.objects import AsyncDoc, Doc
@@ -196,11 +201,11 @@ def _whoami_op(site: Site) -> _Op[QlikUser]:
 
     def refused(request: HttpRequest, response: HttpResponse) -> bool:
         return _is_rejection(site, request, response) or (
-            response.status == 200 and user_from_personal_api(response) is None
+            response.status == 200 and personal_api_user(response) is None
         )
 
     response = yield from _authed(site, _personal_user_request(site), refused, credentials)
-    user = user_from_personal_api(response)
+    user = personal_api_user(response)
     if user is None:
         raise SessionExpiredError(
             f"the personal API answered {response.status} without a user",

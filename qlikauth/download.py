@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from qlikauth.auth.base import user_from_personal_api
 from qlikauth.credentials import Credentials, QlikUser, Route
 from qlikauth.errors import (
     DownloadError,
@@ -43,6 +42,7 @@ __all__ = [
     "DownloadResult",
     "ProgressCallback",
     "download",
+    "personal_api_user",
     "resolve_url",
 ]
 
@@ -91,6 +91,29 @@ def resolve_url(site: Site, url: str, *, allow_hosts: Collection[str] = ()) -> t
     return site.resolve(url), True
 
 
+def personal_api_user(response: HttpResponse) -> QlikUser | None:
+    """The user a personal API ``GET /qps/user`` answer names, anonymous users included.
+
+    Qlik answers an anonymous session with ``"session": "inactive"`` next to the anonymous
+    user's name, so the name, not that flag, says whether the session is known.
+    """
+    if response.status != 200:
+        return None
+    try:
+        data = response.json()
+    except QlikAuthError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    directory, user_id = data.get("userDirectory"), data.get("userId")
+    if not directory or not user_id:
+        return None
+    try:
+        return QlikUser(str(directory), str(user_id))
+    except QlikAuthError:
+        return None
+
+
 def _session_state(
     transport: HttpTransport, site: Site, credentials: Credentials
 ) -> tuple[bool | None, QlikUser | None]:
@@ -104,7 +127,7 @@ def _session_state(
         return None, None
     if answer.status != 200:
         return False, None
-    user = user_from_personal_api(answer)
+    user = personal_api_user(answer)
     return user is not None, user
 
 

@@ -152,3 +152,28 @@ def test_legacy_proxy_must_authenticate_is_renewed_once(
         assert client.login_count == 2
         assert "engine refused (MustAuthenticateError)" in caplog.text
         assert proxy_sessions(info, "hdr", user) == 1
+
+
+def test_anonymous_virtual_proxy(qlik_emulator_factory: Any) -> None:
+    from qlikauth.auth.anonymous import AnonymousAuth
+    from qlikauth.emulator.config import VirtualProxyConfig, default_config
+
+    anonymous = VirtualProxyConfig(
+        prefix="anon",
+        method="header",
+        cookie_name="X-Qlik-Session-anon",
+        header_name="header_user",
+        user_directory="QLIKEMU",
+        anonymous="always",
+    )
+    info = qlik_emulator_factory(virtual_proxies=(*default_config().virtual_proxies, anonymous))
+    with QlikClient(make_site(info, "anon"), AnonymousAuth()) as client:
+        user = client.whoami()
+        assert user.directory == "NONE"
+        assert user.user_id.startswith("anonymous")
+        assert client.get("qrs/about").status == 200
+        with client.engine() as engine:
+            assert engine.global_.engine_version()
+        assert client.whoami() == user
+        assert client.login_count == 1
+        assert proxy_sessions(info, "anon", user) == 1
