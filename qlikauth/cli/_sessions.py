@@ -191,7 +191,9 @@ class CachedSessionAuth(Authenticator):
 
     The cached session is checked the way :class:`ExistingSessionAuth` checks any session
     (CSRF token endpoint and personal API). ``fallback`` may be a function that builds the
-    authenticator, so a password is asked for only when the cached session is gone.
+    authenticator, so a password is asked for only when the cached session is gone; the
+    fallback's :meth:`~qlikauth.auth.base.Authenticator.prepare` runs inside the login
+    flow, so drive it synchronously (as :class:`~qlikauth.client.QlikClient` does).
     """
 
     name: ClassVar[str] = "cached"
@@ -230,7 +232,9 @@ class CachedSessionAuth(Authenticator):
                 hint="set authenticator = NAME (and its settings) in the profile, or "
                 "QLIKAUTH_AUTHENTICATOR",
             )
-        return (yield from fallback.login(site))
+        # prepare() may block (a directory check, a prompt): the command line drives this
+        # flow synchronously, and only when the cached session is gone.
+        return (yield from fallback.prepare(site).login(site))
 
     def logout(self, site: Site, credentials: Credentials) -> Flow[None]:
         """End the session as the fallback would, or through the personal API."""

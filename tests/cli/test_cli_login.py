@@ -486,3 +486,36 @@ def test_verbose_logs_hold_no_secret(
 def test_exec_reports_a_signal_as_the_shell_does(profile: Path) -> None:
     code = main(["exec", "--", sys.executable, "-c", "import os; os.kill(os.getpid(), 9)"])
     assert code == 128 + 9
+
+
+def test_windows_profile_prepares_its_login_and_reuses_the_session(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emu: EmulatorInfo,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ports = emu["ports"]
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[profiles.w]\nserver = "localhost"\nprefix = "ticket"\n'
+        f'cookie_name = "X-Qlik-Session-ticket"\ncerts = "{emu.certs_dir}"\n'
+        f"proxy_port = {ports['proxy']}\nqps_port = {ports['qps']}\nauth_port = {ports['auth']}\n"
+        'authenticator = "windows"\n[profiles.w.auth]\nuser = "QLIKEMU\\\\carol"\n'
+        'password = "env:QLIKAUTH_TEST_WIN_PW"\nvalidator = { kind = "ntlm", prefix = "" }\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("QLIKAUTH_CONFIG", str(config))
+    monkeypatch.setenv("QLIKAUTH_TEST_WIN_PW", emu.windows_password("carol"))
+    code, first = run_json(capsys, "login")
+    assert code == 0, first
+    assert (first["user"], first["reused"], first["prefix"]) == ("QLIKEMU\\carol", False, "ticket")
+    # The next command needs no password: the cached session serves it.
+    monkeypatch.delenv("QLIKAUTH_TEST_WIN_PW")
+    code, again = run_json(capsys, "whoami")
+    assert (code, again["reused"]) == (0, True)
+    assert main(["logout"]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("QLIKAUTH_TEST_WIN_PW", "wrong-password")
+    code, error = run_json(capsys, "login")
+    assert code == 3
+    assert error["error"] == "InvalidCredentialsError"
