@@ -1136,9 +1136,15 @@ class RequestsAuth(requests.auth.AuthBase):
         self.client = client
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        if not request.url or not self.client.site.owns(request.url):
+        site = self.client.site
+        if not request.url or not site.owns(request.url):
             return request
-        self._apply(request, self.client.credentials())
+        credentials = self.client.credentials()
+        if credentials.route is Route.DIRECT:
+            port = urlsplit(request.url).port
+            if port not in (site.qrs_port, site.qps_port, site.engine_port):
+                return request  # X-Qlik-User means something only on the trusted ports
+        self._apply(request, credentials)
         request.register_hook("response", self._on_response)  # type: ignore[no-untyped-call]
         return request
 

@@ -130,3 +130,22 @@ def test_client_http_is_a_requests_session_with_the_site_trust(
         assert answer.status_code == 200
         assert answer.json()["userId"] == user_of(client).user_id
         assert client.login_count == 1
+
+
+def test_certificate_user_goes_only_to_the_trusted_ports(qlik_emulator: EmulatorInfo) -> None:
+    from qlikauth.auth.certificate import CertificateAuth
+
+    site = make_site(qlik_emulator, "")
+    with QlikClient(site, CertificateAuth(user="alice", directory="QLIKEMU")) as client:
+        auth = RequestsAuth(client)
+        qrs = requests.get(
+            site.qrs_url("about"),
+            auth=auth,
+            cert=qlik_emulator.client_cert,
+            verify=str(qlik_emulator.root),
+        )
+        assert qrs.status_code == 200
+        assert qrs.request.headers["X-Qlik-User"] == "UserDirectory=QLIKEMU; UserId=alice"
+        assert qrs.request.headers["X-Qlik-Xrfkey"] in (qrs.request.url or "")
+        proxy = requests.Request("GET", site.proxy_url("hub/")).prepare()
+        assert "X-Qlik-User" not in auth(proxy).headers
