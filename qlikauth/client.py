@@ -548,10 +548,12 @@ class QlikClient:
 
     @property
     def site(self) -> Site:
+        """Where Qlik is, and through which virtual proxy."""
         return self._core.site
 
     @property
     def authenticator(self) -> Authenticator:
+        """How this client logs in."""
         return self._core.authenticator
 
     @property
@@ -875,18 +877,22 @@ class AsyncQlikClient:
 
     @property
     def site(self) -> Site:
+        """Where Qlik is, and through which virtual proxy."""
         return self._core.site
 
     @property
     def authenticator(self) -> Authenticator:
+        """How this client logs in."""
         return self._core.authenticator
 
     @property
     def transport(self) -> HttpTransport:
+        """The kept-alive HTTP transport every request of this client goes through."""
         return self._core.transport
 
     @property
     def login_count(self) -> int:
+        """How many logins this client has run."""
         return self._core.logins
 
     def __repr__(self) -> str:
@@ -1010,15 +1016,19 @@ class AsyncQlikClient:
         return await self._run(_authed(self.site, build))
 
     async def get(self, path: str, **kwargs: Any) -> HttpResponse:
+        """``await request("GET", path, ...)``."""
         return await self.request("GET", path, **kwargs)
 
     async def post(self, path: str, **kwargs: Any) -> HttpResponse:
+        """``await request("POST", path, ...)``."""
         return await self.request("POST", path, **kwargs)
 
     async def put(self, path: str, **kwargs: Any) -> HttpResponse:
+        """``await request("PUT", path, ...)``."""
         return await self.request("PUT", path, **kwargs)
 
     async def delete(self, path: str, **kwargs: Any) -> HttpResponse:
+        """``await request("DELETE", path, ...)``."""
         return await self.request("DELETE", path, **kwargs)
 
     async def websocket_options(
