@@ -35,7 +35,7 @@ __all__ = ["Proxy", "app_route", "limit_text"]
 
 _CSWSH = "Cross-Site Websocket Hijacking attack prevention check failed"
 _TICKET_PARAMS = ("qlikticket", "x-qlik-ticket")
-_CHUNK = 256 * 1024
+_CHUNK = 64 * 1024
 
 
 def limit_text(directory: str, user_id: str, exc: SessionLimitExceeded) -> str:

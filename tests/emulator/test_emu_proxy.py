@@ -308,3 +308,33 @@ def test_jwt_proxy_without_token_is_401(wire: Any) -> None:
     response = wire.proxy("GET", "/jwt/hub/")
     assert response.status_code == 401
     assert "Bearer" in response.text
+
+
+def test_anonymous_always_gives_an_anonymous_session(fresh_wire: Any) -> None:
+    import dataclasses
+
+    from qlikauth.emulator.config import default_config
+
+    vps = tuple(
+        dataclasses.replace(vp, anonymous="always") if vp.prefix == "ticket" else vp
+        for vp in default_config().virtual_proxies
+    )
+    wire = fresh_wire(virtual_proxies=vps)
+    response = wire.proxy("GET", "/ticket/qps/user")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["userDirectory"] == "NONE"
+    assert body["userId"].startswith("anonymous")
+    assert "X-Qlik-Session-ticket" in response.cookies
+
+
+def test_info_file_is_private_json_with_every_listener(wire: Any) -> None:
+    import json
+    import stat
+
+    path = Path(wire.info["info_file"])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    on_disk = json.loads(path.read_text())
+    assert on_disk["proxy_url"] == wire.info.proxy_url
+    assert set(on_disk["ports"]) == {"proxy", "qps", "qrs", "engine", "auth"}
+    assert len(set(on_disk["ports"].values())) == 5

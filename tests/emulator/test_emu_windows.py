@@ -201,3 +201,22 @@ def test_forms_login_needs_the_page_token(wire: Any) -> None:
         timeout=10,
     )
     assert again.status_code == 403
+
+
+def test_two_emulators_in_one_process_keep_their_own_windows_users(
+    wire: Any, fresh_wire: Any
+) -> None:
+    import os
+
+    from qlikauth.emulator.config import WindowsConfig, WindowsUser
+
+    before = os.environ.get("NTLM_USER_FILE")
+    other = fresh_wire(windows=WindowsConfig("OTHERDOM", (WindowsUser("zed", "Zed-Emu-9"),)))
+    ok = _ntlm(other, _login_location(other), "OTHERDOM\\zed", "Zed-Emu-9")
+    assert ok.status_code == 302
+    # The shared emulator does not know zed, and the other one does not know alice.
+    assert _ntlm(wire, _login_location(wire), "OTHERDOM\\zed", "Zed-Emu-9").status_code == 401
+    alice = wire.info.windows_password("alice")
+    assert _ntlm(other, _login_location(other), "QLIKEMU\\alice", alice).status_code == 401
+    assert _ntlm(wire, _login_location(wire), "QLIKEMU\\alice", alice).status_code == 302
+    assert os.environ.get("NTLM_USER_FILE") == before
