@@ -16,7 +16,7 @@ import os
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import spnego.exceptions
 from qlikauth._files import atomic_write
 from qlikauth.emulator.config import WindowsUser
 
-__all__ = ["NtlmAcceptors", "NtlmResult"]
+__all__ = ["NtlmAcceptors", "NtlmResult", "parse_authorization"]
 
 _ENV = "NTLM_USER_FILE"
 _env_lock = threading.Lock()
@@ -51,7 +51,7 @@ class NtlmResult:
     """One step's outcome: a token to send back, and the user once complete."""
 
     scheme: str
-    token: bytes | None
+    token: bytes | None = field(repr=False)
     user: str | None = None
     error: str | None = None
 
