@@ -77,6 +77,8 @@ def test_windows_login_redirects_back_with_a_ticket(wire: Any, scheme: str, prot
     sid = landed.cookies["X-Qlik-Session"]
     me = wire.proxy("GET", "/qps/user", cookies={"X-Qlik-Session": sid}).json()
     assert (me["userDirectory"], me["userId"]) == (domain, "alice")
+    # The shared emulator keeps Qlik's 5-session limit for the whole run: free the slot.
+    assert wire.qps("DELETE", f"/qps/session/{sid}").status_code == 200
 
 
 def test_windows_login_with_a_wrong_password_is_refused(wire: Any) -> None:
@@ -150,7 +152,9 @@ def test_forms_login_redirects_back_with_a_ticket(wire: Any) -> None:
     assert back.startswith(f"{wire.info.proxy_url}/hub/?qlikTicket=")
     landed = requests.get(back, verify=wire.verify, allow_redirects=False, timeout=10)
     assert landed.status_code == 200
-    assert "X-Qlik-Session" in landed.cookies
+    sid = landed.cookies["X-Qlik-Session"]
+    assert wire.qps("GET", f"/qps/session/{sid}").json()["UserId"] == "carol"
+    assert wire.qps("DELETE", f"/qps/session/{sid}").status_code == 200
 
 
 @pytest.mark.parametrize(
