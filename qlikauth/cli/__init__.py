@@ -21,7 +21,19 @@ from qlikauth.errors import QlikAuthError
 __all__ = ["main"]
 
 #: Command-group modules, in the order ``--help`` lists them.
-_GROUPS = ("certs", "emulator")
+_GROUPS = (
+    "login",
+    "ticket",
+    "session",
+    "jwt",
+    "headers",
+    "apps",
+    "doctor",
+    "profile",
+    "certs",
+    "emulator",
+    "completion",
+)
 
 log = logging.getLogger("qlikauth")
 

@@ -51,7 +51,9 @@ def common_options() -> argparse.ArgumentParser:
     group.add_argument(
         "-v", "--verbose", action="count", default=0, help="log what happens (secrets redacted)"
     )
-    group.add_argument("--timeout", type=float, default=30.0, help="seconds per network call")
+    group.add_argument(
+        "--timeout", type=float, default=None, help="seconds per network call (default 30)"
+    )
     return common
 
 

@@ -40,7 +40,6 @@ from qlikauth.site import Site
 from qlikauth.tls import InsecureTLSWarning
 
 __all__ = [
-    "DEFAULT_TIMEOUT",
     "INSECURE_WARNING",
     "Connected",
     "ProfileSession",
@@ -54,8 +53,6 @@ __all__ = [
     "resolve_args",
 ]
 
-#: The ``--timeout`` default of the common options; that value means "not given".
-DEFAULT_TIMEOUT = 30.0
 #: Printed on stderr by every command run with ``--insecure``.
 INSECURE_WARNING = (
     "WARNING: --insecure: the server's TLS certificate is NOT verified; anyone on the "
@@ -90,8 +87,6 @@ def load_config(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
 def options_from(args: argparse.Namespace, **auth: Any) -> Options:
     """The common options as :class:`~qlikauth.config.Options`; ``auth`` adds settings."""
     timeout = getattr(args, "timeout", None)
-    if timeout == DEFAULT_TIMEOUT:
-        timeout = None
     return Options(
         server=getattr(args, "server", None),
         prefix=getattr(args, "prefix", None),

@@ -235,4 +235,4 @@ def _connect(args: argparse.Namespace, path: Path, password: str | None) -> list
         config = TlsConfig(bundle=bundle, verify=not args.insecure)
     except TLSError as exc:
         return [Finding("error", f"cannot connect: {exc.message}", exc.hint)]
-    return check_connection(args.host, args.connect, config=config, timeout=args.timeout)
+    return check_connection(args.host, args.connect, config=config, timeout=args.timeout or 10.0)

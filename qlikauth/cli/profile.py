@@ -14,7 +14,7 @@ import tomllib
 from typing import Any
 
 from qlikauth.cli._common import EXIT_OK, EXIT_USAGE, common_options, emit
-from qlikauth.cli._context import DEFAULT_TIMEOUT, command, load_config
+from qlikauth.cli._context import command, load_config
 from qlikauth.config import PROFILE_ENV, ConfigFile, Profile, is_secret_key
 from qlikauth.errors import ConfigurationError
 
@@ -183,7 +183,7 @@ def _add(args: argparse.Namespace) -> int:
         given = getattr(args, key, None)
         if given is not None:
             values[key] = given
-    if args.timeout is not None and args.timeout != DEFAULT_TIMEOUT:
+    if args.timeout is not None:
         values["timeout"] = args.timeout
     for key in args.prompt_secrets:
         reference = _store_prompted(args.name, key)
