@@ -17,6 +17,7 @@ from qlikauth import (
 from qlikauth.auth.base import Authenticator, create_authenticator
 from qlikauth.auth.header import HeaderAuth
 from qlikauth.http import HttpResponse, HttpTransport, run_flow
+from qlikauth.qps import QpsClient
 from qlikauth.testing.contract import AuthenticatorContract, emulator_site
 from qlikauth.testing.emulator import EmulatorInfo
 
@@ -146,7 +147,9 @@ def test_wrong_header_name_is_not_a_login(qlik_emulator: EmulatorInfo) -> None:
 def test_cookie_name_mismatch_names_both_cookies(qlik_emulator: EmulatorInfo) -> None:
     site = emulator_site(qlik_emulator, "hdr").with_prefix("hdr", "X-Qlik-Session-wrong")
     with HttpTransport(site) as transport, pytest.raises(ConfigurationError) as error:
-        run_flow(HeaderAuth("alice").login(site), transport)
+        run_flow(HeaderAuth("cookie_mismatch").login(site), transport)
+    with QpsClient(site) as qps:  # the proxy did make a session; do not leave it behind
+        qps.logout_user("QLIKEMU\\cookie_mismatch")
     message = str(error.value)
     assert "X-Qlik-Session-wrong" in message
     assert "X-Qlik-Session-hdr" in message
