@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import secrets
 import ssl
 import string
@@ -51,6 +52,7 @@ __all__ = [
     "new_xrfkey",
     "run_flow",
     "run_flow_async",
+    "session_limit_refusal",
     "with_xrfkey",
 ]
 
@@ -283,6 +285,24 @@ def check_response(response: HttpResponse, *, what: str) -> HttpResponse:
     )
 
 
+_SESSION_COUNT_RE = re.compile(r"SessionCount\W{0,4}(\d+)", re.IGNORECASE)
+
+
+def session_limit_refusal(response: HttpResponse) -> tuple[bool, int | None]:
+    """Whether ``response`` refuses a session for the per-user limit, and the count it names.
+
+    The proxy answers 403 with a text such as "... SessionCount: '5'" (qlik-protocol.md §5).
+    """
+    text = response.text
+    lowered = text.lower()
+    if response.status != 403 or "session" not in lowered:
+        return False, None
+    if not ("parallel" in lowered or "limit" in lowered or "sessioncount" in lowered):
+        return False, None
+    match = _SESSION_COUNT_RE.search(text)
+    return True, int(match.group(1)) if match else None
+
+
 def _status_hint(status: int) -> str | None:
     return {
         400: "Qlik rejected the request body or parameters; check names and values.",
@@ -422,6 +442,11 @@ class HttpTransport:
             requests.exceptions.ChunkedEncodingError,
             OSError,
         ) as exc:
+            refusal = self._tls_refusal(exc, port)
+            if refusal is not None:
+                raise explain_tls_failure(
+                    refusal, host=host, port=port, config=self.site.tls
+                ) from exc
             raise TransportError(
                 f"could not talk to {host}:{port}: {type(exc).__name__}",
                 url=url,
@@ -430,6 +455,28 @@ class HttpTransport:
             ) from exc
         except requests.exceptions.RequestException as exc:
             raise TransportError(f"HTTP request failed: {type(exc).__name__}", url=url) from exc
+
+    def _tls_refusal(self, exc: BaseException, port: int) -> BaseException | None:
+        """The TLS-level cause of a failure on a mutual-TLS port, if TLS ended it.
+
+        With TLS 1.3 a server refuses the client certificate after the client has finished
+        its side of the handshake, so the refusal surfaces as a reset or an EOF on the first
+        read, not as a handshake error.
+        """
+        if port not in (self.site.qps_port, self.site.qrs_port, self.site.engine_port):
+            return None
+        seen: list[BaseException] = []
+        stack: list[object] = [exc]
+        while stack:
+            current = stack.pop()
+            if not isinstance(current, BaseException) or any(current is s for s in seen):
+                continue
+            seen.append(current)
+            if isinstance(current, ssl.SSLError | ConnectionResetError | BrokenPipeError):
+                return current
+            stack += [current.__cause__, current.__context__, getattr(current, "reason", None)]
+            stack += list(current.args)
+        return None
 
     def _send(self, request: HttpRequest, *, stream: bool) -> requests.Response:
         self._mount_for(request.url)

@@ -14,8 +14,6 @@ session limit.
 
 from __future__ import annotations
 
-import re
-import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,7 +26,7 @@ from qlikauth.credentials import QlikUser
 from qlikauth.errors import (
     ApiError,
     ConfigurationError,
-    QlikAuthError,
+    HandshakeError,
     SessionLimitError,
     TicketError,
     TransportError,
@@ -43,10 +41,10 @@ from qlikauth.http import (
     check_response,
     run_flow,
     run_flow_async,
+    session_limit_refusal,
     with_xrfkey,
 )
 from qlikauth.site import Site
-from qlikauth.tls import explain_tls_failure
 
 __all__ = [
     "TICKET_LIFETIME",
@@ -427,19 +425,12 @@ def add_session_flow(
     return session
 
 
-_SESSION_COUNT_RE = re.compile(r"SessionCount\W{0,4}(\d+)", re.IGNORECASE)
-
-
 def _raise_for_session_limit(response: HttpResponse, site: Site, user: QlikUser) -> None:
     """A 403 because the user holds too many sessions becomes :class:`SessionLimitError`."""
+    refused, count = session_limit_refusal(response)
+    if not refused:
+        return
     text = response.text.strip()
-    lowered = text.lower()
-    if response.status != 403 or "session" not in lowered:
-        return
-    if not ("parallel" in lowered or "limit" in lowered or "sessioncount" in lowered):
-        return
-    match = _SESSION_COUNT_RE.search(text)
-    count = int(match.group(1)) if match else None
     held = f"{count} sessions" if count is not None else "too many sessions"
     raise SessionLimitError(
         f"QPS refused a new session for {user} on {_where(site)}: the user holds {held} "
@@ -496,31 +487,6 @@ def logout_user_flow(
 # --------------------------------------------------------------------------- clients
 
 
-def _handshake_refusal(exc: TransportError, site: Site) -> QlikAuthError:
-    """A network failure on the mutual-TLS port, explained when TLS ended it.
-
-    With TLS 1.3 a server that refuses the client certificate does so after the client's
-    side of the handshake, so the refusal surfaces as a reset or an alert on first read.
-    """
-    for cause in _chain(exc):
-        if isinstance(cause, ssl.SSLError | ConnectionResetError | BrokenPipeError):
-            return explain_tls_failure(cause, host=site.host, port=site.qps_port, config=site.tls)
-    return exc
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    stack: list[object] = [exc]
-    while stack:
-        current = stack.pop()
-        if not isinstance(current, BaseException) or any(current is s for s in seen):
-            continue
-        seen.append(current)
-        stack += [current.__cause__, current.__context__, getattr(current, "reason", None)]
-        stack += list(current.args)
-    return seen
-
-
 class _QpsBase:
     def __init__(
         self, site: Site, *, transport: HttpTransport | None = None, retries: int = 2
@@ -554,12 +520,11 @@ class QpsClient(_QpsBase):
         for attempt in range(attempts):
             try:
                 return run_flow(make_flow(), self.transport)
-            except TransportError as exc:
+            except (TransportError, HandshakeError):
+                # A reset on the mutual-TLS port reads as a refused certificate (TLS 1.3
+                # refuses after the handshake), but may be a dropped connection: reads retry.
                 if attempt + 1 >= attempts:
-                    explained = _handshake_refusal(exc, self.site)
-                    if explained is exc:
-                        raise
-                    raise explained from exc
+                    raise
         raise AssertionError("unreachable")
 
     def issue_ticket(
@@ -641,12 +606,11 @@ class AsyncQpsClient(_QpsBase):
         for attempt in range(attempts):
             try:
                 return await run_flow_async(make_flow(), self.transport)
-            except TransportError as exc:
+            except (TransportError, HandshakeError):
+                # A reset on the mutual-TLS port reads as a refused certificate (TLS 1.3
+                # refuses after the handshake), but may be a dropped connection: reads retry.
                 if attempt + 1 >= attempts:
-                    explained = _handshake_refusal(exc, self.site)
-                    if explained is exc:
-                        raise
-                    raise explained from exc
+                    raise
         raise AssertionError("unreachable")
 
     async def issue_ticket(

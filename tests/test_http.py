@@ -23,6 +23,7 @@ from qlikauth import (
     LoginRedirectError,
     Site,
     TlsConfig,
+    TLSError,
     TransportError,
     VirtualProxy,
     XrfkeyRejectedError,
@@ -322,3 +323,18 @@ def test_ca_bundle_file_is_not_mutated(pki: TestPki, tmp_path: Path) -> None:
     before = sorted(p.name for p in pki.directory.iterdir())
     TlsConfig(root=pki.root).server_context()
     assert sorted(p.name for p in pki.directory.iterdir()) == before
+
+
+def test_refused_client_certificate_is_explained(
+    pki: TestPki, servers: tuple[_TLSServer, _TLSServer], tmp_path: Path
+) -> None:
+    # A client certificate from another PKI: the server refuses it (after the handshake,
+    # under TLS 1.3), which must read as a TLS problem, not as a flaky network.
+    stranger = make_test_pki(tmp_path / "other", ["localhost"], pfx_password="pw")
+    bundle = CertificateBundle(stranger.client, stranger.client_key, pki.root)
+    proxy, qps = servers
+    site = Site("localhost", proxy_port=proxy.port, qps_port=qps.port, tls=TlsConfig(bundle=bundle))
+    with HttpTransport(site) as transport, pytest.raises(TLSError) as info:
+        transport.send(HttpRequest("GET", site.qps_url("ticket")))
+    assert not isinstance(info.value, TransportError)
+    assert info.value.hint

@@ -26,7 +26,13 @@ from qlikauth.errors import (
     LoginRedirectError,
     SessionLimitError,
 )
-from qlikauth.http import Flow, HttpRequest, HttpResponse, check_login_redirect
+from qlikauth.http import (
+    Flow,
+    HttpRequest,
+    HttpResponse,
+    check_login_redirect,
+    session_limit_refusal,
+)
 from qlikauth.site import DEFAULT_COOKIE_NAME, Site
 
 __all__ = [
@@ -197,13 +203,11 @@ def _raise_for_login_answer(
             status=401,
             hint="The credentials were refused; the proxy's text above says which check failed.",
         )
-    if (
-        response.status == 403
-        and "session" in response.text.lower()
-        and ("parallel" in response.text.lower() or "limit" in response.text.lower())
-    ):
+    refused, count = session_limit_refusal(response)
+    if refused:
         raise SessionLimitError(
             f"{what}: the proxy refused a new session: {response.text.strip()[:300]}",
+            session_count=count,
             hint="The user holds too many proxy sessions; log out unused ones "
             "(qlikauth session list/delete) or reuse one session.",
         )

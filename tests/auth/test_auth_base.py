@@ -91,7 +91,7 @@ def test_two_session_cookies_without_a_configured_name_are_ambiguous() -> None:
             "login",
         ),
         (
-            HttpResponse(403, body=b"Max parallel sessions limit reached: 5"),
+            HttpResponse(403, body=b"Access denied: parallel session limit, SessionCount: '5'"),
             SessionLimitError,
             "refused a new session",
         ),
@@ -121,3 +121,12 @@ def test_unknown_authenticator_lists_the_known_ones() -> None:
     assert "qlikauth.authenticators" in str(info.value)
     with pytest.raises(ConfigurationError):
         create_authenticator("nope")
+
+
+def test_session_limit_carries_the_count_the_proxy_names() -> None:
+    flow = bootstrap_session(SITE, {"Authorization": "Bearer x"})
+    next(flow)
+    refusal = HttpResponse(403, body=b"Access denied: parallel session limit, SessionCount: '5'")
+    with pytest.raises(SessionLimitError) as info:
+        flow.send(refusal)
+    assert info.value.session_count == 5
