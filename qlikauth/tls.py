@@ -1178,8 +1178,9 @@ def check_connection(
             # With TLS 1.3 the server judges our certificate after our side of the
             # handshake is done; a refusal arrives as an alert on the first read.
             tls.settimeout(min(timeout, 1.0))
+            closed = False
             with contextlib.suppress(TimeoutError):
-                tls.recv(1)
+                closed = tls.recv(1) == b""
     except OSError as exc:  # ssl.SSLError is an OSError
         if not isinstance(exc, ssl.SSLError | ConnectionResetError | BrokenPipeError):
             return [
@@ -1192,6 +1193,16 @@ def check_connection(
         failure = explain_tls_failure(exc, host=host, port=port, config=config, timeout=timeout)
         return [Finding("error", failure.message, failure.hint)]
     who = "with the client certificate" if config.bundle else "without a client certificate"
+    if closed:
+        # Some servers refuse a client certificate by closing without an alert.
+        return [
+            Finding(
+                "error",
+                f"{where} closed the connection right after the TLS handshake {who}",
+                "the server did not accept this client: the certificate is missing or not "
+                "signed by the site's root; export the certificates again from this site",
+            )
+        ]
     if not config.verify:
         return [
             Finding(

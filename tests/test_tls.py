@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -772,3 +773,27 @@ def test_unreadable_key_file(site: TestPki, tmp_path: Path) -> None:
             CertificateBundle.from_folder(folder).validate()
     finally:
         (folder / "client_key.pem").chmod(0o600)
+
+
+def test_check_connection_reads_a_silent_close_as_a_refusal(site: TestPki) -> None:
+    # Some servers (the emulator, by choice) refuse a client certificate by closing the
+    # connection after the handshake without an alert.
+    context = server_side_context(site)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve_once() -> None:
+        conn, _ = listener.accept()
+        with contextlib.suppress(OSError), context.wrap_socket(conn, server_side=True):
+            pass  # handshake done, then close without a word
+
+    thread = threading.Thread(target=serve_once, daemon=True)
+    thread.start()
+    try:
+        config = TlsConfig(bundle=CertificateBundle.from_folder(site.directory))
+        [finding] = check_connection("localhost", port, config=config)
+    finally:
+        thread.join(5)
+        listener.close()
+    assert finding.level == "error"
+    assert "closed the connection" in finding.message
