@@ -338,3 +338,19 @@ def test_info_file_is_private_json_with_every_listener(wire: Any) -> None:
     assert on_disk["proxy_url"] == wire.info.proxy_url
     assert set(on_disk["ports"]) == {"proxy", "qps", "qrs", "engine", "auth"}
     assert len(set(on_disk["ports"].values())) == 5
+
+
+def test_jwt_bootstrap_through_csrftoken_then_websocket(wire: Any) -> None:
+    user = wire.new_user()
+    token = jwt.encode(_claims(user), _key(wire), algorithm="RS256")
+    boot = wire.proxy("GET", "/jwt/qps/csrftoken", headers={"Authorization": f"Bearer {token}"})
+    assert boot.status_code == 204
+    sid = boot.cookies["X-Qlik-Session-jwt"]
+    csrf = boot.headers["qlik-csrf-token"]
+    ws = wire.ws_proxy("jwt", sid=sid, token=csrf, origin="https://localhost")
+    try:
+        assert wire.recv(ws)["method"] == "OnConnected"
+        me = wire.rpc(ws).call("GetAuthenticatedUser")
+        assert me["result"]["qReturn"] == f"UserDirectory=QLIKEMU; UserId={user}"
+    finally:
+        ws.close()

@@ -261,3 +261,16 @@ def test_ticket_beyond_the_limit_is_refused_on_consumption(fresh_wire: Any) -> N
     response = wire.proxy("GET", "/ticket/hub/", params={"qlikTicket": ticket})
     assert response.status_code == 403
     assert "SessionCount" in response.text
+
+
+def test_camel_case_keys_are_accepted(wire: Any) -> None:
+    user = wire.new_user()
+    response = wire.qps(
+        "POST",
+        "/qps/hdr/session",
+        {"userDirectory": "QLIKEMU", "userId": user, "sessionId": "11111111"},
+    )
+    assert response.status_code == 201
+    assert response.json()["SessionId"] == "11111111"
+    assert wire.proxy("GET", "/hdr/hub/", cookies=wire.cookie("hdr", "11111111")).ok
+    wire.qps("DELETE", "/qps/hdr/session/11111111")

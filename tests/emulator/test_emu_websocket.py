@@ -235,3 +235,13 @@ def test_direct_engine_without_valid_user_header_is_refused(wire: Any, user: str
 def test_direct_engine_with_prefix_is_404(wire: Any) -> None:
     error = _rejected(lambda: wire.ws_direct("hdr/app/engineData"))
     assert error.response.status_code == 404
+
+
+def test_direct_engine_user_header_is_url_decoded(wire: Any) -> None:
+    ws = wire.ws_direct(user="UserDirectory=QLIK%20EMU; UserId=j%C3%B6rg")
+    try:
+        wire.recv(ws)
+        me = wire.rpc(ws).call("GetAuthenticatedUser")["result"]["qReturn"]
+        assert "QLIK EMU" in me and "jörg" in me
+    finally:
+        ws.close()
