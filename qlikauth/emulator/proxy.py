@@ -444,19 +444,23 @@ class Proxy:
             await ws.close()
             return ws
         if auth.session is None:
-            first = EngineSocket(ws, core.engine_executor, request.transport)
-            if await first.first_text() is not None:
-                login = core.login_uri(vp, self._original_uri(request))
-                await ws.send_str(
-                    json.dumps(
-                        {
-                            "jsonrpc": "2.0",
-                            "method": "OnAuthenticationInformation",
-                            "params": {"loginUri": login, "mustAuthenticate": True},
-                        }
+            sock = EngineSocket(ws, core.engine_executor, request.transport)
+            core.register_socket(None, sock)
+            try:
+                if await sock.first_text() is not None:
+                    login = core.login_uri(vp, self._original_uri(request))
+                    await ws.send_str(
+                        json.dumps(
+                            {
+                                "jsonrpc": "2.0",
+                                "method": "OnAuthenticationInformation",
+                                "params": {"loginUri": login, "mustAuthenticate": True},
+                            }
+                        )
                     )
-                )
-            await ws.close()
+                await ws.close()
+            finally:
+                core.unregister_socket(None, sock)
             return ws
         session = auth.session
         info = json.dumps(
