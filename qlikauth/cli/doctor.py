@@ -320,7 +320,7 @@ def _login(report: _Report, resolved: Resolved, transport: HttpTransport) -> Cre
         )
         return None
     try:
-        credentials = run_flow(auth.login(site), transport)
+        credentials = run_flow(auth.prepare(site).login(site), transport)
     except ConfigurationError as exc:
         step = "session cookie" if "cookie" in exc.message else "login"
         report.failed(step, exc)

@@ -21,7 +21,9 @@ __all__ = ["MemoryKeyring", "memory_keyring", "using_keyring"]
 class MemoryKeyring(keyring.backend.KeyringBackend):
     """Keeps passwords in a dict, keyed by (service, user name)."""
 
-    priority = 1
+    # Below the "fail" backend (0): keyring never picks this one by itself, so importing
+    # it cannot change the backend of the rest of a process; install it explicitly.
+    priority = -1
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
