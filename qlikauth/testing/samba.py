@@ -122,14 +122,20 @@ def samba_unavailable_reason() -> str | None:
         return f"{' and '.join(missing)} not found; {INSTALL_HINT}"
     if hasattr(os, "geteuid") and os.geteuid() != 0:
         return "a Samba domain controller must run as root (it binds ports 389 and 636)"
-    for port in (LDAP_PORT, LDAPS_PORT):
-        with socket.socket() as probe:
-            probe.settimeout(1.0)
-            if probe.connect_ex((_LOOPBACK, port)) == 0:
-                return (
-                    f"something already listens on {_LOOPBACK}:{port}; stop it (another "
-                    "test session's domain controller?) to run the Active Directory tests"
-                )
+    # Samba binds every address of "lo", IPv6 included: probe both.
+    for family, address in ((socket.AF_INET, _LOOPBACK), (socket.AF_INET6, "::1")):
+        for port in (LDAP_PORT, LDAPS_PORT):
+            try:
+                probe = socket.socket(family, socket.SOCK_STREAM)
+            except OSError:
+                continue  # no IPv6 on this machine
+            with probe:
+                probe.settimeout(1.0)
+                if probe.connect_ex((address, port)) == 0:
+                    return (
+                        f"something already listens on {address}:{port}; stop it (another "
+                        "test session's domain controller?) to run the Active Directory tests"
+                    )
     return None
 
 
