@@ -126,6 +126,8 @@ class EmulatorConfig:
     users: tuple[UserConfig, ...] = ()
     windows: WindowsConfig = field(default_factory=WindowsConfig)
     large_app_rows: int = 0
+    #: Qlik's CSV export limit (5,000,000 cells); ``None`` lifts it for benchmark exports.
+    csv_cell_limit: int | None = 5_000_000
 
     def virtual_proxy(self, prefix: str) -> VirtualProxyConfig | None:
         """The virtual proxy with this prefix, if configured."""
@@ -337,10 +339,20 @@ def config_from_mapping(data: Mapping[str, Any]) -> EmulatorConfig:
                 for u in value
             )
         elif key == "apps":
-            rows = dict(value).get("large_app_rows", 0)
+            apps = dict(value)
+            unknown = set(apps) - {"large_app_rows", "csv_cell_limit"}
+            if unknown:
+                raise ConfigurationError(f"unknown [apps] key(s): {', '.join(sorted(unknown))}")
+            rows = apps.get("large_app_rows", 0)
             if not isinstance(rows, int) or rows < 0:
                 raise ConfigurationError("[apps] large_app_rows must be a non-negative integer")
             changes["large_app_rows"] = rows
+            limit = apps.get("csv_cell_limit", 5_000_000)
+            if not isinstance(limit, int) or limit < 0:
+                raise ConfigurationError(
+                    "[apps] csv_cell_limit must be a non-negative integer (0 = no limit)"
+                )
+            changes["csv_cell_limit"] = limit or None
         elif key in ("windows", "replace_virtual_proxies", "session_timeout"):
             continue
         else:

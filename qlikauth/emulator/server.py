@@ -88,7 +88,12 @@ class Emulator:
         apps = list(default_apps())
         if config.large_app_rows > 0:
             apps.append(large_app(config.large_app_rows))
-        engine = Engine(apps, self.state_dir / "tempcontent", server_node_id=str(uuid.uuid4()))
+        engine = Engine(
+            apps,
+            self.state_dir / "tempcontent",
+            server_node_id=str(uuid.uuid4()),
+            csv_cell_limit=config.csv_cell_limit,
+        )
         return EmulatorCore(config, self.state_dir, pki, jwt_cert, engine)
 
     def _apps(self, core: EmulatorCore) -> dict[str, tuple[web.Application, ssl.SSLContext, int]]:

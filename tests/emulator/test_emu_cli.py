@@ -121,7 +121,7 @@ def test_config_overrides_and_merges_virtual_proxies(tmp_path: Path) -> None:
     path.write_text(
         "session_timeout = 5\n"
         "max_parallel_sessions = 2\n"
-        "[apps]\nlarge_app_rows = 1000\n"
+        "[apps]\nlarge_app_rows = 1000\ncsv_cell_limit = 0\n"
         '[[virtual_proxies]]\nprefix = "hdr"\nheader_name = "hdr-usr"\n'
         '[[virtual_proxies]]\nprefix = "sso"\nmethod = "ticket"\n'
         'auth_module_uri = "https://localhost:9999/login"\n'
@@ -137,6 +137,8 @@ def test_config_overrides_and_merges_virtual_proxies(tmp_path: Path) -> None:
     assert all(vp.session_timeout == 5 for vp in config.virtual_proxies)
     assert config.max_parallel_sessions == 2
     assert config.large_app_rows == 1000
+    assert config.csv_cell_limit is None
+    assert load_config(None).csv_cell_limit == 5_000_000
     assert [u.name for u in config.windows.users] == ["erin"]
 
 
@@ -144,6 +146,8 @@ def test_config_overrides_and_merges_virtual_proxies(tmp_path: Path) -> None:
     "text",
     [
         "nonsense = 1\n",
+        "[apps]\ncsv_cell_limit = -1\n",
+        "[apps]\nrows = 5\n",
         'ticket_ttl = "long"\n',
         '[[virtual_proxies]]\nprefix = "Bad/"\nmethod = "header"\n',
         '[[virtual_proxies]]\nprefix = "hdr"\nheader_name = "X-Qlik-User-Name"\n',
