@@ -69,6 +69,7 @@ __all__ = [
     "redacted",
     "resolve",
     "resolve_secret",
+    "site_from_emulator",
 ]
 
 #: The environment variable naming the configuration file.
@@ -848,3 +849,39 @@ def profile_from_settings(name: str, settings: Iterable[tuple[str, Any]]) -> Pro
         else:
             values[key] = value
     return Profile(name=name, auth=auth, **values)
+
+
+def site_from_emulator(
+    info: Mapping[str, Any], prefix: str = "", *, client_certificate: bool = True
+) -> Site:
+    """A :class:`Site` for one virtual proxy of a running emulator, from its info file.
+
+    ``info`` is the parsed JSON the emulator writes (``qlikauth emulator --info-file``). The
+    site trusts the emulator's root and, unless ``client_certificate`` is false, presents
+    its client certificate on the trusted ports.
+    """
+    certs = Path(info["certs_dir"])
+    if client_certificate:
+        tls = TlsConfig(bundle=CertificateBundle.from_folder(certs))
+    else:
+        tls = TlsConfig(root=certs / "root.pem")
+    cookie_name = next(
+        (vp.get("cookie_name") for vp in info["virtual_proxies"] if vp["prefix"] == prefix), None
+    )
+    if cookie_name is None:
+        raise ConfigurationError(
+            f"the emulator has no virtual proxy with prefix {prefix!r}",
+            hint="Known prefixes: "
+            + ", ".join(repr(vp["prefix"]) for vp in info["virtual_proxies"]),
+        )
+    ports = info["ports"]
+    return Site(
+        str(info["host"]),
+        VirtualProxy(prefix, cookie_name),
+        proxy_port=ports["proxy"],
+        qps_port=ports["qps"],
+        qrs_port=ports["qrs"],
+        engine_port=ports["engine"],
+        auth_port=ports["auth"],
+        tls=tls,
+    )

@@ -22,6 +22,7 @@ __all__ = ["main"]
 
 #: Command-group modules, in the order ``--help`` lists them.
 _GROUPS = (
+    "demo",
     "login",
     "ticket",
     "session",

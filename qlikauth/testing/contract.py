@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 import pytest
 
 from qlikauth.auth.base import Authenticator, get_authenticator
+from qlikauth.config import site_from_emulator
 from qlikauth.credentials import Credentials, QlikUser, Route
 from qlikauth.http import (
     Flow,
@@ -48,8 +49,7 @@ from qlikauth.http import (
     with_xrfkey,
 )
 from qlikauth.qps import user_sessions_flow
-from qlikauth.site import Site, VirtualProxy
-from qlikauth.tls import CertificateBundle, TlsConfig
+from qlikauth.site import Site
 
 __all__ = ["AuthenticatorContract", "RecordingDriver", "emulator_site"]
 
@@ -60,22 +60,8 @@ def emulator_site(info: Any, prefix: str = "", *, client_certificate: bool = Tru
     It trusts the emulator's root and, unless ``client_certificate`` is false, presents its
     client certificate on the trusted ports.
     """
-    certs = info.certs_dir
-    if client_certificate:
-        tls = TlsConfig(bundle=CertificateBundle.from_folder(certs))
-    else:
-        tls = TlsConfig(root=certs / "root.pem")
-    ports = info["ports"]
-    return Site(
-        info.host,
-        VirtualProxy(prefix, info.cookie_name(prefix)),
-        proxy_port=ports["proxy"],
-        qps_port=ports["qps"],
-        qrs_port=ports["qrs"],
-        engine_port=ports["engine"],
-        auth_port=ports["auth"],
-        tls=tls,
-    )
+    raw = info.raw if hasattr(info, "raw") else info
+    return site_from_emulator(raw, prefix, client_certificate=client_certificate)
 
 
 class RecordingDriver:

@@ -1,0 +1,39 @@
+"""``qlikauth demo``: every authenticator end to end against its own embedded emulator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qlikauth.cli import main
+from qlikauth.cli.demo import Step, _report
+
+
+def test_demo_runs_every_authenticator_on_one_session_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--json", "--keep", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    steps = {s["authenticator"]: s for s in report["steps"]}
+    assert set(steps) == {"header", "jwt", "ticket", "session", "ntlm", "certificate", "existing"}
+    for name, step in steps.items():
+        assert step["ok"], (name, step["error"])
+        assert step["proxy_sessions"] == 1, name
+        assert step["value"] == steps["header"]["value"]
+        csv = tmp_path / "downloads" / f"{name}.csv"
+        assert csv.stat().st_size == step["file_size"] > 0
+    # The borrowed session is the header one: same session, not a second.
+    assert steps["existing"]["session"] == steps["header"]["session"]
+    assert steps["certificate"]["user"] == "INTERNAL\\sa_api"
+    lines = (tmp_path / "downloads" / "header.csv").read_text().splitlines()
+    assert lines[0].startswith("Region,")
+
+
+def test_report_names_a_failure() -> None:
+    info = {"proxy_url": "https://localhost:1"}
+    steps = [Step("jwt", "jwt", error="JwtError: signature invalid")]
+    text = _report(info, steps)
+    assert "FAILED: JwtError: signature invalid" in text
+    assert "0 of 1 authenticators worked" in text
