@@ -7,7 +7,29 @@ The public API is exactly ``__all__``; everything else is private or lives in a 
 from __future__ import annotations
 
 from qlikauth._version import __version__
+from qlikauth.auth.anonymous import AnonymousAuth
+from qlikauth.auth.base import Authenticator, create_authenticator, get_authenticator
+from qlikauth.auth.certificate import CertificateAuth
+from qlikauth.auth.existing import ExistingSessionAuth
+from qlikauth.auth.header import HeaderAuth
+from qlikauth.auth.jwt import JwtAuth, JwtSigner, inspect_jwt, make_jwt_keypair, verify_jwt
+from qlikauth.auth.ntlm import NtlmAuth
+from qlikauth.auth.session import SessionAuth
+from qlikauth.auth.ticket import TicketAuth, issue_ticket
+from qlikauth.auth.windows import WindowsAuth
+from qlikauth.client import AsyncQlikClient, QlikClient, RequestsAuth, WebSocketOptions
 from qlikauth.credentials import Credentials, QlikUser, Route
+from qlikauth.download import DownloadResult
+from qlikauth.engine import (
+    AsyncDoc,
+    AsyncEngineConnection,
+    AsyncGenericObject,
+    AsyncGlobal,
+    Doc,
+    EngineConnection,
+    GenericObject,
+    Global,
+)
 from qlikauth.errors import (
     AccessDeniedError,
     AccountRestrictedError,
@@ -25,6 +47,7 @@ from qlikauth.errors import (
     EngineClosedError,
     EngineError,
     EngineSessionError,
+    EngineTimeoutError,
     ForeignHostError,
     HandshakeError,
     HostnameMismatchError,
@@ -47,16 +70,26 @@ from qlikauth.errors import (
     WebSocketRejectedError,
     XrfkeyRejectedError,
 )
+from qlikauth.qps import AsyncQpsClient, ProxySession, QpsClient, Ticket
 from qlikauth.site import Site, VirtualProxy
-from qlikauth.tls import CertificateBundle, TlsConfig
+from qlikauth.tls import CertificateBundle, InsecureTLSWarning, TlsConfig
 
 __all__ = [
     "AccessDeniedError",
     "AccountRestrictedError",
+    "AnonymousAuth",
     "ApiError",
     "AppAlreadyOpenError",
     "AppNotFoundError",
+    "AsyncDoc",
+    "AsyncEngineConnection",
+    "AsyncGenericObject",
+    "AsyncGlobal",
+    "AsyncQlikClient",
+    "AsyncQpsClient",
     "AuthenticationError",
+    "Authenticator",
+    "CertificateAuth",
     "CertificateBundle",
     "CertificateChainError",
     "CertificateFileError",
@@ -65,35 +98,62 @@ __all__ = [
     "ConfigurationError",
     "Credentials",
     "CredentialsRejectedError",
+    "Doc",
     "DownloadError",
+    "DownloadResult",
     "EngineClosedError",
+    "EngineConnection",
     "EngineError",
     "EngineSessionError",
+    "EngineTimeoutError",
+    "ExistingSessionAuth",
     "ForeignHostError",
+    "GenericObject",
+    "Global",
     "HandshakeError",
+    "HeaderAuth",
     "HostnameMismatchError",
     "IncompleteDownloadError",
+    "InsecureTLSWarning",
     "InvalidCredentialsError",
     "InvalidHeaderValueError",
     "InvalidParametersError",
+    "JwtAuth",
     "JwtError",
+    "JwtSigner",
     "LoginRedirectError",
     "MethodNotFoundError",
     "MustAuthenticateError",
+    "NtlmAuth",
     "ObjectNotFoundError",
+    "ProxySession",
     "QlikAuthError",
+    "QlikClient",
     "QlikUser",
+    "QpsClient",
+    "RequestsAuth",
     "Route",
+    "SessionAuth",
     "SessionExpiredError",
     "SessionLimitError",
     "Site",
     "TLSError",
+    "Ticket",
+    "TicketAuth",
     "TicketError",
     "TlsConfig",
     "TooManyAttemptsError",
     "TransportError",
     "VirtualProxy",
+    "WebSocketOptions",
     "WebSocketRejectedError",
+    "WindowsAuth",
     "XrfkeyRejectedError",
     "__version__",
+    "create_authenticator",
+    "get_authenticator",
+    "inspect_jwt",
+    "issue_ticket",
+    "make_jwt_keypair",
+    "verify_jwt",
 ]

@@ -16,6 +16,7 @@ redacted.
         * HostnameMismatchError - the server certificate does not name the host
         * HandshakeError - the TLS handshake failed (for example no client certificate)
     * TransportError - the network: refused, reset, timed out
+        * EngineTimeoutError (also TimeoutError) - an engine call got no answer in time
     * ApiError - an HTTP API (QPS, QRS, personal API) answered with an error status
         * XrfkeyRejectedError - 403 "XSRF prevention check failed"
     * AuthenticationError - the server did not accept who we said we are
@@ -67,6 +68,7 @@ __all__ = [
     "EngineClosedError",
     "EngineError",
     "EngineSessionError",
+    "EngineTimeoutError",
     "ForeignHostError",
     "HandshakeError",
     "HostnameMismatchError",
@@ -198,6 +200,13 @@ class HandshakeError(TLSError):
 
 class TransportError(QlikAuthError):
     """The network failed: connection refused or reset, DNS, timeout."""
+
+
+class EngineTimeoutError(TransportError, TimeoutError):
+    """An engine call got no answer within its timeout; the call is abandoned.
+
+    A late answer is dropped. The engine may still carry the call out.
+    """
 
 
 class ApiError(QlikAuthError):

@@ -27,12 +27,12 @@ from qlikauth.errors import (
     AccessDeniedError,
     EngineClosedError,
     EngineSessionError,
+    EngineTimeoutError,
     MustAuthenticateError,
     ObjectNotFoundError,
     QlikAuthError,
     SessionExpiredError,
     SessionLimitError,
-    TransportError,
     engine_error,
 )
 
@@ -79,13 +79,6 @@ GREETING_METHOD = "EngineVersion"
 CONNECTION_LOST = 16
 
 _MAX_QUOTED = 300
-
-
-class EngineTimeoutError(TransportError, TimeoutError):
-    """An engine call got no answer within its timeout; the call is abandoned.
-
-    A late answer is dropped. The engine may still carry the call out.
-    """
 
 
 class SessionState(enum.StrEnum):

@@ -1,0 +1,43 @@
+"""What the examples share: where to connect, and the export-and-download job.
+
+Against a real server, set ``QLIK_HOST`` (the name in its certificate) and ``QLIK_CERTS``
+(the folder of a QMC certificate export). To try the examples offline, start the emulator
+(``qlikauth emulator --info-file emu.json``) and set ``QLIKAUTH_EMULATOR_INFO=emu.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from qlikauth import CertificateBundle, QlikClient, Site, TlsConfig, VirtualProxy
+from qlikauth.config import site_from_emulator
+
+
+def example_site(prefix: str) -> Site:
+    """The site the examples talk to, through the virtual proxy ``prefix``."""
+    info_file = os.environ.get("QLIKAUTH_EMULATOR_INFO")
+    if info_file:
+        return site_from_emulator(json.loads(Path(info_file).read_text()), prefix)
+    certs = CertificateBundle.from_folder(os.environ["QLIK_CERTS"])
+    return Site(os.environ["QLIK_HOST"], VirtualProxy(prefix), tls=TlsConfig(bundle=certs))
+
+
+def app_id(client: QlikClient, name: str) -> str:
+    """The id of the app called ``name`` (apps are opened by id on Qlik Sense)."""
+    with client.engine() as engine:
+        return next(doc.doc_id for doc in engine.global_.get_doc_list() if doc.name == name)
+
+
+def export_and_download(client: QlikClient, app: str, target: Path, *, via: QlikClient) -> None:
+    """Export sales by region from ``app`` with ``client``; download it with ``via``.
+
+    ``via`` is ``client`` itself whenever the client has a proxy session: the engine and the
+    download then share that one session, so the download cannot land on the login page.
+    """
+    doc = client.open_app(app)
+    table = doc.create_hypercube(["Region"], ["Sum(Amount)"])
+    url = table.export_data("CSV_C")
+    result = via.download(url, target)
+    print(f"{result.size} bytes, sha256 {result.sha256[:16]}..., saved as {result.path}")
