@@ -363,9 +363,11 @@ def parse_session(response: HttpResponse, *, what: str = "QPS session") -> Proxy
 
 
 def parse_sessions(response: HttpResponse, *, what: str = "QPS sessions") -> list[ProxySession]:
-    """The list of session structs in an answer (404: none)."""
-    if response.status == 404:
-        return []
+    """The list of session structs in an answer.
+
+    A 404 is an error, not "no sessions": QPS answers ``[]`` for a user without sessions, and
+    404 when it knows no virtual proxy with that prefix.
+    """
     check_response(response, what=what)
     data = _json_object(response, what)
     if data is None:

@@ -160,8 +160,10 @@ def test_parse_sessions() -> None:
     assert parse_session(HttpResponse(404, (), b"No such session.")) is None
     camel = parse_sessions(_json(200, [{"userDirectory": "CORP", "userId": "b", "sessionId": "x"}]))
     assert [(s.user, s.session_id) for s in camel] == [(QlikUser("CORP", "b"), "x")]
-    assert parse_sessions(HttpResponse(404)) == []
     assert parse_sessions(HttpResponse(200)) == []
+    with pytest.raises(ApiError, match="404") as info:  # an unknown prefix, not "no sessions"
+        parse_sessions(HttpResponse(404, (), b"No such virtual proxy or resource."))
+    assert "prefix" in (info.value.hint or "")
 
 
 def test_session_limit_says_how_many_and_how_to_free() -> None:
