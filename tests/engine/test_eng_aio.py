@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
 from collections.abc import Callable
 
 import pytest
@@ -20,6 +22,8 @@ from qlikauth.errors import (
     ObjectNotFoundError,
     SessionExpiredError,
     SessionLimitError,
+    TLSError,
+    TransportError,
     WebSocketRejectedError,
 )
 from qlikauth.site import Site
@@ -197,5 +201,20 @@ def test_legacy_proxy_greeting_errors(legacy: EmulatorInfo) -> None:
         finally:
             for conn in opened:
                 await conn.close()
+
+    asyncio.run(main())
+
+
+def test_transport_and_tls_failures(site: Site) -> None:
+    async def main() -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        with pytest.raises(TransportError, match="refused"):
+            await AsyncEngineConnection.connect(f"ws://127.0.0.1:{port}/app/engineData")
+        with pytest.raises(TLSError):
+            await AsyncEngineConnection.connect(
+                direct_credentials().websocket_url(site), ssl_context=ssl.create_default_context()
+            )
 
     asyncio.run(main())
