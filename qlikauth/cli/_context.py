@@ -23,7 +23,6 @@ from typing import Any
 from urllib3.exceptions import InsecureRequestWarning
 
 from qlikauth.auth.base import Authenticator
-from qlikauth.cli._sessions import CachedSessionAuth, SessionCache, cache_key, fingerprint
 from qlikauth.client import QlikClient
 from qlikauth.config import (
     ConfigFile,
@@ -36,6 +35,7 @@ from qlikauth.config import (
 from qlikauth.credentials import Credentials
 from qlikauth.errors import ConfigurationError
 from qlikauth.qps import QpsClient
+from qlikauth.session_cache import CachedSessionAuth, SessionCache, cache_key, fingerprint
 from qlikauth.site import Site
 from qlikauth.tls import InsecureTLSWarning
 
