@@ -232,11 +232,18 @@ def available_authenticators() -> Mapping[str, type[Authenticator]]:
     for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             cls = entry_point.load()
-        except Exception:
-            log.exception("could not load authenticator plug-in %r", entry_point.value)
+        except Exception as exc:  # third-party code may fail in any way
+            # One line for users; the traceback only for whoever debugs the plug-in.
+            log.warning(
+                "could not load authenticator plug-in %r: %s: %s",
+                entry_point.value,
+                type(exc).__name__,
+                exc,
+            )
+            log.debug("plug-in %r traceback", entry_point.value, exc_info=True)
             continue
         if not (isinstance(cls, type) and issubclass(cls, Authenticator)):
-            log.error("plug-in %r is not an Authenticator subclass; skipped", entry_point.value)
+            log.warning("plug-in %r is not an Authenticator subclass; skipped", entry_point.value)
             continue
         found[entry_point.name] = cls
     return found

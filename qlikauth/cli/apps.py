@@ -112,12 +112,14 @@ def _eval(args: argparse.Namespace) -> int:
         connection = session.client.engine(app_id)
         try:
             doc = connection.open_doc(app_id)
-            value = doc.evaluate(args.expression)
+            result = doc.evaluate_ex(args.expression)
         finally:
             connection.close()
     data: dict[str, Any] = {"ok": True, "app": app_id, "expression": args.expression}
-    data["value"] = value
-    emit(args, data, str(value))
+    data["value"] = result.value
+    data["text"] = result.text
+    # The engine's own text is what Qlik shows (7, not 7.0); the number is in --json.
+    emit(args, data, result.text)
     return EXIT_OK
 
 

@@ -328,6 +328,16 @@ def test_two_evals_use_one_proxy_session(
     assert {a["id"] for a in apps} >= {app["id"] for app in emu.apps}
 
 
+def test_eval_prints_the_engine_text(profile: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "Sales", "Count(DISTINCT Region)"]) == 0
+    text = capsys.readouterr().out.strip()
+    assert text.isdigit()  # as Qlik shows a whole number: no ".0"
+    code, data = run_json(capsys, "eval", "Sales", "Count(DISTINCT Region)")
+    assert code == 0
+    assert data["value"] == int(text)
+    assert data["text"] == text
+
+
 def test_engine_errors(profile: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, error = run_json(capsys, "eval", "No Such App", "1+1")
     assert code == 1
