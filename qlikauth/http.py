@@ -39,7 +39,7 @@ from qlikauth.errors import (
     redact_url,
 )
 from qlikauth.site import Site
-from qlikauth.tls import explain_tls_failure
+from qlikauth.tls import errors_in, explain_tls_failure
 
 __all__ = [
     "Flow",
@@ -465,18 +465,8 @@ class HttpTransport:
         """
         if port not in (self.site.qps_port, self.site.qrs_port, self.site.engine_port):
             return None
-        seen: list[BaseException] = []
-        stack: list[object] = [exc]
-        while stack:
-            current = stack.pop()
-            if not isinstance(current, BaseException) or any(current is s for s in seen):
-                continue
-            seen.append(current)
-            if isinstance(current, ssl.SSLError | ConnectionResetError | BrokenPipeError):
-                return current
-            stack += [current.__cause__, current.__context__, getattr(current, "reason", None)]
-            stack += list(current.args)
-        return None
+        refusals = ssl.SSLError | ConnectionResetError | BrokenPipeError
+        return next((e for e in errors_in(exc) if isinstance(e, refusals)), None)
 
     def _send(self, request: HttpRequest, *, stream: bool) -> requests.Response:
         self._mount_for(request.url)

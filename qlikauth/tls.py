@@ -61,6 +61,7 @@ __all__ = [
     "certificate_names",
     "check_connection",
     "diagnose",
+    "errors_in",
     "explain_tls_failure",
     "host_matches",
     "server_certificate_names",
@@ -991,8 +992,8 @@ def server_certificate_names(
     return certificate_names(cert)
 
 
-def _errors_in(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and what it wraps (cause, context, urllib3's ``reason``, args)."""
+def errors_in(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every error it wraps (cause, context, urllib3's ``reason``, args)."""
     seen: set[int] = set()
     stack: list[BaseException] = [exc]
     while stack:
@@ -1004,7 +1005,9 @@ def _errors_in(exc: BaseException) -> Iterator[BaseException]:
         nested: list[Any] = [
             current.__cause__,
             current.__context__,
-            getattr(current, "reason", None),
+            # urllib3 keeps ``reason`` as an attribute; some libraries make it a deprecated
+            # property that warns when read, so only the instance's own is taken.
+            vars(current).get("reason") if hasattr(current, "__dict__") else None,
         ]
         nested += list(current.args)
         stack.extend(n for n in nested if isinstance(n, BaseException))
@@ -1044,15 +1047,15 @@ def explain_tls_failure(
     """
     where = f"{host}:{port}"
     bundle = config.bundle if config is not None else None
-    for err in _errors_in(exc):
+    for err in errors_in(exc):
         if isinstance(err, TLSError):
             return err
         if isinstance(err, ssl.SSLCertVerificationError):
             return _explain_verification(err, host, port, config, timeout)
-    for err in _errors_in(exc):
+    for err in errors_in(exc):
         if isinstance(err, ssl.SSLError) and err.reason in _CLIENT_CERT_REASONS:
             return _explain_rejected_client(err, where, bundle)
-    for err in _errors_in(exc):
+    for err in errors_in(exc):
         if isinstance(err, ssl.SSLEOFError | ConnectionResetError | BrokenPipeError):
             hint = (
                 "if this port requires a client certificate (QPS 4243, QRS 4242, engine 4747), "
@@ -1065,7 +1068,7 @@ def explain_tls_failure(
                 )
             )
             return HandshakeError(f"{where} closed the TLS connection: {err}", hint=hint)
-    for err in _errors_in(exc):
+    for err in errors_in(exc):
         text = str(err).lower()
         if "hostname mismatch" in text or "ip address mismatch" in text:
             # Only the text survived (some libraries re-raise with a message string).
@@ -1073,7 +1076,7 @@ def explain_tls_failure(
             with contextlib.suppress(QlikAuthError):
                 names = server_certificate_names(host, port, timeout=timeout, bundle=bundle)
             return _hostname_error(host, port, names)
-    first = next((e for e in _errors_in(exc) if isinstance(e, ssl.SSLError)), exc)
+    first = next((e for e in errors_in(exc) if isinstance(e, ssl.SSLError)), exc)
     return HandshakeError(
         f"TLS with {where} failed: {first}",
         hint="check that the port speaks TLS and that the host and port are right",
