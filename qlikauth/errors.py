@@ -38,8 +38,10 @@ redacted.
         * AccessDeniedError - 5
         * AppNotFoundError - 1003
         * AppAlreadyOpenError - 1002
-        * EngineSessionError - the greeting reported a ``SESSION_ERROR_*`` state
-        * EngineClosedError - the socket closed; pending calls fail with this
+        * EngineSessionError - the greeting reported a ``SESSION_ERROR_*`` state (``code`` is
+          the state's number, 2 to 8)
+        * EngineClosedError - the socket closed; pending calls fail with this (``code`` 16,
+          Qlik's "connection lost")
     * DownloadError - a file could not be downloaded whole
         * ForeignHostError - the URL points away from the site
         * IncompleteDownloadError - fewer bytes than announced arrived
