@@ -27,6 +27,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
+from qlikauth.engine._dispatch import EventRouter
 from qlikauth.engine._transport import (
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_OPEN_TIMEOUT,
@@ -39,20 +40,14 @@ from qlikauth.engine._transport import (
 from qlikauth.engine.objects import AsyncDoc, AsyncGlobal, Call, HandleEventKind, Listener
 from qlikauth.engine.protocol import (
     GLOBAL_INTERFACE,
-    CallFailed,
-    CallSucceeded,
     EngineProtocol,
     EngineTimeoutError,
     Event,
     GreetingCompleted,
     GreetingFailed,
-    HandlesChanged,
-    HandlesClosed,
-    HandlesSuspended,
     HandleState,
     JsonObject,
     JsonValue,
-    NotificationReceived,
     Params,
     SessionEnded,
     SessionState,
@@ -69,7 +64,6 @@ logger = logging.getLogger(__name__)
 
 #: A notification listener; it may return an awaitable, which then runs as a task.
 AsyncNotificationListener = Callable[[str, JsonValue], object]
-_KINDS: tuple[HandleEventKind, ...] = ("changed", "closed", "suspended")
 
 
 class _NoRedirects(connect):
@@ -106,7 +100,7 @@ class AsyncEngineCall:
         return await self._connection._wait(self, timeout)
 
 
-class AsyncEngineConnection:
+class AsyncEngineConnection(EventRouter):
     """One engine websocket (one engine session) on an asyncio event loop.
 
     Open it with ``await AsyncEngineConnection.open(site, credentials, app_id)`` or
@@ -456,62 +450,22 @@ class AsyncEngineConnection:
             cause = None
         return self._protocol.connection_lost(code=code, reason=reason, cause=cause)
 
+    def _start_listener(self, listener: Listener) -> None:
+        self._run(listener)
+
+    def _session_ended(self, event: GreetingFailed | SessionEnded) -> None:
+        if isinstance(event, GreetingFailed):
+            self._greeting.add_done_callback(_retrieve)
+        task = asyncio.ensure_future(self._ws.close())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _run(self, callback: Callable[[], object]) -> None:
         outcome = run_listener(callback)
         if inspect.isawaitable(outcome):
             task = asyncio.ensure_future(outcome)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-
-    def _dispatch(self, events: list[Event]) -> None:
-        for event in events:
-            if isinstance(event, CallSucceeded | CallFailed):
-                future = self._calls.pop(event.request_id, None)
-                if future is None or future.done():
-                    continue
-                if isinstance(event, CallSucceeded):
-                    future.set_result(event.result)
-                else:
-                    future.set_exception(event.error)
-            elif isinstance(event, NotificationReceived):
-                listeners = [
-                    *self._notification_listeners.get(event.method, ()),
-                    *self._notification_listeners.get("*", ()),
-                ]
-                for listener in listeners:
-                    self._run(_bind(listener, event.method, event.params))
-            elif isinstance(event, HandlesChanged | HandlesClosed | HandlesSuspended):
-                self._dispatch_handles(event)
-            elif isinstance(event, GreetingCompleted):
-                if not self._greeting.done():
-                    self._greeting.set_result(event)
-            elif isinstance(event, GreetingFailed | SessionEnded):
-                if isinstance(event, GreetingFailed) and not self._greeting.done():
-                    self._greeting.set_exception(event.error)
-                    self._greeting.add_done_callback(_retrieve)
-                task = asyncio.ensure_future(self._ws.close())
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-
-    def _dispatch_handles(self, event: HandlesChanged | HandlesClosed | HandlesSuspended) -> None:
-        kind: HandleEventKind
-        if isinstance(event, HandlesChanged):
-            kind = "changed"
-        elif isinstance(event, HandlesClosed):
-            kind = "closed"
-        else:
-            kind = "suspended"
-        for handle in event.handles:
-            listeners = list(self._handle_listeners.get((handle, kind), ()))
-            if kind == "closed":
-                for other in _KINDS:
-                    self._handle_listeners.pop((handle, other), None)
-            for listener in listeners:
-                self._run(listener)
-
-
-def _bind(listener: AsyncNotificationListener, method: str, params: JsonValue) -> Listener:
-    return lambda: listener(method, params)
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -15,7 +15,6 @@ timeout. When the socket closes or fails, every pending call fails with
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import socket
 import ssl
@@ -31,6 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, reconnect
 from websockets.typing import Origin
 
+from qlikauth.engine._dispatch import EventRouter
 from qlikauth.engine._transport import (
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_OPEN_TIMEOUT,
@@ -43,20 +43,14 @@ from qlikauth.engine._transport import (
 from qlikauth.engine.objects import Call, Doc, Global, HandleEventKind, Listener
 from qlikauth.engine.protocol import (
     GLOBAL_INTERFACE,
-    CallFailed,
-    CallSucceeded,
     EngineProtocol,
     EngineTimeoutError,
     Event,
     GreetingCompleted,
     GreetingFailed,
-    HandlesChanged,
-    HandlesClosed,
-    HandlesSuspended,
     HandleState,
     JsonObject,
     JsonValue,
-    NotificationReceived,
     Params,
     SessionEnded,
     SessionState,
@@ -72,7 +66,6 @@ __all__ = ["EngineCall", "EngineConnection", "NotificationListener"]
 logger = logging.getLogger(__name__)
 
 NotificationListener = Callable[[str, JsonValue], object]
-_KINDS: tuple[HandleEventKind, ...] = ("changed", "closed", "suspended")
 
 
 class _Connection(ClientConnection):
@@ -147,7 +140,7 @@ class EngineCall(Future[JsonObject]):
             raise error from None
 
 
-class EngineConnection:
+class EngineConnection(EventRouter):
     """One engine websocket (one engine session), usable from many threads.
 
     Open it with :meth:`open` (a :class:`~qlikauth.site.Site` and
@@ -490,51 +483,14 @@ class EngineConnection:
         with self._state_lock:
             return self._protocol.connection_lost(code=code, reason=reason, cause=cause)
 
-    def _dispatch(self, events: list[Event]) -> None:
-        for event in events:
-            if isinstance(event, CallSucceeded | CallFailed):
-                with self._state_lock:
-                    call = self._calls.pop(event.request_id, None)
-                if call is None or call.done():
-                    continue
-                if isinstance(event, CallSucceeded):
-                    call.set_result(event.result)
-                else:
-                    call.set_exception(event.error)
-            elif isinstance(event, NotificationReceived):
-                with self._state_lock:
-                    listeners = [
-                        *self._notification_listeners.get(event.method, ()),
-                        *self._notification_listeners.get("*", ()),
-                    ]
-                for listener in listeners:
-                    run_listener(functools.partial(listener, event.method, event.params))
-            elif isinstance(event, HandlesChanged | HandlesClosed | HandlesSuspended):
-                self._dispatch_handles(event)
-            elif isinstance(event, GreetingCompleted):
-                if not self._greeting.done():
-                    self._greeting.set_result(event)
-            elif isinstance(event, GreetingFailed | SessionEnded):
-                if isinstance(event, GreetingFailed) and not self._greeting.done():
-                    self._greeting.set_exception(event.error)
-                self._close_from_reader()
+    def _tables(self) -> threading.Lock:
+        return self._state_lock
 
-    def _dispatch_handles(self, event: HandlesChanged | HandlesClosed | HandlesSuspended) -> None:
-        kind: HandleEventKind
-        if isinstance(event, HandlesChanged):
-            kind = "changed"
-        elif isinstance(event, HandlesClosed):
-            kind = "closed"
-        else:
-            kind = "suspended"
-        for handle in event.handles:
-            with self._state_lock:
-                listeners = list(self._handle_listeners.get((handle, kind), ()))
-                if kind == "closed":
-                    for other in _KINDS:
-                        self._handle_listeners.pop((handle, other), None)
-            for listener in listeners:
-                run_listener(listener)
+    def _start_listener(self, listener: Listener) -> None:
+        run_listener(listener)
+
+    def _session_ended(self, event: GreetingFailed | SessionEnded) -> None:
+        self._close_from_reader()
 
     def _close_from_reader(self) -> None:
         try:

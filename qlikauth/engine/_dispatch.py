@@ -1,0 +1,112 @@
+"""Routing protocol events to pending calls and listeners, shared by both connections.
+
+The sync and asyncio connections differ only in how they guard their tables (a lock, or the
+event loop), how a listener runs (inline, or as a task) and how the socket is closed when
+the session ends; those are the three hooks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from qlikauth.engine.objects import HandleEventKind, Listener
+from qlikauth.engine.protocol import (
+    CallFailed,
+    CallSucceeded,
+    Event,
+    GreetingCompleted,
+    GreetingFailed,
+    HandlesChanged,
+    HandlesClosed,
+    HandlesSuspended,
+    JsonValue,
+    NotificationReceived,
+    SessionEnded,
+)
+
+__all__ = ["EventRouter"]
+
+HANDLE_EVENT_KINDS: tuple[HandleEventKind, ...] = ("changed", "closed", "suspended")
+
+
+class _Settable(Protocol):
+    """What both kinds of future offer (``concurrent.futures`` and ``asyncio``)."""
+
+    def done(self) -> bool: ...
+
+    def set_result(self, result: Any, /) -> None: ...
+
+    def set_exception(self, exception: BaseException, /) -> None: ...
+
+
+class EventRouter:
+    """Hands each protocol event to its future or listeners."""
+
+    _calls: dict[int, Any]
+    _greeting: Any
+    _notification_listeners: dict[str, list[Callable[[str, JsonValue], object]]]
+    _handle_listeners: dict[tuple[int, HandleEventKind], list[Listener]]
+
+    def _tables(self) -> contextlib.AbstractContextManager[object]:
+        """Guards the tables while they are read or changed."""
+        return contextlib.nullcontext()
+
+    def _start_listener(self, listener: Listener) -> None:
+        """Run one listener (the sync connection inline, the asyncio one as a task)."""
+        raise NotImplementedError
+
+    def _session_ended(self, event: GreetingFailed | SessionEnded) -> None:
+        """The session is over: close the socket."""
+        raise NotImplementedError
+
+    def _dispatch(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, CallSucceeded | CallFailed):
+                with self._tables():
+                    call: _Settable | None = self._calls.pop(event.request_id, None)
+                if call is None or call.done():
+                    continue
+                if isinstance(event, CallSucceeded):
+                    call.set_result(event.result)
+                else:
+                    call.set_exception(event.error)
+            elif isinstance(event, NotificationReceived):
+                with self._tables():
+                    listeners = [
+                        *self._notification_listeners.get(event.method, ()),
+                        *self._notification_listeners.get("*", ()),
+                    ]
+                for listener in listeners:
+                    self._start_listener(_bind(listener, event.method, event.params))
+            elif isinstance(event, HandlesChanged | HandlesClosed | HandlesSuspended):
+                self._dispatch_handles(event)
+            elif isinstance(event, GreetingCompleted):
+                if not self._greeting.done():
+                    self._greeting.set_result(event)
+            elif isinstance(event, GreetingFailed | SessionEnded):
+                if isinstance(event, GreetingFailed) and not self._greeting.done():
+                    self._greeting.set_exception(event.error)
+                self._session_ended(event)
+
+    def _dispatch_handles(self, event: HandlesChanged | HandlesClosed | HandlesSuspended) -> None:
+        kind: HandleEventKind
+        if isinstance(event, HandlesChanged):
+            kind = "changed"
+        elif isinstance(event, HandlesClosed):
+            kind = "closed"
+        else:
+            kind = "suspended"
+        for handle in event.handles:
+            with self._tables():
+                listeners = list(self._handle_listeners.get((handle, kind), ()))
+                if kind == "closed":
+                    for other in HANDLE_EVENT_KINDS:
+                        self._handle_listeners.pop((handle, other), None)
+            for listener in listeners:
+                self._start_listener(listener)
+
+
+def _bind(listener: Callable[[str, JsonValue], object], method: str, params: JsonValue) -> Listener:
+    return lambda: listener(method, params)
