@@ -8,7 +8,7 @@ import ssl
 from collections.abc import Callable
 
 import pytest
-from conftest import direct_credentials, make_proxy_session, make_site
+from engine_support import direct_credentials, make_proxy_session, make_site
 
 from qlikauth.credentials import Credentials
 from qlikauth.emulator.qix import EngineUser

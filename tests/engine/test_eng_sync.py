@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import direct_credentials, make_proxy_session, make_site
+from engine_support import direct_credentials, make_proxy_session, make_site
 
 from qlikauth.credentials import Credentials, Route
 from qlikauth.emulator.qix import EngineUser
