@@ -14,7 +14,12 @@ only inside the fixtures, so importing this module works without it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +30,7 @@ import requests
 
 __all__ = [
     "EmulatorInfo",
+    "emulator_process",
     "qlik_emulator",
     "qlik_emulator_factory",
     "qlik_emulator_fresh",
@@ -181,6 +187,38 @@ def running_emulator(
                 shutil.copy2(template / name, state_dir / name)
     with Emulator(config, state_dir) as emulator:
         yield EmulatorInfo(dict(emulator.info), emulator)
+
+
+@contextmanager
+def emulator_process(
+    state_dir: Path, *args: str, start_timeout: float = 60.0
+) -> Iterator[EmulatorInfo]:
+    """Run ``qlikauth emulator`` in a child process; yield its info once it serves.
+
+    Benchmarks use it so that the server does not share the measuring process's
+    interpreter. ``args`` are further command-line options (``--config FILE``, ...).
+    """
+    info_file = state_dir / "info.json"
+    command = [sys.executable, "-m", "qlikauth", "emulator", "--state-dir", str(state_dir)]
+    child = subprocess.Popen(
+        [*command, "--info-file", str(info_file), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + start_timeout
+        while not info_file.is_file():  # written atomically once every listener serves
+            if child.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the emulator did not start (exit code {child.poll()})")
+            time.sleep(0.05)
+        yield EmulatorInfo(json.loads(info_file.read_text()))
+    finally:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 @pytest.fixture(scope="session")
