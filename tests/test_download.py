@@ -3,7 +3,6 @@ explained, truncation leaves nothing behind, memory does not grow with the file.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import time
 import tracemalloc
@@ -28,7 +27,7 @@ from qlikauth.errors import (
 )
 from qlikauth.http import HttpTransport
 from qlikauth.site import Site, VirtualProxy
-from qlikauth.testing.emulator import EmulatorInfo, running_emulator
+from qlikauth.testing.emulator import EmulatorInfo
 from qlikauth.tls import TlsConfig
 
 
@@ -201,28 +200,23 @@ def test_foreign_hosts_are_refused_unless_allowed(alice: QlikClient, tmp_path: P
     assert leftovers(tmp_path) == []
 
 
-# The emulator closes a truncated response's TLS transport and leaves the raw socket to the
-# garbage collector when it stops; that ResourceWarning is the emulator's, not the client's.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_truncated_download_leaves_no_file(
-    qlik_emulator_template: Path, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+    qlik_emulator_fresh: EmulatorInfo, tmp_path: Path
 ) -> None:
-    state = tmp_path_factory.mktemp("emulator-truncate")
-    with running_emulator(state, qlik_emulator_template) as info:
-        with QlikClient(make_site(info, "hdr"), HeaderAuth(user=new_user())) as client:
-            q_url = export(client, info, "Sales", dims=["Customer", "Product"])
-            info.set_faults(truncate_downloads=True)
-            target = tmp_path / "cut.csv"
-            with pytest.raises(IncompleteDownloadError) as cut:
-                client.download(q_url, target)
-            assert 0 <= cut.value.received < cut.value.expected
-            assert leftovers(tmp_path) == []
-            info.set_faults(truncate_downloads=False)
-            whole = client.download(q_url, target)
-            assert whole.size == cut.value.expected
-            assert leftovers(tmp_path) == ["cut.csv"]
-        wait_sockets_closed(info)
-    gc.collect()
+    info = qlik_emulator_fresh
+    with QlikClient(make_site(info, "hdr"), HeaderAuth(user=new_user())) as client:
+        q_url = export(client, info, "Sales", dims=["Customer", "Product"])
+        info.set_faults(truncate_downloads=True)
+        target = tmp_path / "cut.csv"
+        with pytest.raises(IncompleteDownloadError) as cut:
+            client.download(q_url, target)
+        assert 0 <= cut.value.received < cut.value.expected
+        assert leftovers(tmp_path) == []
+        info.set_faults(truncate_downloads=False)
+        whole = client.download(q_url, target)
+        assert whole.size == cut.value.expected
+        assert leftovers(tmp_path) == ["cut.csv"]
+    wait_sockets_closed(info)
 
 
 def _grow(path: Path, factor: int) -> None:
