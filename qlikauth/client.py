@@ -29,14 +29,9 @@ from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsp
 import requests
 import requests.auth
 
-from qlikauth.auth.base import Authenticator
+from qlikauth.auth.base import Authenticator, personal_api_user
 from qlikauth.credentials import SENSITIVE_HEADERS, Credentials, QlikUser, Route
-from qlikauth.download import (
-    SESSION_ENDED,
-    DownloadResult,
-    ProgressCallback,
-    personal_api_user,
-)
+from qlikauth.download import DownloadResult, ProgressCallback
 from qlikauth.download import download as _download
 from qlikauth.engine.aio import AsyncEngineConnection
 from qlikauth.engine.objects import AsyncDoc, Doc
@@ -201,11 +196,11 @@ def _whoami_op(site: Site) -> _Op[QlikUser]:
 
     def refused(request: HttpRequest, response: HttpResponse) -> bool:
         return _is_rejection(site, request, response) or (
-            response.status == 200 and personal_api_user(response) is None
+            response.status == 200 and personal_api_user(response, include_anonymous=True) is None
         )
 
     response = yield from _authed(site, _personal_user_request(site), refused, credentials)
-    user = personal_api_user(response)
+    user = personal_api_user(response, include_anonymous=True)
     if user is None:
         raise SessionExpiredError(
             f"the personal API answered {response.status} without a user",
@@ -836,7 +831,7 @@ def _download_op(kwargs: Mapping[str, Any]) -> _Op[DownloadResult]:
     try:
         return cast(DownloadResult, (yield _Call("download", credentials, kwargs)))
     except LoginRedirectError as exc:
-        if SESSION_ENDED not in exc.message:
+        if exc.session_valid is not False:
             raise
         log.info("download refused with an ended session; logging in again")
     credentials = yield _Login(stale=credentials)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from qlikauth.auth.base import personal_api_user
 from qlikauth.credentials import Credentials, QlikUser, Route
 from qlikauth.errors import (
     DownloadError,
@@ -38,11 +39,9 @@ from qlikauth.site import Site
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
-    "SESSION_ENDED",
     "DownloadResult",
     "ProgressCallback",
     "download",
-    "personal_api_user",
     "resolve_url",
 ]
 
@@ -53,7 +52,7 @@ ProgressCallback = Callable[[int, int | None], None]
 _HTML_SUFFIXES = (".htm", ".html", ".xhtml")
 #: Part of a refusal's message when the personal API says the session has ended; the
 #: client logs in again only then (a refusal of a live session is a wrong user or prefix).
-SESSION_ENDED = "the personal API says the session is no longer valid"
+_SESSION_ENDED = "the personal API says the session is no longer valid"
 
 
 @dataclass(frozen=True)
@@ -91,29 +90,6 @@ def resolve_url(site: Site, url: str, *, allow_hosts: Collection[str] = ()) -> t
     return site.resolve(url), True
 
 
-def personal_api_user(response: HttpResponse) -> QlikUser | None:
-    """The user a personal API ``GET /qps/user`` answer names, anonymous users included.
-
-    Qlik answers an anonymous session with ``"session": "inactive"`` next to the anonymous
-    user's name, so the name, not that flag, says whether the session is known.
-    """
-    if response.status != 200:
-        return None
-    try:
-        data = response.json()
-    except QlikAuthError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    directory, user_id = data.get("userDirectory"), data.get("userId")
-    if not directory or not user_id:
-        return None
-    try:
-        return QlikUser(str(directory), str(user_id))
-    except QlikAuthError:
-        return None
-
-
 def _session_state(
     transport: HttpTransport, site: Site, credentials: Credentials
 ) -> tuple[bool | None, QlikUser | None]:
@@ -127,7 +103,7 @@ def _session_state(
         return None, None
     if answer.status != 200:
         return False, None
-    user = personal_api_user(answer)
+    user = personal_api_user(answer, include_anonymous=True)
     return user is not None, user
 
 
@@ -157,7 +133,7 @@ def _diagnose(
     if valid is True:
         facts.append(f"the session is still valid for {user} per the personal API")
     elif valid is False:
-        facts.append(SESSION_ENDED)
+        facts.append(_SESSION_ENDED)
     if (
         exporter is not None
         and user is not None
@@ -194,6 +170,7 @@ def _diagnose(
         url=request.url,
         status=response.status,
         hint=hint,
+        session_valid=valid,
     )
 
 
@@ -219,7 +196,7 @@ def _refusal(
             if valid is True:
                 facts.append(f"the session of {user} on {where} is valid")
             elif valid is False:
-                facts.append(SESSION_ENDED)
+                facts.append(_SESSION_ENDED)
             if exporter is not None and user is not None and not _same_user(exporter, user):
                 facts.append(f"the file was exported by {exporter}, not by {user}")
         if facts:

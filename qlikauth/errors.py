@@ -262,7 +262,10 @@ class JwtError(CredentialsRejectedError):
 class LoginRedirectError(AuthenticationError):
     """A request meant for a resource was answered with a login page or redirect.
 
-    ``location`` is where the server sent us (redacted).
+    ``location`` is where the server sent us (redacted). ``session_valid`` is what the
+    personal API said of the session afterwards: ``False`` means it has ended (logging in
+    again helps), ``True`` that it lives (the resource is another user's or prefix's),
+    ``None`` that it was not checked.
     """
 
     def __init__(
@@ -273,9 +276,11 @@ class LoginRedirectError(AuthenticationError):
         hint: str | None = None,
         url: str | None = None,
         status: int | None = None,
+        session_valid: bool | None = None,
     ) -> None:
         super().__init__(message, hint=hint, url=url, status=status)
         self.location = redact_url(location) if location else None
+        self.session_valid = session_valid
 
 
 class WebSocketRejectedError(AuthenticationError):

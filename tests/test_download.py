@@ -18,7 +18,7 @@ from qlikauth.auth.header import HeaderAuth
 from qlikauth.auth.jwt import JwtAuth
 from qlikauth.client import QlikClient
 from qlikauth.credentials import Credentials
-from qlikauth.download import SESSION_ENDED, download, resolve_url
+from qlikauth.download import download, resolve_url
 from qlikauth.errors import (
     DownloadError,
     ForeignHostError,
@@ -164,7 +164,8 @@ def test_login_redirect_explains_cookie_proxy_and_session(
     message = str(refused.value)
     assert "redirect (302)" in message
     assert "cookie X-Qlik-Session was sent to the default virtual proxy" in message
-    assert SESSION_ENDED in message
+    assert "no longer valid" in message
+    assert refused.value.session_valid is False
     assert refused.value.location and "internal_windows_authentication" in refused.value.location
     assert leftovers(tmp_path) == []
 

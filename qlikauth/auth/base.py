@@ -24,6 +24,7 @@ from qlikauth.errors import (
     ConfigurationError,
     CredentialsRejectedError,
     LoginRedirectError,
+    QlikAuthError,
     SessionLimitError,
 )
 from qlikauth.http import (
@@ -42,6 +43,7 @@ __all__ = [
     "bootstrap_session",
     "create_authenticator",
     "get_authenticator",
+    "personal_api_user",
     "session_cookie_from",
 ]
 
@@ -159,7 +161,7 @@ def bootstrap_session(
     whoami = HttpRequest("GET", site.personal_url("user"), credentials.http_headers())
     answer = yield whoami
     _raise_for_login_answer(whoami, answer, site, what)
-    user = user_from_personal_api(answer)
+    user = personal_api_user(answer)
     if user is None:
         raise CredentialsRejectedError(
             f"{what}: the proxy set a session cookie but reports no logged-in user",
@@ -169,18 +171,32 @@ def bootstrap_session(
     return credentials.replace(user=user, expires_at=time.time() + DEFAULT_SESSION_TIMEOUT)
 
 
-def user_from_personal_api(response: HttpResponse) -> QlikUser | None:
-    """The user named by a personal API ``GET /qps/user`` answer, or ``None``."""
+def personal_api_user(
+    response: HttpResponse, *, include_anonymous: bool = False
+) -> QlikUser | None:
+    """The user a personal API ``GET /qps/user`` answer names, or ``None``.
+
+    Qlik answers an anonymous session with ``"session": "inactive"`` next to the anonymous
+    user's name: a login does not count that as logged in; ``include_anonymous`` does (the
+    session is known to the proxy).
+    """
+    if response.status != 200:
+        return None
     try:
         data = response.json()
-    except Exception:
+    except QlikAuthError:
         return None
-    if not isinstance(data, dict) or data.get("session") == "inactive":
+    if not isinstance(data, dict):
+        return None
+    if data.get("session") == "inactive" and not include_anonymous:
         return None
     directory, user_id = data.get("userDirectory"), data.get("userId")
     if not directory or not user_id:
         return None
-    return QlikUser(str(directory), str(user_id))
+    try:
+        return QlikUser(str(directory), str(user_id))
+    except ConfigurationError:
+        return None
 
 
 def _raise_for_login_answer(

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from qlikauth.auth.base import user_from_personal_api
+from qlikauth.auth.base import personal_api_user
 from qlikauth.cli._common import (
     EXIT_AUTH,
     EXIT_CONFIG,
@@ -359,7 +359,7 @@ def _login(report: _Report, resolved: Resolved, transport: HttpTransport) -> Cre
         )
     check = HttpRequest("GET", site.personal_url("user"), credentials.http_headers())
     try:
-        user = user_from_personal_api(transport.send(check))
+        user = personal_api_user(transport.send(check))
     except QlikAuthError as exc:
         report.failed("session cookie", exc)
     else:

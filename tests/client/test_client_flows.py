@@ -19,7 +19,6 @@ from qlikauth.client import (
     _whoami_op,
 )
 from qlikauth.credentials import Credentials, QlikUser, Route
-from qlikauth.download import SESSION_ENDED
 from qlikauth.errors import (
     ConfigurationError,
     CredentialsRejectedError,
@@ -177,12 +176,12 @@ def test_download_retries_only_when_the_session_ended() -> None:
     next(live)
     live.send(creds("one"))
     with pytest.raises(LoginRedirectError, match="wrong user"):
-        live.throw(LoginRedirectError("refused: wrong user"))
+        live.throw(LoginRedirectError("refused: wrong user", session_valid=True))
 
     ended = _download_op({"url": "/tempcontent/x/f.csv", "path": "f.csv"})
     next(ended)
     ended.send(creds("one"))
-    step = ended.throw(LoginRedirectError(f"refused; {SESSION_ENDED}"))
+    step = ended.throw(LoginRedirectError("refused", session_valid=False))
     assert isinstance(step, _Login)
     assert step.stale is not None
 
