@@ -18,14 +18,11 @@ import json
 import os
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,7 +30,7 @@ from qlikauth.auth.existing import ExistingSessionAuth
 from qlikauth.auth.header import HeaderAuth
 from qlikauth.client import QlikClient
 from qlikauth.testing.contract import emulator_site
-from qlikauth.testing.emulator import EmulatorInfo
+from qlikauth.testing.emulator import EmulatorInfo, emulator_process
 
 ROWS = 600_000
 USER = "alice"
@@ -46,41 +43,6 @@ def parse_size(text: str) -> int:
     if text[-1:] in units:
         return int(float(text[:-1]) * units[text[-1]])
     return int(text)
-
-
-@contextmanager
-def emulator_process(state_dir: Path) -> Iterator[EmulatorInfo]:
-    """Run ``qlikauth emulator`` with the large app in a child process."""
-    config = state_dir / "emulator.toml"
-    config.write_text(f"[apps]\nlarge_app_rows = {ROWS}\n")
-    info_file = state_dir / "info.json"
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "qlikauth",
-            "emulator",
-            "--config",
-            str(config),
-            "--state-dir",
-            str(state_dir),
-            "--info-file",
-            str(info_file),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not info_file.is_file():
-            if child.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the emulator did not start")
-            time.sleep(0.1)
-        time.sleep(0.2)
-        yield EmulatorInfo(json.loads(info_file.read_text()))
-    finally:
-        os.kill(child.pid, signal.SIGTERM)
-        child.wait(timeout=30)
 
 
 def grow(path: Path, size: int) -> None:

@@ -21,56 +21,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from websockets.sync.client import connect
 
+from qlikauth.config import site_from_emulator
 from qlikauth.credentials import Credentials, QlikUser, Route
 from qlikauth.engine import EngineConnection
-from qlikauth.site import Site
-from qlikauth.tls import CertificateBundle, TlsConfig
+from qlikauth.testing.emulator import emulator_process
 
 EXPRESSION = "Sum(Amount)"
-
-
-@contextmanager
-def emulator() -> Iterator[dict[str, Any]]:
-    """Run ``qlikauth emulator`` in a child process; yield its info file."""
-    with tempfile.TemporaryDirectory() as folder:
-        info_file = Path(folder) / "info.json"
-        child = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "qlikauth",
-                "emulator",
-                "--state-dir",
-                folder,
-                "--info-file",
-                str(info_file),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while not info_file.is_file() or not info_file.stat().st_size:
-                if child.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the emulator did not start")
-                time.sleep(0.1)
-            time.sleep(0.2)
-            yield json.loads(info_file.read_text())
-        finally:
-            child.terminate()
-            child.wait(10)
 
 
 def interleaved(rows: dict[str, Callable[[], object]], seconds: float) -> dict[str, float]:
@@ -105,14 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=4000, help="calls per throughput row")
     args = parser.parse_args(argv)
 
-    with emulator() as info:
-        certs = Path(info["certs_dir"])
-        site = Site(
-            host=info["host"],
-            engine_port=info["ports"]["engine"],
-            proxy_port=info["ports"]["proxy"],
-            tls=TlsConfig(bundle=CertificateBundle.from_folder(certs)),
-        )
+    with tempfile.TemporaryDirectory() as folder, emulator_process(Path(folder)) as running:
+        info = running.raw
+        site = site_from_emulator(info)
         user = QlikUser("QLIKEMU", "alice")
         credentials = Credentials(
             route=Route.DIRECT, user=user, headers={"X-Qlik-User": user.header_value()}

@@ -17,18 +17,11 @@ Run: ``python benchmarks/bench_sessions.py [--threads 100] [--operations 2000]``
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,40 +31,9 @@ from qlikauth.auth.header import HeaderAuth
 from qlikauth.client import QlikClient
 from qlikauth.errors import SessionLimitError
 from qlikauth.testing.contract import emulator_site
-from qlikauth.testing.emulator import EmulatorInfo
+from qlikauth.testing.emulator import EmulatorInfo, emulator_process
 
 XRFKEY = "0123456789abcdef"
-
-
-@contextmanager
-def emulator_process(state_dir: Path) -> Iterator[EmulatorInfo]:
-    """Run ``qlikauth emulator`` in a child process; yield its info once it serves."""
-    info_file = state_dir / "info.json"
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "qlikauth",
-            "emulator",
-            "--state-dir",
-            str(state_dir),
-            "--info-file",
-            str(info_file),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not info_file.is_file():
-            if child.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the emulator did not start")
-            time.sleep(0.1)
-        time.sleep(0.2)
-        yield EmulatorInfo(json.loads(info_file.read_text()))
-    finally:
-        os.kill(child.pid, signal.SIGTERM)
-        child.wait(timeout=20)
 
 
 def sessions_of(info: EmulatorInfo, user_id: str) -> int:

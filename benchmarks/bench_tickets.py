@@ -12,16 +12,10 @@ Run: ``python benchmarks/bench_tickets.py [--tickets 200] [--rounds 3]``
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,38 +24,7 @@ import requests
 from qlikauth.http import new_xrfkey
 from qlikauth.qps import QpsClient
 from qlikauth.testing.contract import emulator_site
-from qlikauth.testing.emulator import EmulatorInfo
-
-
-@contextmanager
-def emulator_process(state_dir: Path) -> Iterator[EmulatorInfo]:
-    """Run ``qlikauth emulator`` in a child process; yield its info once it serves."""
-    info_file = state_dir / "info.json"
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "qlikauth",
-            "emulator",
-            "--state-dir",
-            str(state_dir),
-            "--info-file",
-            str(info_file),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not info_file.is_file():
-            if child.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the emulator did not start")
-            time.sleep(0.1)
-        time.sleep(0.2)  # the info file is written atomically; let the listeners settle
-        yield EmulatorInfo(json.loads(info_file.read_text()))
-    finally:
-        os.kill(child.pid, signal.SIGTERM)
-        child.wait(timeout=20)
+from qlikauth.testing.emulator import EmulatorInfo, emulator_process
 
 
 def naive_ticket(info: EmulatorInfo) -> str:
