@@ -137,7 +137,9 @@ def main() -> None:
         work = Path(tmp)
         state = work / "emulator"
         state.mkdir()
-        with emulator_process(state) as info:
+        config = work / "emulator.toml"
+        config.write_text(f"[apps]\nlarge_app_rows = {ROWS}\n")
+        with emulator_process(state, "--config", str(config)) as info:
             site = emulator_site(info, "hdr")
             with QlikClient(site, HeaderAuth(user=USER)) as client:
                 doc = client.open_app(info.app_id("Large"))
