@@ -1,4 +1,4 @@
-"""Routing protocol events to pending calls and listeners, shared by both connections.
+"""What the sync and asyncio connections share: the protocol's state, and event routing.
 
 The sync and asyncio connections differ only in how they guard their tables (a lock, or the
 event loop), how a listener runs (inline, or as a task) and how the socket is closed when
@@ -15,18 +15,23 @@ from qlikauth.engine.objects import HandleEventKind, Listener
 from qlikauth.engine.protocol import (
     CallFailed,
     CallSucceeded,
+    EngineProtocol,
     Event,
     GreetingCompleted,
     GreetingFailed,
     HandlesChanged,
     HandlesClosed,
     HandlesSuspended,
+    HandleState,
+    JsonObject,
     JsonValue,
     NotificationReceived,
     SessionEnded,
+    SessionState,
 )
+from qlikauth.errors import QlikAuthError
 
-__all__ = ["EventRouter"]
+__all__ = ["ConnectionCore"]
 
 HANDLE_EVENT_KINDS: tuple[HandleEventKind, ...] = ("changed", "closed", "suspended")
 
@@ -41,13 +46,50 @@ class _Settable(Protocol):
     def set_exception(self, exception: BaseException, /) -> None: ...
 
 
-class EventRouter:
-    """Hands each protocol event to its future or listeners."""
+class ConnectionCore:
+    """The protocol's state as properties, and each protocol event handed to its future or
+    listeners."""
 
+    _protocol: EngineProtocol
     _calls: dict[int, Any]
     _greeting: Any
     _notification_listeners: dict[str, list[Callable[[str, JsonValue], object]]]
     _handle_listeners: dict[tuple[int, HandleEventKind], list[Listener]]
+
+    @property
+    def session_state(self) -> SessionState | None:
+        """``qSessionState`` of the greeting: ``SESSION_CREATED`` or ``SESSION_ATTACHED``."""
+        return self._protocol.session_state
+
+    @property
+    def session_state_text(self) -> str | None:
+        """The raw ``qSessionState`` text."""
+        return self._protocol.session_state_text
+
+    @property
+    def authentication(self) -> JsonObject | None:
+        """``OnAuthenticationInformation`` from the proxy (user id and directory), if sent."""
+        return self._protocol.authentication
+
+    @property
+    def engine_version(self) -> str | None:
+        """The engine's version, read during the greeting."""
+        return self._protocol.engine_version
+
+    @property
+    def closed(self) -> bool:
+        """True once the socket is closed; calls then raise :class:`EngineClosedError`."""
+        return self._protocol.closed
+
+    @property
+    def close_reason(self) -> QlikAuthError | None:
+        """Why the server ended the session (timeout, logout, ...), once it said so."""
+        return self._protocol.fatal_error
+
+    def handle_state(self, handle: int) -> HandleState | None:
+        """Open, suspended or closed, per the engine's lists."""
+        with self._tables():
+            return self._protocol.handle_state(handle)
 
     def _tables(self) -> contextlib.AbstractContextManager[object]:
         """Guards the tables while they are read or changed."""

@@ -27,7 +27,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
-from qlikauth.engine._dispatch import EventRouter
+from qlikauth.engine._dispatch import ConnectionCore
 from qlikauth.engine._transport import (
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_OPEN_TIMEOUT,
@@ -45,7 +45,6 @@ from qlikauth.engine.protocol import (
     Event,
     GreetingCompleted,
     GreetingFailed,
-    HandleState,
     JsonObject,
     JsonValue,
     Params,
@@ -100,7 +99,7 @@ class AsyncEngineCall:
         return await self._connection._wait(self, timeout)
 
 
-class AsyncEngineConnection(EventRouter):
+class AsyncEngineConnection(ConnectionCore):
     """One engine websocket (one engine session) on an asyncio event loop.
 
     Open it with ``await AsyncEngineConnection.open(site, credentials, app_id)`` or
@@ -253,40 +252,6 @@ class AsyncEngineConnection(EventRouter):
             ) from None
 
     # -- state --------------------------------------------------------------------------------
-
-    @property
-    def session_state(self) -> SessionState | None:
-        """``qSessionState`` of the greeting: ``SESSION_CREATED`` or ``SESSION_ATTACHED``."""
-        return self._protocol.session_state
-
-    @property
-    def session_state_text(self) -> str | None:
-        """The raw ``qSessionState`` text."""
-        return self._protocol.session_state_text
-
-    @property
-    def authentication(self) -> JsonObject | None:
-        """``OnAuthenticationInformation`` from the proxy (user id and directory), if sent."""
-        return self._protocol.authentication
-
-    @property
-    def engine_version(self) -> str | None:
-        """The engine's version, read during the greeting."""
-        return self._protocol.engine_version
-
-    @property
-    def closed(self) -> bool:
-        """True once the socket is closed; calls then raise :class:`EngineClosedError`."""
-        return self._protocol.closed
-
-    @property
-    def close_reason(self) -> QlikAuthError | None:
-        """Why the server ended the session (timeout, logout, ...), once it said so."""
-        return self._protocol.fatal_error
-
-    def handle_state(self, handle: int) -> HandleState | None:
-        """Open, suspended or closed, per the engine's lists."""
-        return self._protocol.handle_state(handle)
 
     # -- calls --------------------------------------------------------------------------------
 

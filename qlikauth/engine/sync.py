@@ -30,7 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, reconnect
 from websockets.typing import Origin
 
-from qlikauth.engine._dispatch import EventRouter
+from qlikauth.engine._dispatch import ConnectionCore
 from qlikauth.engine._transport import (
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_OPEN_TIMEOUT,
@@ -48,7 +48,6 @@ from qlikauth.engine.protocol import (
     Event,
     GreetingCompleted,
     GreetingFailed,
-    HandleState,
     JsonObject,
     JsonValue,
     Params,
@@ -140,7 +139,7 @@ class EngineCall(Future[JsonObject]):
             raise error from None
 
 
-class EngineConnection(EventRouter):
+class EngineConnection(ConnectionCore):
     """One engine websocket (one engine session), usable from many threads.
 
     Open it with :meth:`open` (a :class:`~qlikauth.site.Site` and
@@ -298,41 +297,6 @@ class EngineConnection(EventRouter):
             ) from None
 
     # -- state --------------------------------------------------------------------------------
-
-    @property
-    def session_state(self) -> SessionState | None:
-        """``qSessionState`` of the greeting: ``SESSION_CREATED`` or ``SESSION_ATTACHED``."""
-        return self._protocol.session_state
-
-    @property
-    def session_state_text(self) -> str | None:
-        """The raw ``qSessionState`` text."""
-        return self._protocol.session_state_text
-
-    @property
-    def authentication(self) -> JsonObject | None:
-        """``OnAuthenticationInformation`` from the proxy (user id and directory), if sent."""
-        return self._protocol.authentication
-
-    @property
-    def engine_version(self) -> str | None:
-        """The engine's version, read during the greeting."""
-        return self._protocol.engine_version
-
-    @property
-    def closed(self) -> bool:
-        """True once the socket is closed; calls then raise :class:`EngineClosedError`."""
-        return self._protocol.closed
-
-    @property
-    def close_reason(self) -> QlikAuthError | None:
-        """Why the server ended the session (timeout, logout, ...), once it said so."""
-        return self._protocol.fatal_error
-
-    def handle_state(self, handle: int) -> HandleState | None:
-        """Open, suspended or closed, per the engine's lists."""
-        with self._state_lock:
-            return self._protocol.handle_state(handle)
 
     # -- calls --------------------------------------------------------------------------------
 
