@@ -38,8 +38,8 @@ from qlikauth.errors import (
     XrfkeyRejectedError,
     redact_url,
 )
+from qlikauth.handshake import errors_in, explain_tls_failure
 from qlikauth.site import Site
-from qlikauth.tls import errors_in, explain_tls_failure
 
 __all__ = [
     "Flow",

@@ -9,7 +9,7 @@ A Qlik Sense certificate export (QMC, "Export certificates") comes in two shapes
 :class:`CertificateBundle` loads either and explains what is wrong with it
 (:meth:`CertificateBundle.check`). :class:`TlsConfig` turns trust and identity into
 ``ssl.SSLContext`` objects, built once. :func:`explain_tls_failure` turns a failed handshake
-into the specific qlikauth error, naming the host names the server certificate does hold.
+into the specific qlikauth error (in :mod:`qlikauth.handshake`).
 
 Verification is on unless ``verify=False`` is passed explicitly; every context handed out
 in that state emits :class:`InsecureTLSWarning`.
@@ -23,7 +23,6 @@ import ipaddress
 import os
 import secrets
 import shutil
-import socket
 import ssl
 import stat
 import tempfile
@@ -32,7 +31,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Literal, TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -46,9 +45,6 @@ from qlikauth.errors import (
     CertificateMismatchError,
     CertificateValidityError,
     ConfigurationError,
-    HandshakeError,
-    HostnameMismatchError,
-    QlikAuthError,
     TLSError,
 )
 
@@ -59,12 +55,11 @@ __all__ = [
     "KeyPermissionWarning",
     "TlsConfig",
     "certificate_names",
-    "check_connection",
     "diagnose",
-    "errors_in",
-    "explain_tls_failure",
     "host_matches",
-    "server_certificate_names",
+    "hostname_advice",
+    "is_ip_address",
+    "load_identity",
 ]
 
 PrivateKey: TypeAlias = (
@@ -332,7 +327,7 @@ def certificate_names(cert: x509.Certificate) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _is_ip(host: str) -> bool:
+def is_ip_address(host: str) -> bool:
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -343,9 +338,9 @@ def _is_ip(host: str) -> bool:
 def host_matches(host: str, names: Sequence[str]) -> bool:
     """Whether ``host`` is one of ``names`` as TLS checks it (IP exact, one-label wildcards)."""
     host = host.strip("[]").rstrip(".").lower()
-    if _is_ip(host):
+    if is_ip_address(host):
         ip = ipaddress.ip_address(host)
-        return any(_is_ip(n) and ipaddress.ip_address(n) == ip for n in names)
+        return any(is_ip_address(n) and ipaddress.ip_address(n) == ip for n in names)
     for name in names:
         name = name.rstrip(".").lower()
         if name == host:
@@ -354,19 +349,19 @@ def host_matches(host: str, names: Sequence[str]) -> bool:
             name.startswith("*.")
             and "." in host
             and host.split(".", 1)[1] == name[2:]
-            and not _is_ip(name[2:])
+            and not is_ip_address(name[2:])
         ):
             return True
     return False
 
 
-def _hostname_advice(host: str, names: Sequence[str]) -> str:
+def hostname_advice(host: str, names: Sequence[str]) -> str:
     """What to do when ``host`` is not among ``names``: the #1 support question."""
     shown = ", ".join(names) if names else "(no names)"
     bare = host.strip("[]").lower()
     advice: list[str] = []
     matches = [n for n in names if n.lower().split(".", 1)[0] == bare]
-    if _is_ip(bare):
+    if is_ip_address(bare):
         advice.append(
             "Qlik certificates name the server by host name, rarely by IP address: connect "
             f"with one of {shown}"
@@ -687,7 +682,7 @@ class CertificateBundle:
                     "the certificate the Qlik server presents must name the host exactly as "
                     "you connect to it; qlikauth lists the names it holds if they differ",
                 )
-            if host is not None and _is_ip(host):
+            if host is not None and is_ip_address(host):
                 warn(
                     f"{host} is an IP address; Qlik server certificates usually hold host "
                     "names only",
@@ -736,7 +731,7 @@ class CertificateBundle:
                 f"{label} does not name {host!r} (it names {', '.join(names) or 'nothing'}); "
                 "a server presenting it cannot be reached as "
                 f"{host} with verification on",
-                _hostname_advice(host, names)
+                hostname_advice(host, names)
                 + ". Note: a QMC export's server.pem is for the machine named at export; the "
                 "Qlik server itself presents its own certificate, signed by the same root",
             )
@@ -790,7 +785,7 @@ def _no_passphrase() -> bytes:
     raise CertificateFileError("the client key is encrypted; give its passphrase")
 
 
-def _load_identity(context: ssl.SSLContext, bundle: CertificateBundle) -> None:
+def load_identity(context: ssl.SSLContext, bundle: CertificateBundle) -> None:
     """Load the bundle's certificate and key into ``context``, with qlikauth's errors."""
     key_file = bundle.client_key or bundle.client_cert
     if _key_readable_by_others(key_file):
@@ -940,278 +935,7 @@ class TlsConfig:
         with self._lock:
             if self._client is None:
                 context = self._base_context()
-                _load_identity(context, self.bundle)
+                load_identity(context, self.bundle)
                 self._client = context
             context = self._client
         return self._hand_out(context)
-
-
-# --------------------------------------------------------------------------- failures
-
-
-def _peer_certificate(
-    host: str, port: int, *, timeout: float, bundle: CertificateBundle | None
-) -> x509.Certificate | None:
-    """The server's certificate from an unverified handshake that sends no data."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    if bundle is not None:
-        with contextlib.suppress(TLSError, OSError):
-            _load_identity(context, bundle)
-    server_name = None if _is_ip(host) else host
-    with (
-        socket.create_connection((host, port), timeout=timeout) as raw,
-        context.wrap_socket(raw, server_hostname=server_name) as tls,
-    ):
-        der = tls.getpeercert(binary_form=True)
-    return x509.load_der_x509_certificate(der) if der else None
-
-
-def server_certificate_names(
-    host: str,
-    port: int,
-    *,
-    timeout: float = 5.0,
-    bundle: CertificateBundle | None = None,
-) -> tuple[str, ...]:
-    """The names the certificate served at ``host:port`` holds (unverified; sends no data).
-
-    ``bundle`` presents a client certificate, for servers that end the handshake without
-    one (TLS 1.2 with mutual TLS). Raises :class:`HandshakeError` if no certificate arrives.
-    """
-    try:
-        cert = _peer_certificate(host, port, timeout=timeout, bundle=bundle)
-    except (OSError, ValueError) as exc:
-        raise HandshakeError(
-            f"could not fetch the certificate of {host}:{port}: {exc}",
-            hint="check the host and port, and that the service listens with TLS",
-        ) from None
-    if cert is None:
-        raise HandshakeError(f"{host}:{port} presented no certificate")
-    return certificate_names(cert)
-
-
-def errors_in(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and every error it wraps (cause, context, urllib3's ``reason``, args)."""
-    seen: set[int] = set()
-    stack: list[BaseException] = [exc]
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        nested: list[Any] = [
-            current.__cause__,
-            current.__context__,
-            # urllib3 keeps ``reason`` as an attribute; some libraries make it a deprecated
-            # property that warns when read, so only the instance's own is taken.
-            vars(current).get("reason") if hasattr(current, "__dict__") else None,
-        ]
-        nested += list(current.args)
-        stack.extend(n for n in nested if isinstance(n, BaseException))
-
-
-# OpenSSL X509_V_ERR_* codes.
-_HOSTNAME_CODES = frozenset({62, 64})  # hostname mismatch, IP address mismatch
-_EXPIRED_CODES = frozenset({9, 10})  # not yet valid, expired
-_UNKNOWN_CA_CODES = frozenset({2, 18, 19, 20, 21, 27, 30})
-_CLIENT_CERT_REASONS = frozenset(
-    {
-        "TLSV13_ALERT_CERTIFICATE_REQUIRED",
-        "SSLV3_ALERT_BAD_CERTIFICATE",
-        "TLSV1_ALERT_UNKNOWN_CA",
-        "SSLV3_ALERT_CERTIFICATE_EXPIRED",
-        "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
-        "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
-        "TLSV1_ALERT_ACCESS_DENIED",
-        "SSLV3_ALERT_HANDSHAKE_FAILURE",
-    }
-)
-
-
-def explain_tls_failure(
-    exc: BaseException,
-    *,
-    host: str,
-    port: int,
-    config: TlsConfig | None = None,
-    timeout: float = 5.0,
-) -> TLSError:
-    """Turn a failed TLS handshake (``ssl`` error, or one wrapped by requests/urllib3/
-    websockets) into the specific qlikauth error, with what to change.
-
-    For a hostname mismatch it makes a second, unverified handshake that sends nothing
-    else, to list the names the server certificate does hold.
-    """
-    where = f"{host}:{port}"
-    bundle = config.bundle if config is not None else None
-    for err in errors_in(exc):
-        if isinstance(err, TLSError):
-            return err
-        if isinstance(err, ssl.SSLCertVerificationError):
-            return _explain_verification(err, host, port, config, timeout)
-    for err in errors_in(exc):
-        if isinstance(err, ssl.SSLError) and err.reason in _CLIENT_CERT_REASONS:
-            return _explain_rejected_client(err, where, bundle)
-    for err in errors_in(exc):
-        if isinstance(err, ssl.SSLEOFError | ConnectionResetError | BrokenPipeError):
-            hint = (
-                "if this port requires a client certificate (QPS 4243, QRS 4242, engine 4747), "
-                + (
-                    "the server may not accept yours: check it is signed by this site's root "
-                    "(qlikauth certs check)"
-                    if bundle
-                    else "pass the site's certificate export (client.pem and client_key.pem, "
-                    "or client.pfx)"
-                )
-            )
-            return HandshakeError(f"{where} closed the TLS connection: {err}", hint=hint)
-    for err in errors_in(exc):
-        text = str(err).lower()
-        if "hostname mismatch" in text or "ip address mismatch" in text:
-            # Only the text survived (some libraries re-raise with a message string).
-            names: tuple[str, ...] = ()
-            with contextlib.suppress(QlikAuthError):
-                names = server_certificate_names(host, port, timeout=timeout, bundle=bundle)
-            return _hostname_error(host, port, names)
-    first = next((e for e in errors_in(exc) if isinstance(e, ssl.SSLError)), exc)
-    return HandshakeError(
-        f"TLS with {where} failed: {first}",
-        hint="check that the port speaks TLS and that the host and port are right",
-    )
-
-
-def _explain_rejected_client(
-    err: ssl.SSLError, where: str, bundle: CertificateBundle | None
-) -> TLSError:
-    reason = str(err.reason)
-    if bundle is None:
-        return HandshakeError(
-            f"{where} refused the connection without a client certificate ({reason})",
-            hint="this port needs mutual TLS: pass the site's certificate export (client.pem "
-            "and client_key.pem, or client.pfx with its password)",
-        )
-    if reason == "SSLV3_ALERT_CERTIFICATE_EXPIRED":
-        return CertificateValidityError(
-            f"{where} refused the client certificate as expired ({reason})",
-            hint="export new certificates from the QMC; check this machine's clock",
-        )
-    return HandshakeError(
-        f"{where} refused the client certificate {bundle.client_cert} ({reason})",
-        hint="the client certificate is missing or not signed by this site's root: use the "
-        "export of this site (qlikauth certs check shows which root signs it)",
-    )
-
-
-def _hostname_error(host: str, port: int, names: tuple[str, ...]) -> HostnameMismatchError:
-    held = ", ".join(names) if names else "(the names could not be fetched)"
-    return HostnameMismatchError(
-        f"the certificate of {host}:{port} does not name {host!r}; it holds: {held}",
-        host=host,
-        server_names=names,
-        hint=_hostname_advice(host, names),
-    )
-
-
-def _explain_verification(
-    err: ssl.SSLCertVerificationError,
-    host: str,
-    port: int,
-    config: TlsConfig | None,
-    timeout: float,
-) -> TLSError:
-    where = f"{host}:{port}"
-    code = err.verify_code
-    bundle = config.bundle if config is not None else None
-    peer: x509.Certificate | None = None
-    with contextlib.suppress(OSError, ValueError):
-        peer = _peer_certificate(host, port, timeout=timeout, bundle=bundle)
-    if code in _HOSTNAME_CODES:
-        return _hostname_error(host, port, certificate_names(peer) if peer is not None else ())
-    if code in _EXPIRED_CODES:
-        detail = ""
-        if peer is not None:
-            detail = (
-                f" (valid {peer.not_valid_before_utc:%Y-%m-%d} to "
-                f"{peer.not_valid_after_utc:%Y-%m-%d} UTC)"
-            )
-        return CertificateValidityError(
-            f"the server certificate of {where} is {err.verify_message}{detail}",
-            hint="renew the server's certificate, or check this machine's clock",
-        )
-    if code in _UNKNOWN_CA_CODES:
-        issuer = f" issued by {peer.issuer.rfc4514_string()}" if peer is not None else ""
-        root = config.root if config is not None else None
-        hint = (
-            f"the server's certificate{issuer} is not signed by {root}: use the root.pem "
-            "exported from this site"
-            if root is not None
-            else "pass the site's root.pem (from the QMC certificate export) as the trusted "
-            "root; the system's trust store does not know a Qlik site's own root"
-        )
-        return CertificateChainError(
-            f"cannot verify the certificate of {where}: {err.verify_message}", hint=hint
-        )
-    return CertificateChainError(
-        f"the certificate of {where} failed verification: {err.verify_message} "
-        f"(OpenSSL code {code})",
-        hint="run qlikauth certs check on the certificate folder",
-    )
-
-
-def check_connection(
-    host: str, port: int, *, config: TlsConfig, timeout: float = 5.0
-) -> list[Finding]:
-    """Connect to ``host:port`` with ``config`` (the client certificate when there is one)
-    and report whether the server is verified and accepts us; sends no application data.
-    """
-    where = f"{host}:{port}"
-    try:
-        context = config.client_context() if config.bundle else config.server_context()
-    except (TLSError, ConfigurationError) as exc:
-        return [Finding("error", exc.message, exc.hint)]
-    try:
-        with (
-            socket.create_connection((host, port), timeout=timeout) as raw,
-            context.wrap_socket(raw, server_hostname=host.strip("[]")) as tls,
-        ):
-            version = tls.version()
-            # With TLS 1.3 the server judges our certificate after our side of the
-            # handshake is done; a refusal arrives as an alert on the first read.
-            tls.settimeout(min(timeout, 1.0))
-            closed = False
-            with contextlib.suppress(TimeoutError):
-                closed = tls.recv(1) == b""
-    except OSError as exc:  # ssl.SSLError is an OSError
-        if not isinstance(exc, ssl.SSLError | ConnectionResetError | BrokenPipeError):
-            return [
-                Finding(
-                    "error",
-                    f"cannot connect to {where}: {exc}",
-                    "check the host name, the port and the firewall",
-                )
-            ]
-        failure = explain_tls_failure(exc, host=host, port=port, config=config, timeout=timeout)
-        return [Finding("error", failure.message, failure.hint)]
-    who = "with the client certificate" if config.bundle else "without a client certificate"
-    if closed:
-        # Some servers refuse a client certificate by closing without an alert.
-        return [
-            Finding(
-                "error",
-                f"{where} closed the connection right after the TLS handshake {who}",
-                "the server did not accept this client: the certificate is missing or not "
-                "signed by the site's root; export the certificates again from this site",
-            )
-        ]
-    if not config.verify:
-        return [
-            Finding(
-                "warning",
-                f"TLS ({version}) with {where} succeeded {who}, but the server was NOT verified",
-                "turn verification back on and pass the site's root.pem",
-            )
-        ]
-    return [Finding("ok", f"TLS ({version}) with {where} succeeded {who}; the server is verified")]

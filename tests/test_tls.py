@@ -30,6 +30,7 @@ from qlikauth.errors import (
     HostnameMismatchError,
     TLSError,
 )
+from qlikauth.handshake import check_connection, explain_tls_failure, server_certificate_names
 from qlikauth.pki import TestPki, make_test_pki
 from qlikauth.tls import (
     CertificateBundle,
@@ -38,11 +39,8 @@ from qlikauth.tls import (
     KeyPermissionWarning,
     TlsConfig,
     certificate_names,
-    check_connection,
     diagnose,
-    explain_tls_failure,
     host_matches,
-    server_certificate_names,
 )
 
 PFX_PASSWORD = "correct horse battery"

@@ -23,14 +23,9 @@ from typing import Any
 from qlikauth._files import atomic_write
 from qlikauth.cli._common import EXIT_CONFIG, EXIT_OK, EXIT_USAGE, common_options, emit
 from qlikauth.errors import ConfigurationError, TLSError
+from qlikauth.handshake import check_connection
 from qlikauth.pki import make_test_pki
-from qlikauth.tls import (
-    CertificateBundle,
-    Finding,
-    TlsConfig,
-    check_connection,
-    diagnose,
-)
+from qlikauth.tls import CertificateBundle, Finding, TlsConfig, diagnose
 
 __all__ = ["PASSWORD_ENV", "PASSWORD_FILE", "register"]
 

@@ -41,9 +41,10 @@ from qlikauth.errors import (
     TLSError,
     TransportError,
 )
+from qlikauth.handshake import check_connection
 from qlikauth.http import HttpRequest, HttpResponse, HttpTransport, check_response, run_flow
 from qlikauth.qps import list_sessions_request, parse_sessions
-from qlikauth.tls import TlsConfig, check_connection
+from qlikauth.tls import TlsConfig
 
 __all__ = ["SKEW_ERROR", "SKEW_WARNING", "Step", "register"]
 

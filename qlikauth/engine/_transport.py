@@ -129,7 +129,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def _explain_tls(exc: BaseException, options: ConnectOptions) -> QlikAuthError:
-    from qlikauth.tls import explain_tls_failure
+    from qlikauth.handshake import explain_tls_failure
 
     # Hand over the socket-level error, not the websockets wrapper: reading attributes of
     # ConnectionClosed (its deprecated ``reason``) warns.
