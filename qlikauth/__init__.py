@@ -17,8 +17,8 @@ from qlikauth.auth.ntlm import NtlmAuth
 from qlikauth.auth.session import SessionAuth
 from qlikauth.auth.ticket import TicketAuth, issue_ticket
 from qlikauth.auth.windows import WindowsAuth
-from qlikauth.client import AsyncQlikClient, QlikClient, RequestsAuth, WebSocketOptions
-from qlikauth.credentials import Credentials, QlikUser, Route
+from qlikauth.client import AsyncQlikClient, QlikClient, RequestsAuth
+from qlikauth.credentials import Credentials, QlikUser, Route, WebSocketOptions
 from qlikauth.download import DownloadResult
 from qlikauth.engine import (
     AsyncDoc,

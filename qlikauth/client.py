@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import ssl
 import threading
 import time
 from collections.abc import Callable, Collection, Generator, Mapping
@@ -30,7 +29,7 @@ import requests
 import requests.auth
 
 from qlikauth.auth.base import Authenticator, personal_api_user
-from qlikauth.credentials import SENSITIVE_HEADERS, Credentials, QlikUser, Route
+from qlikauth.credentials import Credentials, QlikUser, Route, WebSocketOptions
 from qlikauth.download import DownloadResult, ProgressCallback
 from qlikauth.download import download as _download
 from qlikauth.engine.aio import AsyncEngineConnection
@@ -60,7 +59,7 @@ from qlikauth.http import (
 )
 from qlikauth.site import Site
 
-__all__ = ["AsyncQlikClient", "QlikClient", "RequestsAuth", "WebSocketOptions"]
+__all__ = ["AsyncQlikClient", "QlikClient", "RequestsAuth"]
 
 log = logging.getLogger("qlikauth.client")
 
@@ -438,71 +437,6 @@ def _count_from(response: HttpResponse) -> int | None:
     return len(data) if isinstance(data, list) else None
 
 
-# --------------------------------------------------------------------------- websockets
-
-
-@dataclass(frozen=True)
-class WebSocketOptions:
-    """URL, headers, Origin and TLS for an engine websocket, for third-party clients.
-
-    ``websocket_client_kwargs()`` feeds ``websocket.create_connection(**kw)``
-    (websocket-client); ``websockets_kwargs()`` feeds ``websockets`` ``connect(**kw)``.
-    """
-
-    url: str
-    headers: Mapping[str, str]
-    origin: str
-    ssl_context: ssl.SSLContext | None
-
-    def header_list(self) -> list[str]:
-        """The headers as ``"Name: value"`` lines (websocket-client's ``header=``)."""
-        return [f"{k}: {v}" for k, v in self.headers.items()]
-
-    def sslopt(self) -> dict[str, Any]:
-        """websocket-client's ``sslopt=``: the site's own SSLContext."""
-        return {} if self.ssl_context is None else {"context": self.ssl_context}
-
-    def websocket_client_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``websocket.create_connection``."""
-        return {
-            "url": self.url,
-            "header": self.header_list(),
-            "origin": self.origin,
-            "sslopt": self.sslopt(),
-        }
-
-    def websockets_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``websockets`` ``connect`` (sync or asyncio)."""
-        out: dict[str, Any] = {
-            "uri": self.url,
-            "additional_headers": dict(self.headers),
-            "origin": self.origin,
-        }
-        if self.ssl_context is not None:
-            out["ssl"] = self.ssl_context
-        return out
-
-    def __repr__(self) -> str:
-        shown = {
-            k: "[secure]" if k.lower() in SENSITIVE_HEADERS else v for k, v in self.headers.items()
-        }
-        url = redact_url(self.url)
-        return f"WebSocketOptions(url={url!r}, headers={shown}, origin={self.origin!r})"
-
-
-def _websocket_options(
-    site: Site, credentials: Credentials, app_id: str | None, identity: str | None, ttl: int | None
-) -> WebSocketOptions:
-    url = credentials.websocket_url(site, app_id, identity=identity, ttl=ttl)
-    secure = url.startswith("wss:")
-    return WebSocketOptions(
-        url=url,
-        headers=credentials.websocket_headers(),
-        origin=credentials.origin(site),
-        ssl_context=credentials.ssl_context(site) if secure else None,
-    )
-
-
 # --------------------------------------------------------------------------- sync client
 
 
@@ -723,7 +657,7 @@ class QlikClient:
         self, app_id: str | None = None, *, identity: str | None = None, ttl: int | None = None
     ) -> WebSocketOptions:
         """URL, headers, Origin and TLS for a third-party websocket client, same session."""
-        return _websocket_options(self.site, self.credentials(), app_id, identity, ttl)
+        return self.credentials().websocket_options(self.site, app_id, identity=identity, ttl=ttl)
 
     def engine(
         self,
@@ -1030,7 +964,8 @@ class AsyncQlikClient:
         self, app_id: str | None = None, *, identity: str | None = None, ttl: int | None = None
     ) -> WebSocketOptions:
         """URL, headers, Origin and TLS for a third-party websocket client, same session."""
-        return _websocket_options(self.site, await self.credentials(), app_id, identity, ttl)
+        credentials = await self.credentials()
+        return credentials.websocket_options(self.site, app_id, identity=identity, ttl=ttl)
 
     async def engine(
         self,

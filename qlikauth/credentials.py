@@ -17,12 +17,12 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
-from qlikauth.errors import ConfigurationError, InvalidHeaderValueError
+from qlikauth.errors import ConfigurationError, InvalidHeaderValueError, redact_url
 
 if TYPE_CHECKING:
     from qlikauth.site import Site
 
-__all__ = ["Credentials", "QlikUser", "Route", "check_header_value"]
+__all__ = ["Credentials", "QlikUser", "Route", "WebSocketOptions", "check_header_value"]
 
 #: Header names whose values are secrets: shown as ``[secure]``.
 SENSITIVE_HEADERS = frozenset(
@@ -113,6 +113,55 @@ class QlikUser:
 
 def _frozen(mapping: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True)
+class WebSocketOptions:
+    """URL, headers, Origin and TLS for an engine websocket, for third-party clients.
+
+    ``websocket_client_kwargs()`` feeds ``websocket.create_connection(**kw)``
+    (websocket-client); ``websockets_kwargs()`` feeds ``websockets`` ``connect(**kw)``.
+    """
+
+    url: str
+    headers: Mapping[str, str]
+    origin: str
+    ssl_context: ssl.SSLContext | None
+
+    def header_list(self) -> list[str]:
+        """The headers as ``"Name: value"`` lines (websocket-client's ``header=``)."""
+        return [f"{k}: {v}" for k, v in self.headers.items()]
+
+    def sslopt(self) -> dict[str, Any]:
+        """websocket-client's ``sslopt=``: the site's own SSLContext."""
+        return {} if self.ssl_context is None else {"context": self.ssl_context}
+
+    def websocket_client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``websocket.create_connection``."""
+        return {
+            "url": self.url,
+            "header": self.header_list(),
+            "origin": self.origin,
+            "sslopt": self.sslopt(),
+        }
+
+    def websockets_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``websockets`` ``connect`` (sync or asyncio)."""
+        out: dict[str, Any] = {
+            "uri": self.url,
+            "additional_headers": dict(self.headers),
+            "origin": self.origin,
+        }
+        if self.ssl_context is not None:
+            out["ssl"] = self.ssl_context
+        return out
+
+    def __repr__(self) -> str:
+        shown = {
+            k: "[secure]" if k.lower() in SENSITIVE_HEADERS else v for k, v in self.headers.items()
+        }
+        url = redact_url(self.url)
+        return f"WebSocketOptions(url={url!r}, headers={shown}, origin={self.origin!r})"
 
 
 @dataclass(frozen=True, eq=True)
@@ -244,6 +293,23 @@ class Credentials:
         if self.route is Route.DIRECT:
             return site.engine_websocket_url(app_id, identity=identity, ttl=ttl, query=query)
         return site.app_websocket_url(app_id, identity=identity, ttl=ttl, query=query)
+
+    def websocket_options(
+        self,
+        site: Site,
+        app_id: str | None = None,
+        *,
+        identity: str | None = None,
+        ttl: int | None = None,
+    ) -> WebSocketOptions:
+        """Everything a third-party websocket client needs to open the engine socket."""
+        url = self.websocket_url(site, app_id, identity=identity, ttl=ttl)
+        return WebSocketOptions(
+            url=url,
+            headers=self.websocket_headers(),
+            origin=self.origin(site),
+            ssl_context=self.ssl_context(site) if url.startswith("wss:") else None,
+        )
 
     def ssl_context(self, site: Site) -> ssl.SSLContext:
         """The TLS context to connect with: server trust only, or with the client certificate."""

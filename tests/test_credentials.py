@@ -136,3 +136,18 @@ def test_qlik_user_validation() -> None:
         QlikUser(" ", "alice")
     with pytest.raises(ConfigurationError):
         QlikUser.parse("alice")
+
+
+def test_websocket_options_for_third_party_clients(creds: Credentials) -> None:
+    site = Site("qlik.example.com", VirtualProxy("jwt"))
+    options = creds.websocket_options(site, "app-1")
+    assert options.url == creds.websocket_url(site, "app-1")
+    assert options.origin == "https://qlik.example.com"
+    assert options.ssl_context is site.tls.server_context()
+    assert "Authorization" not in options.headers  # a cookie exists
+    kwargs = options.websocket_client_kwargs()
+    assert kwargs["header"] == [f"Cookie: X-Qlik-Session-jwt={SECRET_COOKIE}"]
+    assert kwargs["sslopt"] == {"context": options.ssl_context}
+    assert options.websockets_kwargs()["additional_headers"] == dict(options.headers)
+    for secret in (SECRET_COOKIE, SECRET_CSRF, "tkt-secret"):
+        assert secret not in repr(options)
