@@ -146,7 +146,7 @@ def test_websocket_options_for_third_party_clients(creds: Credentials) -> None:
     assert options.ssl_context is site.tls.server_context()
     assert "Authorization" not in options.headers  # a cookie exists
     kwargs = options.websocket_client_kwargs()
-    assert kwargs["header"] == [f"Cookie: X-Qlik-Session-jwt={SECRET_COOKIE}"]
+    assert kwargs["header"] == ["header_user: alice", f"Cookie: X-Qlik-Session-jwt={SECRET_COOKIE}"]
     assert kwargs["sslopt"] == {"context": options.ssl_context}
     assert options.websockets_kwargs()["additional_headers"] == dict(options.headers)
     for secret in (SECRET_COOKIE, SECRET_CSRF, "tkt-secret"):
