@@ -128,6 +128,15 @@ class EmulatorConfig:
     large_app_rows: int = 0
     #: Qlik's CSV export limit (5,000,000 cells); ``None`` lifts it for benchmark exports.
     csv_cell_limit: int | None = 5_000_000
+    #: The names the server certificate holds; empty means ``host``, ``localhost`` and
+    #: ``127.0.0.1``. Leave out the name clients dial to reproduce a hostname mismatch.
+    certificate_names: tuple[str, ...] = ()
+
+    def server_certificate_names(self) -> tuple[str, ...]:
+        """The names the server certificate holds, defaults applied."""
+        if self.certificate_names:
+            return self.certificate_names
+        return tuple(dict.fromkeys([self.host, "localhost", "127.0.0.1"]))
 
     def virtual_proxy(self, prefix: str) -> VirtualProxyConfig | None:
         """The virtual proxy with this prefix, if configured."""
@@ -319,6 +328,11 @@ def config_from_mapping(data: Mapping[str, Any]) -> EmulatorConfig:
             ):
                 raise ConfigurationError(f"{key} has the wrong type")
             changes[key] = _number(value) if expected == (int, float) else value
+        elif key == "certificate_names":
+            names = _str_tuple(value, "certificate_names")
+            if not names:
+                raise ConfigurationError("certificate_names needs at least one name")
+            changes[key] = names
         elif key == "ports":
             for name, port in dict(value).items():
                 if name not in _PORTS or not isinstance(port, int):

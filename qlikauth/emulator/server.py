@@ -82,8 +82,7 @@ class Emulator:
 
         config = self.config
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        hosts = list(dict.fromkeys([config.host, "localhost", "127.0.0.1"]))
-        pki = ensure_pki(self.state_dir, hosts)
+        pki = ensure_pki(self.state_dir, config.server_certificate_names())
         _jwt_key, jwt_cert = ensure_jwt_keypair(self.state_dir)
         apps = list(default_apps())
         if config.large_app_rows > 0:
@@ -220,6 +219,7 @@ class Emulator:
             "state_dir": str(self.state_dir),
             "info_file": str(self.info_file),
             "certs_dir": str(core.pki.directory),
+            "certificate_names": list(config.server_certificate_names()),
             "pfx_password": core.pki.pfx_password,
             "legacy_websocket": config.legacy_websocket,
             "ticket_ttl": config.ticket_ttl,

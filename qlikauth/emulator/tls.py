@@ -31,14 +31,14 @@ def _server_names(cert_path: Path) -> set[str]:
 def ensure_pki(state_dir: Path, hosts: Sequence[str]) -> TestPki:
     """The PKI in ``state_dir/certs``, created (with a random PFX password) unless present.
 
-    An existing PKI whose server certificate does not name every host is made anew.
+    An existing PKI whose server certificate names other hosts than ``hosts`` is made anew.
     """
     certs = state_dir / "certs"
     password_file = state_dir / _PASSWORD_FILE
     if password_file.is_file():
         pki = TestPki(certs, password_file.read_text(encoding="utf-8").strip())
         wanted = [pki.root, pki.root_key, pki.server, pki.server_key, pki.client, pki.client_key]
-        if all(p.is_file() for p in wanted) and set(hosts) <= _server_names(pki.server):
+        if all(p.is_file() for p in wanted) and set(hosts) == _server_names(pki.server):
             return pki
     password = secrets.token_urlsafe(18)
     pki = make_test_pki(certs, list(dict.fromkeys(hosts)), pfx_password=password)

@@ -176,24 +176,11 @@ def test_clock_skew_breaks_jwt(
 
 
 @pytest.fixture
-def misnamed_emulator(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[EmulatorInfo]:
-    """An emulator whose server certificate names only qlik.example.test, not localhost.
-
-    The emulator always adds localhost to its certificate; here its PKI check is told the
-    prepared certificate is fine, as a site whose certificate names its real host would be.
-    """
+def misnamed_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorInfo]:
+    """An emulator whose server certificate names only qlik.example.test, not localhost."""
     pytest.importorskip("aiohttp", reason="the emulator needs the 'server' extra (aiohttp)")
-    import qlikauth.emulator.tls as emulator_tls
-
     state = tmp_path_factory.mktemp("emu-misnamed")
-    make_test_pki(state / "certs", ["qlik.example.test"], pfx_password="pfx-pw")
-    (state / "pfx_password").write_text("pfx-pw", encoding="utf-8")
-    monkeypatch.setattr(
-        emulator_tls, "_server_names", lambda _path: {"localhost", "127.0.0.1", "qlik.example.test"}
-    )
-    with running_emulator(state) as info:
+    with running_emulator(state, certificate_names=("qlik.example.test",)) as info:
         yield info
 
 

@@ -121,6 +121,7 @@ def test_config_overrides_and_merges_virtual_proxies(tmp_path: Path) -> None:
     path.write_text(
         "session_timeout = 5\n"
         "max_parallel_sessions = 2\n"
+        'certificate_names = ["qlik.corp.example"]\n'
         "[apps]\nlarge_app_rows = 1000\ncsv_cell_limit = 0\n"
         '[[virtual_proxies]]\nprefix = "hdr"\nheader_name = "hdr-usr"\n'
         '[[virtual_proxies]]\nprefix = "sso"\nmethod = "ticket"\n'
@@ -138,6 +139,8 @@ def test_config_overrides_and_merges_virtual_proxies(tmp_path: Path) -> None:
     assert config.max_parallel_sessions == 2
     assert config.large_app_rows == 1000
     assert config.csv_cell_limit is None
+    assert config.server_certificate_names() == ("qlik.corp.example",)
+    assert load_config(None).server_certificate_names() == ("localhost", "127.0.0.1")
     assert load_config(None).csv_cell_limit == 5_000_000
     assert [u.name for u in config.windows.users] == ["erin"]
 
@@ -147,6 +150,7 @@ def test_config_overrides_and_merges_virtual_proxies(tmp_path: Path) -> None:
     [
         "nonsense = 1\n",
         "[apps]\ncsv_cell_limit = -1\n",
+        "certificate_names = []\n",
         "[apps]\nrows = 5\n",
         'ticket_ttl = "long"\n',
         '[[virtual_proxies]]\nprefix = "Bad/"\nmethod = "header"\n',

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -90,6 +91,25 @@ def test_server_certificate_does_not_name_other_hosts(qlik_emulator: EmulatorInf
         pytest.raises(ssl.SSLCertVerificationError),
     ):
         context.wrap_socket(raw, server_hostname="qlik.example.com")
+
+
+def test_certificate_names_setting_reproduces_a_hostname_mismatch(
+    qlik_emulator_factory: Callable[..., EmulatorInfo],
+) -> None:
+    info = qlik_emulator_factory(certificate_names=("qlik.example.test",))
+    assert info["certificate_names"] == ["qlik.example.test"]
+    port = urlsplit(info.proxy_url).port or 0
+    context = ssl.create_default_context(cafile=str(info.root))
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        pytest.raises(ssl.SSLCertVerificationError, match="localhost"),
+    ):
+        context.wrap_socket(raw, server_hostname="localhost")
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="qlik.example.test") as tls,
+    ):
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
 
 
 def test_info_file_lists_certificates_and_pfx_password(qlik_emulator: EmulatorInfo) -> None:
