@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from qlikauth.errors import (
@@ -24,6 +25,7 @@ __all__ = [
     "emit",
     "exit_code_for",
     "print_error",
+    "show_help",
 ]
 
 EXIT_OK = 0
@@ -55,6 +57,16 @@ def common_options() -> argparse.ArgumentParser:
         "--timeout", type=float, default=None, help="seconds per network call (default 30)"
     )
     return common
+
+
+def show_help(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """The handler of a command group run without a sub-command: its help, a usage error."""
+
+    def handler(_args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+
+    return handler
 
 
 def emit(args: argparse.Namespace, data: dict[str, Any] | list[Any], text: str) -> None:

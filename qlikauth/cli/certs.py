@@ -16,12 +16,11 @@ import ipaddress
 import json
 import os
 import secrets
-import sys
 from pathlib import Path
 from typing import Any
 
 from qlikauth._files import atomic_write
-from qlikauth.cli._common import EXIT_CONFIG, EXIT_OK, EXIT_USAGE, common_options, emit
+from qlikauth.cli._common import EXIT_CONFIG, EXIT_OK, common_options, emit, show_help
 from qlikauth.errors import ConfigurationError, TLSError
 from qlikauth.handshake import check_connection
 from qlikauth.pki import make_test_pki
@@ -62,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="make a test certificate set, or check a certificate export",
         description="Certificate sets as the QMC exports them (PEM folder or client.pfx).",
     )
-    certs.set_defaults(handler=lambda _args: _usage(certs))
+    certs.set_defaults(handler=show_help(certs))
     commands = certs.add_subparsers(title="certs commands", metavar="COMMAND")
 
     make = commands.add_parser(
@@ -114,11 +113,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="also make a TLS handshake with --host on PORT (default 4243, the QPS)",
     )
     check.set_defaults(handler=_check)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return EXIT_USAGE
 
 
 def _make_test(args: argparse.Namespace) -> int:

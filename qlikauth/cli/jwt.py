@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from qlikauth.auth.jwt import ALGORITHMS, JwtAuth, inspect_jwt, make_jwt_keypair, verify_jwt
-from qlikauth.cli._common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, common_options, emit
+from qlikauth.cli._common import EXIT_FAILURE, EXIT_OK, common_options, emit, show_help
 from qlikauth.cli._context import command, load_config, options_from
 from qlikauth.config import authenticator_settings
 from qlikauth.errors import ConfigurationError
@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="make signing keys, mint, verify and inspect JWTs for a JWT virtual proxy",
         description="JWTs as a Qlik Sense JWT virtual proxy takes them (RS256/384/512).",
     )
-    jwt.set_defaults(handler=lambda _args: _usage(jwt))
+    jwt.set_defaults(handler=show_help(jwt))
     commands = jwt.add_subparsers(title="jwt commands", metavar="COMMAND")
 
     keygen = commands.add_parser(
@@ -115,11 +115,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _token_options(inspect)
     _claim_name_options(inspect)
     inspect.set_defaults(handler=_inspect)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return EXIT_USAGE
 
 
 def _token_options(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ import os
 import tomllib
 from typing import Any
 
-from qlikauth.cli._common import EXIT_OK, EXIT_USAGE, common_options, emit
+from qlikauth.cli._common import EXIT_OK, common_options, emit, show_help
 from qlikauth.cli._context import command, load_config
 from qlikauth.config import PROFILE_ENV, ConfigFile, Profile, is_secret_key
 from qlikauth.errors import ConfigurationError
@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Profiles name a Qlik site and how to log in to it. Secrets are "
         "references (keyring:NAME or env:VAR), never values.",
     )
-    profile.set_defaults(handler=lambda _args: _usage(profile))
+    profile.set_defaults(handler=show_help(profile))
     commands = profile.add_subparsers(title="profile commands", metavar="COMMAND")
 
     add = commands.add_parser(
@@ -105,11 +105,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     remove.add_argument("name", metavar="NAME", help="profile to remove")
     remove.set_defaults(handler=_remove)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return EXIT_USAGE
 
 
 #: Profile keys to the keystore's kinds of secret (others are stored under their own name).

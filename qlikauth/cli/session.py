@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from qlikauth.cli._common import EXIT_OK, EXIT_USAGE, common_options, emit
+from qlikauth.cli._common import EXIT_OK, common_options, emit, show_help
 from qlikauth.cli._context import command, qps_client
 from qlikauth.cli.ticket import add_user_options, attributes_from, user_from
 from qlikauth.errors import ConfigurationError
@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Proxy sessions on the profile's virtual proxy, through QPS with the "
         "client certificate.",
     )
-    session.set_defaults(handler=lambda _args: _usage(session))
+    session.set_defaults(handler=show_help(session))
     commands = session.add_subparsers(title="session commands", metavar="COMMAND")
 
     create = commands.add_parser(
@@ -64,11 +64,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_user_options(delete, required=False)
     delete.add_argument("--stdin", action="store_true", help="read session ids from stdin")
     delete.set_defaults(handler=_delete)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return EXIT_USAGE
 
 
 def _describe(session: ProxySession, *, show_id: bool) -> dict[str, Any]:

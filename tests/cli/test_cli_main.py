@@ -55,3 +55,13 @@ def test_every_subcommand_has_help() -> None:
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
     for name, subparser in sub.choices.items():  # type: ignore[attr-defined]
         assert subparser.format_help(), name
+
+
+@pytest.mark.parametrize("group", ["certs", "jwt", "profile", "session"])
+def test_a_group_without_a_sub_command_shows_its_help(
+    group: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([group]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"qlikauth {group}" in captured.err
