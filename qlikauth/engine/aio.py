@@ -279,13 +279,17 @@ class AsyncEngineConnection(ConnectionCore):
             if future.done():
                 return future.result()
             self._abandon(call.request_id)
-            raise EngineTimeoutError(
+            error = EngineTimeoutError(
                 f"{call.method} got no answer within {limit:g} s; the call was abandoned",
                 hint="raise the timeout for long calls (reloads, big exports)",
-            ) from None
+            )
+            # The call is over for everyone holding it, as in the threaded driver.
+            future.set_exception(error)
+            raise error from None
         except asyncio.CancelledError:
             if not future.done():
                 self._abandon(call.request_id)
+                future.cancel()
             raise
 
     async def call(

@@ -350,7 +350,6 @@ class EngineProtocol:
     def __init__(self, *, greeting: bool = True) -> None:
         self._next_id = 1
         self._pending: dict[int, _Pending] = {}
-        self._abandoned: set[int] = set()
         self._handles: dict[int, HandleInfo] = {GLOBAL_HANDLE: HandleInfo(GLOBAL_INTERFACE)}
         self._closed_handles: set[int] = set()
         self._greeting_id: int | None = None
@@ -408,10 +407,7 @@ class EngineProtocol:
 
     def abandon(self, request_id: int) -> bool:
         """Forget a pending call (its timeout passed); a late answer is dropped quietly."""
-        if self._pending.pop(request_id, None) is None:
-            return False
-        self._abandoned.add(request_id)
-        return True
+        return self._pending.pop(request_id, None) is not None
 
     def check_handle(self, handle: int, method: str | None = None) -> None:
         """Raise :class:`ObjectNotFoundError` if the engine closed ``handle``."""
@@ -521,10 +517,8 @@ class EngineProtocol:
                     self._open_handle(interface)
         events.extend(self._apply_lists(message))
         if call is None or request_id is None:
-            if request_id is not None and request_id in self._abandoned:
-                self._abandoned.discard(request_id)
-            else:
-                logger.debug("ignored an answer to an unknown request id")
+            # A late answer to an abandoned call, or to nothing we sent: dropped.
+            logger.debug("ignored an answer to an unknown or abandoned request id")
             return events
         if isinstance(error, dict):
             failure = engine_error(error, method=call.method)

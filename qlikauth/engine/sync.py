@@ -126,10 +126,11 @@ class EngineCall(Future[JsonObject]):
         try:
             return super().result(timeout)
         except TimeoutError as exc:
-            if isinstance(exc, QlikAuthError) or not self._connection._abandon(self.request_id):
-                if self.done():
-                    return super().result(0)
+            if isinstance(exc, QlikAuthError):
                 raise
+            if not self._connection._abandon(self.request_id):
+                # The answer came in as the time ran out: the reader is handing it over.
+                return super().result()
             error = EngineTimeoutError(
                 f"{self.method} got no answer within {timeout:g} s; the call was abandoned",
                 hint="raise the timeout for long calls (reloads, big exports)",
@@ -417,9 +418,13 @@ class EngineConnection(ConnectionCore):
     # -- the reader thread --------------------------------------------------------------------
 
     def _abandon(self, request_id: int) -> bool:
+        """Give up on a call; ``False`` when its answer already arrived (and is on its way
+        to the future), so the caller must take that answer instead."""
         with self._state_lock:
+            if not self._protocol.abandon(request_id):
+                return False
             self._calls.pop(request_id, None)
-            return self._protocol.abandon(request_id)
+            return True
 
     def _read_loop(self) -> None:
         failure: BaseException | None = None

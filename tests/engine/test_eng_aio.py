@@ -94,6 +94,10 @@ def test_call_timeout_abandons_only_that_call(site: Site, sales_app: str) -> Non
             late = await conn.send(doc.handle, "EvaluateEx", [SUM_AMOUNT])
             with pytest.raises(EngineTimeoutError):
                 await late.result(0.001)
+            # The call is over for everyone holding it: done, and failing again at once.
+            assert late.done()
+            with pytest.raises(EngineTimeoutError):
+                await late.result()
             answers = [await call.result(60) for call in backlog]
             assert all(a == answers[0] for a in answers)
             assert await doc.call("EvaluateEx", qExpression=SUM_AMOUNT) == answers[0]

@@ -154,6 +154,9 @@ def test_a_call_timeout_abandons_the_call_and_the_connection_lives_on(
         late.result(0.001)
     assert isinstance(info.value, TimeoutError)
     assert "EvaluateEx" in str(info.value)
+    assert late.done()
+    with pytest.raises(EngineTimeoutError):
+        late.result()
     answers = [call.result(60) for call in backlog]
     assert all(a == answers[0] for a in answers)
     assert doc.call("EvaluateEx", qExpression=SUM_AMOUNT) == answers[0]
