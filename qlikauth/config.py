@@ -85,7 +85,16 @@ KEYRING_SERVICE = "qlikauth"
 _PROFILE_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SETTING_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SECRET_WORDS = ("password", "passphrase", "secret", "token", "api_key", "apikey", "ticket")
+_SECRET_WORDS = (
+    "password",
+    "passphrase",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "ticket",
+    "session_id",
+)
 _REFERENCE_SCHEMES = ("keyring:", "env:")
 
 _PORTS = ("proxy_port", "qps_port", "qrs_port", "engine_port", "auth_port")

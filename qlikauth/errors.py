@@ -103,20 +103,21 @@ SECRET_QUERY_PARAMETERS = frozenset(
 
 
 def redact_url(url: str) -> str:
-    """Return ``url`` with secret query values (tickets, CSRF tokens, keys) masked."""
+    """Return ``url`` with secret query values (tickets, CSRF tokens, keys) masked and any
+    ``user:password@`` dropped."""
     try:
         parts = urlsplit(url)
+        port = parts.port
     except ValueError:
         return "<unparseable url>"
-    if not parts.query:
-        return url
     pairs = [
         (k, "[secure]" if k.lower() in SECRET_QUERY_PARAMETERS else v)
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
     ]
-    netloc = parts.hostname or ""
-    if parts.port is not None:
-        netloc = f"{netloc}:{parts.port}"
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc = f"{netloc}:{port}"
     return urlunsplit(
         (parts.scheme, netloc, parts.path, urlencode(pairs, safe="[]"), parts.fragment)
     )

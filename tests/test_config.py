@@ -369,3 +369,11 @@ def test_every_environment_variable_is_documented() -> None:
     text = docs.read_text(encoding="utf-8")
     for var in [*ENVIRONMENT, "QLIKAUTH_CONFIG", "QLIKAUTH_PROFILE", "QLIKAUTH_AUTH_"]:
         assert var in text, var
+
+
+def test_a_session_id_is_a_secret_setting() -> None:
+    from qlikauth.config import is_secret_key
+
+    assert is_secret_key("session_id")
+    assert is_secret_key("csrf_token")
+    assert not is_secret_key("user")

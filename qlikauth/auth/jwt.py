@@ -109,6 +109,12 @@ def _keyring_pem(ref: KeyringKey) -> bytes:
     return secret.encode() if isinstance(secret, str) else bytes(secret)
 
 
+def _is_pem_text(source: KeySource) -> bool:
+    # Key text may carry a header before the PEM block ("Bag Attributes" from openssl);
+    # anything holding a PEM marker is data, never a path to print.
+    return isinstance(source, str) and "-----BEGIN" in source
+
+
 def _describe(source: KeySource) -> str:
     if isinstance(source, KeyringKey):
         return f"keyring entry {source.name!r}"
@@ -116,9 +122,7 @@ def _describe(source: KeySource) -> str:
         return "a key object"
     if isinstance(source, str) and source.startswith(_KEYRING_PREFIX):
         return f"keyring entry {source[len(_KEYRING_PREFIX) :]!r}"
-    if isinstance(source, Path) or (
-        isinstance(source, str) and not source.lstrip().startswith("-----BEGIN")
-    ):
+    if isinstance(source, Path) or (isinstance(source, str) and not _is_pem_text(source)):
         return str(source)
     return "PEM data"
 
@@ -128,7 +132,7 @@ def _pem_of(source: KeySource) -> bytes:
         return _keyring_pem(source)
     if isinstance(source, bytes):
         return source
-    if isinstance(source, str) and source.lstrip().startswith("-----BEGIN"):
+    if isinstance(source, str) and _is_pem_text(source):
         return source.encode()
     path = Path(source).expanduser() if isinstance(source, str | Path) else None
     assert path is not None

@@ -340,3 +340,21 @@ def test_wrong_claim_name(qlik_emulator: EmulatorInfo) -> None:
     text = str(error.value)
     assert "userId" in text
     assert "'user'" in text
+
+
+def test_key_text_with_a_header_is_never_printed() -> None:
+    # openssl pkcs12 -nodes puts "Bag Attributes" before the PEM block; such text is key
+    # data, not a file name, and must reach neither a repr nor an error message.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    text = "Bag Attributes\n    localKeyID: 01 02\n" + pem
+    signer = JwtSigner(text)
+    assert "PRIVATE KEY" not in repr(signer)
+    assert signer.sign({"userId": "a", "userDirectory": "D"}).count(".") == 2
