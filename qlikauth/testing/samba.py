@@ -89,6 +89,21 @@ msg["pwdLastSet"] = ldb.MessageElement(value, ldb.FLAG_MOD_REPLACE, "pwdLastSet"
 db.modify(msg, controls=["local_oid:1.3.6.1.4.1.7165.4.3.12:0"])
 """
 
+# Sets a user's userPrincipalName (samba-tool has no option for it).
+_SET_UPN_SCRIPT = """
+import sys, ldb
+from samba.samdb import SamDB
+from samba.auth import system_session
+from samba.param import LoadParm
+conf, user, upn = sys.argv[1], sys.argv[2], sys.argv[3]
+lp = LoadParm(); lp.load(conf)
+db = SamDB(url=lp.samdb_url(), session_info=system_session(), lp=lp)
+res = db.search(db.domain_dn(), expression="(sAMAccountName=%s)" % user, attrs=["dn"])
+msg = ldb.Message(); msg.dn = res[0].dn
+msg["userPrincipalName"] = ldb.MessageElement(upn, ldb.FLAG_MOD_REPLACE, "userPrincipalName")
+db.modify(msg)
+"""
+
 
 def _new_password() -> str:
     # Random, and always meets AD's complexity rule (three character classes).
@@ -325,6 +340,13 @@ class SambaDomainController:
                 self._samba_tool("group", "addmembers", group, ",".join(members))
         self._samba_tool("group", "addmembers", "Sales", alice.name)
         self.users["alice"] = AdUser(alice.name, alice.password, "active", ("Europe", "Sales"))
+        # A logon name that is not the account name, as in many real directories (Samba
+        # refuses a UPN prefix that is another account's name; Windows AD may not).
+        self._create_user("asmith", "active")
+        self._set_upn("asmith", f"anna.smith@{REALM.lower()}")
+
+    def _set_upn(self, name: str, upn: str) -> None:
+        self._run([_samba_python(), "-c", _SET_UPN_SCRIPT, str(self.conf), name, upn])
 
     def _backdate_password(self, name: str, days: int) -> None:
         self._run([_samba_python(), "-c", _BACKDATE_SCRIPT, str(self.conf), name, str(days)])

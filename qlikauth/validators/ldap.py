@@ -407,15 +407,24 @@ class LdapValidator:
         if not base_dn:
             raise ConfigurationError(f"{where} did not say its naming context", hint="set base_dn")
         wanted = ["sAMAccountName", *sorted(set(self.ticket_attribute_map.values()))]
-        user = escape(parsed.user)
-        if parsed.form == "upn":
+        # Look up the account the directory says is bound, not the name as typed: a UPN
+        # prefix may be another person's sAMAccountName.
+        account = _bound_account(conn)
+        if account is not None:
+            filt = f"(&(objectClass=user)(sAMAccountName={escape(account)}))"
+        elif parsed.form == "upn":
             upn = escape(f"{parsed.user}@{parsed.domain}")
-            filt = f"(&(objectClass=user)(|(userPrincipalName={upn})(sAMAccountName={user})))"
+            filt = f"(&(objectClass=user)(userPrincipalName={upn}))"
         else:
-            filt = f"(&(objectClass=user)(sAMAccountName={user}))"
+            filt = f"(&(objectClass=user)(sAMAccountName={escape(parsed.user)}))"
         found = self._search(conn, base_dn, filt, wanted)
-        if not found:
-            log.info("LDAP bind as %r worked but %s has no such user", parsed.user, base_dn)
+        if len(found) != 1:
+            log.info(
+                "LDAP bind as %r worked but %s holds %d matching users",
+                parsed.user,
+                base_dn,
+                len(found),
+            )
             raise InvalidCredentialsError(INVALID_CREDENTIALS)
         entry = found[0]
         attrs = entry["attributes"]
@@ -481,6 +490,20 @@ def _all(value: Any) -> list[str]:
     if isinstance(value, list | tuple):
         return [str(v) for v in value if v not in (None, "")]
     return [str(value)] if value != "" else []
+
+
+def _bound_account(conn: Any) -> str | None:
+    """The account name of the bound user per LDAP "Who am I?" (``u:DOMAIN\\name``)."""
+    try:
+        who = conn.extend.standard.who_am_i()
+    except Exception:  # a server without the operation: fall back
+        return None
+    if not isinstance(who, str) or not who.startswith("u:"):
+        return None
+    name = who[2:]
+    if "\\" in name:
+        return name.split("\\", 1)[1] or None
+    return None
 
 
 def _first(value: Any) -> str | None:

@@ -113,3 +113,33 @@ def test_bind_failure_code_is_case_insensitive_and_unknown_is_invalid() -> None:
     assert type(upper) is InvalidCredentialsError
     unknown = bind_failure("Simple Bind Failed: NT_STATUS_LOGON_FAILURE", "alice")
     assert type(unknown) is InvalidCredentialsError
+
+
+class _WhoAmI:
+    """The part of an ldap3 connection ``_bound_account`` reads."""
+
+    def __init__(self, answer: object) -> None:
+        self.extend = self
+        self.standard = self
+        self._answer = answer
+
+    def who_am_i(self) -> object:
+        if isinstance(self._answer, Exception):
+            raise self._answer
+        return self._answer
+
+
+@pytest.mark.parametrize(
+    ("answer", "account"),
+    [
+        ("u:CORP\\asmith", "asmith"),
+        ("u:CORP\\", None),
+        ("dn:CN=x,DC=corp", None),
+        (None, None),
+        (RuntimeError("not supported"), None),
+    ],
+)
+def test_bound_account_reads_who_am_i(answer: object, account: str | None) -> None:
+    from qlikauth.validators.ldap import _bound_account
+
+    assert _bound_account(_WhoAmI(answer)) == account

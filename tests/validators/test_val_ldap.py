@@ -65,6 +65,18 @@ class TestLdapValidatorContract(ValidatorContract):
         return alice.upn, alice.password + "x"
 
 
+def test_the_bound_account_is_who_logs_on_not_the_name_as_typed(
+    samba_ad: SambaDomainController,
+) -> None:
+    # asmith logs on as anna.smith@REALM: the ticket must name the account the directory
+    # bound (asmith), whatever name was typed.
+    asmith = samba_ad.user("asmith")
+    logon = f"anna.smith@{samba_ad.dns_domain}"
+    assert make_validator(samba_ad).validate(logon, asmith.password).user_id == "asmith"
+    by_account = make_validator(samba_ad).validate("CORP\\asmith", asmith.password)
+    assert by_account.user_id == "asmith"
+
+
 def test_alice_gets_her_nested_groups(samba_ad: SambaDomainController) -> None:
     alice = samba_ad.user("alice")
     user = make_validator(samba_ad).validate(alice.upn, alice.password)
