@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from qlikauth.errors import ConfigurationError, InvalidCredentialsError, TooManyAttemptsError
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 class _Record:
     failures: list[float] = field(default_factory=list)
     locked_until: float = 0.0
+    in_flight: int = 0
 
 
 class FailureLimiter:
@@ -60,17 +62,45 @@ class FailureLimiter:
         """Raise :class:`~qlikauth.errors.TooManyAttemptsError` while ``key`` is locked."""
         with self._lock:
             record = self._records.get(key)
-            if record is None:
-                return
+            if record is not None:
+                self._refuse_if_locked(key, record, self._clock())
+
+    @contextmanager
+    def attempt(self, key: str) -> Iterator[None]:
+        """Reserve one try for ``key`` while it runs.
+
+        Refused while ``key`` is locked, and while its recent failures plus the tries under
+        way already reach ``max_failures``: concurrent logins with a stale password cannot
+        all reach the directory and lock the account there.
+        """
+        with self._lock:
             now = self._clock()
-            if record.locked_until > now:
-                retry_after = record.locked_until - now
+            record = self._records.setdefault(key, _Record())
+            self._refuse_if_locked(key, record, now)
+            recent = sum(1 for t in record.failures if now - t < self.window)
+            if recent + record.in_flight >= self.max_failures:
                 raise TooManyAttemptsError(
-                    f"too many failed logins for {key!r}; not trying again for "
-                    f"{retry_after:.0f} s, to protect the account from a lockout",
-                    retry_after=retry_after,
-                    hint="check the password (for example the one in the keyring) before retrying",
+                    f"{record.in_flight} login(s) for {key!r} are under way and "
+                    f"{recent} failed recently; not starting another",
+                    retry_after=1.0,
+                    hint="wait for the logins under way; check the password before retrying",
                 )
+            record.in_flight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                record.in_flight -= 1
+
+    def _refuse_if_locked(self, key: str, record: _Record, now: float) -> None:
+        if record.locked_until > now:
+            retry_after = record.locked_until - now
+            raise TooManyAttemptsError(
+                f"too many failed logins for {key!r}; not trying again for "
+                f"{retry_after:.0f} s, to protect the account from a lockout",
+                retry_after=retry_after,
+                hint="check the password (for example the one in the keyring) before retrying",
+            )
 
     def record_failure(self, key: str) -> None:
         """Count a failure; lock ``key`` when it reaches the limit within the window."""
@@ -95,7 +125,10 @@ class FailureLimiter:
     def record_success(self, key: str) -> None:
         """Forget the failures of ``key``."""
         with self._lock:
-            self._records.pop(key, None)
+            record = self._records.get(key)
+            if record is not None:
+                record.failures.clear()
+                record.locked_until = 0.0
 
     def failures(self, key: str) -> int:
         """How many failures of ``key`` count now."""
@@ -110,7 +143,9 @@ class FailureLimiter:
         stale = [
             key
             for key, rec in self._records.items()
-            if rec.locked_until <= now and all(now - t >= self.window for t in rec.failures)
+            if rec.in_flight == 0
+            and rec.locked_until <= now
+            and all(now - t >= self.window for t in rec.failures)
         ]
         for key in stale:
             del self._records[key]
@@ -132,11 +167,11 @@ class RateLimitedValidator:
     def validate(self, username: str, password: str) -> ValidatedUser:
         """Refuse when the user is locked here; else ask the wrapped validator and count."""
         key = parse_username(username).key
-        self.limiter.check(key)
-        try:
-            user = self.validator.validate(username, password)
-        except InvalidCredentialsError:
-            self.limiter.record_failure(key)
-            raise
+        with self.limiter.attempt(key):
+            try:
+                user = self.validator.validate(username, password)
+            except InvalidCredentialsError:
+                self.limiter.record_failure(key)
+                raise
         self.limiter.record_success(key)
         return user

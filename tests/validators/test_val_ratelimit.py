@@ -182,3 +182,51 @@ class TestRateLimitedValidatorContract(ValidatorContract):
     @pytest.fixture
     def bad_credentials(self) -> tuple[str, str]:
         return "alice", "wrong-Passw0rd"
+
+
+def test_concurrent_logins_cannot_exceed_the_budget(clock: Clock) -> None:
+    # Eight threads try a stale password at once, while the directory is slow: only
+    # max_failures of them may reach it, however they interleave.
+    limiter = FailureLimiter(max_failures=3, window=60, clock=clock)
+    reached = threading.Semaphore(0)
+    release = threading.Event()
+    calls: list[str] = []
+
+    class SlowDirectory:
+        name = "slow"
+
+        def validate(self, username: str, password: str) -> ValidatedUser:
+            calls.append(username)
+            reached.release()
+            release.wait(10)
+            raise InvalidCredentialsError(INVALID_CREDENTIALS)
+
+    validator = RateLimitedValidator(SlowDirectory(), limiter)
+    outcomes: list[str] = []
+
+    def login() -> None:
+        try:
+            validator.validate("CORP\\alice", "stale")
+        except TooManyAttemptsError:
+            outcomes.append("refused")
+        except InvalidCredentialsError:
+            outcomes.append("invalid")
+
+    threads = [threading.Thread(target=login) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for _ in range(3):
+        assert reached.acquire(timeout=10)  # three are inside the directory, waiting
+    deadline = threading.Event()
+    for _ in range(1000):  # the other five are refused without reaching it (10 s at most)
+        if len(outcomes) >= 5:
+            break
+        deadline.wait(0.01)
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert len(calls) == 3
+    assert sorted(outcomes) == ["invalid"] * 3 + ["refused"] * 5
+    assert limiter.failures("alice") == 0  # three failures lock the key and clear the count
+    with pytest.raises(TooManyAttemptsError):
+        limiter.check("alice")
