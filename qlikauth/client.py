@@ -553,6 +553,10 @@ class QlikClient:
     def _ensure(self, stale: Credentials | None) -> Credentials:
         with self._lock:
             core = self._core
+            if stale is None and any(not c.closed for c in self._engines):
+                # Engine traffic keeps the proxy session alive without passing through
+                # here: an open socket must not make the timer log its session out.
+                core.touch()
             if not core.needs_login(stale):
                 assert core.credentials is not None
                 return core.credentials
@@ -868,6 +872,8 @@ class AsyncQlikClient:
     async def _ensure(self, stale: Credentials | None) -> Credentials:
         async with self._lock:
             core = self._core
+            if stale is None and any(not c.closed for c in self._engines):
+                core.touch()  # an open engine socket keeps the session in use (see above)
             if not core.needs_login(stale):
                 assert core.credentials is not None
                 return core.credentials

@@ -57,6 +57,25 @@ def test_client_side_timer_logs_in_before_the_proxy_would_refuse(
         assert proxy_sessions(qlik_emulator, "hdr", user) == 1
 
 
+def test_an_open_engine_socket_keeps_the_timer_from_ending_its_session(
+    qlik_emulator: EmulatorInfo,
+) -> None:
+    # Engine-only work for longer than the client's timer must not make the next download
+    # or REST call log out the session the open socket is using.
+    site = make_site(qlik_emulator, "hdr")
+    user = QlikUser("QLIKEMU", new_user_id())
+    client = QlikClient(site, HeaderAuth(user=user.user_id), session_timeout=0.4, leeway=0.1)
+    with client, client.engine() as engine:
+        first = client.credentials()
+        for _ in range(4):
+            time.sleep(0.2)
+            assert engine.global_.engine_version()
+        assert client.credentials() is first
+        assert client.login_count == 1
+        assert engine.global_.engine_version()  # the socket's session is still there
+        assert proxy_sessions(qlik_emulator, "hdr", user) == 1
+
+
 def test_session_deleted_on_the_server_is_renewed_for_the_engine(
     qlik_emulator: EmulatorInfo, caplog: pytest.LogCaptureFixture
 ) -> None:
