@@ -53,6 +53,7 @@ from qlikauth.http import (
     HttpResponse,
     HttpTransport,
     check_login_redirect,
+    mount_site_tls,
     run_flow,
     run_flow_async,
     with_xrfkey,
@@ -503,15 +504,14 @@ class QlikClient:
     def http(self) -> requests.Session:
         """A ``requests.Session`` carrying this session (:class:`RequestsAuth`).
 
-        It verifies with the site's root and ignores ``REQUESTS_CA_BUNDLE`` and proxy
-        variables (``trust_env`` off), so the site's trust is the one used.
+        It uses the site's own TLS on the site's ports (the client certificate on the
+        trusted ones) and ignores ``REQUESTS_CA_BUNDLE`` and proxy variables.
         """
         with self._lock:
             if self._http is None:
                 session = requests.Session()
                 session.trust_env = False
-                tls = self.site.tls
-                session.verify = (str(tls.root) if tls.root else True) if tls.verify else False
+                mount_site_tls(session, self.site)
                 session.auth = RequestsAuth(self)
                 self._http = session
             return self._http

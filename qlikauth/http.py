@@ -49,6 +49,7 @@ __all__ = [
     "HttpTransport",
     "check_login_redirect",
     "check_response",
+    "mount_site_tls",
     "new_xrfkey",
     "run_flow",
     "run_flow_async",
@@ -341,6 +342,30 @@ class _SiteTLSAdapter(HTTPAdapter):
         conn.ca_cert_dir = None
 
 
+def mount_site_tls(session: requests.Session, site: Site) -> None:
+    """Make ``session`` use the site's own TLS on each of its HTTPS ports.
+
+    The proxy and the authentication module get the server trust; QPS, QRS and the engine
+    port also the client certificate, when the site has one. ``REQUESTS_CA_BUNDLE`` and
+    ``verify=`` no longer change what is trusted there.
+    """
+    if site.scheme == "https":
+        _mount(session, site, site.proxy_port, trusted_zone=False)
+    _mount(session, site, site.auth_port, trusted_zone=False)
+    if site.tls.bundle is not None:
+        for port in (site.qps_port, site.qrs_port, site.engine_port):
+            _mount(session, site, port, trusted_zone=True)
+
+
+def _mount(session: requests.Session, site: Site, port: int, *, trusted_zone: bool) -> None:
+    tls = site.tls
+    adapter = _SiteTLSAdapter(tls.client_context() if trusted_zone else tls.server_context())
+    host = f"[{site.host}]" if ":" in site.host else site.host
+    session.mount(f"https://{host.lower()}:{port}/", adapter)
+    if port == 443:
+        session.mount(f"https://{host.lower()}/", adapter)
+
+
 class HttpStream:
     """A response whose body is read in chunks (downloads). Close it, or use ``with``."""
 
@@ -390,27 +415,23 @@ class HttpTransport:
         # Credentials travel explicitly in each request: a cookie jar would replay one
         # flow's session cookie into another's requests (a reused ticket would "work").
         self._session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        self._mounted: set[str] = set()
+        self._mounted: set[int] = set()
         self._lock = threading.Lock()
 
     def _mount_for(self, url: str) -> None:
+        # Lazily, port by port: a site without a client certificate must still reach its
+        # proxy, and fails only when it calls a trusted port.
         parts = urlsplit(url)
-        if not self.site.owns(url):
+        if not self.site.owns(url) or parts.scheme not in ("https", "wss"):
             return
-        secure = parts.scheme in ("https", "wss")
-        port = parts.port or (443 if secure else 80)
-        key = f"{parts.scheme}://{parts.netloc.lower()}/"
+        port = parts.port or 443
         with self._lock:
-            if key in self._mounted:
+            if port in self._mounted:
                 return
-            if not secure:
-                self._mounted.add(key)
-                return
-            trusted_zone = port in (self.site.qps_port, self.site.qrs_port, self.site.engine_port)
-            tls = self.site.tls
-            context = tls.client_context() if trusted_zone else tls.server_context()
-            self._session.mount(key, _SiteTLSAdapter(context))
-            self._mounted.add(key)
+            site = self.site
+            trusted_zone = port in (site.qps_port, site.qrs_port, site.engine_port)
+            _mount(self._session, site, port, trusted_zone=trusted_zone)
+            self._mounted.add(port)
 
     @contextlib.contextmanager
     def _translate(self, url: str) -> Iterator[None]:

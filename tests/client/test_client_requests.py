@@ -149,3 +149,16 @@ def test_certificate_user_goes_only_to_the_trusted_ports(qlik_emulator: Emulator
         assert qrs.request.headers["X-Qlik-Xrfkey"] in (qrs.request.url or "")
         proxy = requests.Request("GET", site.proxy_url("hub/")).prepare()
         assert "X-Qlik-User" not in auth(proxy).headers
+
+
+def test_client_http_presents_the_certificate_on_the_trusted_ports(
+    qlik_emulator: EmulatorInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qlikauth.auth.certificate import CertificateAuth
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/ca-bundle.pem")
+    site = make_site(qlik_emulator, "")
+    with QlikClient(site, CertificateAuth(user="alice", directory="QLIKEMU")) as client:
+        answer = client.http.get(site.qrs_url("about"))  # no cert= or verify= needed
+        assert answer.status_code == 200
+        assert answer.request.headers["X-Qlik-User"] == "UserDirectory=QLIKEMU; UserId=alice"
