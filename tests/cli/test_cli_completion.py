@@ -8,17 +8,12 @@ from pathlib import Path
 
 import pytest
 
-import qlikauth.cli
 from qlikauth.cli import main
-
-GROUPS = ("completion", "profile", "ticket", "jwt", "doctor")
 
 
 @pytest.fixture(autouse=True)
-def registered(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The groups are on the command line even before they are listed in ``_GROUPS``."""
-    missing = tuple(g for g in GROUPS if g not in qlikauth.cli._GROUPS)
-    monkeypatch.setattr(qlikauth.cli, "_GROUPS", (*qlikauth.cli._GROUPS, *missing))
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A configuration file of the test's own."""
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(tmp_path / "config.toml"))
 
 

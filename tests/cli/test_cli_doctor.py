@@ -20,10 +20,8 @@ from qlikauth.testing.emulator import EmulatorInfo, running_emulator
 
 
 @pytest.fixture(autouse=True)
-def registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The group is on the command line even before it is listed in ``_GROUPS``."""
-    if "doctor" not in qlikauth.cli._GROUPS:
-        monkeypatch.setattr(qlikauth.cli, "_GROUPS", (*qlikauth.cli._GROUPS, "doctor"))
+def isolated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No profile chosen by the environment."""
     monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
 
 

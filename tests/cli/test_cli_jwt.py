@@ -12,16 +12,13 @@ import jwt as pyjwt
 import pytest
 import requests
 
-import qlikauth.cli
 from qlikauth.cli import main
 from qlikauth.testing.emulator import EmulatorInfo
 
 
 @pytest.fixture(autouse=True)
-def registered(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The group is on the command line even before it is listed in ``_GROUPS``."""
-    if "jwt" not in qlikauth.cli._GROUPS:
-        monkeypatch.setattr(qlikauth.cli, "_GROUPS", (*qlikauth.cli._GROUPS, "jwt"))
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A configuration file of the test's own."""
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(tmp_path / "config.toml"))
     monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
 

@@ -21,25 +21,18 @@ import pytest
 import requests
 from jaraco.classes import properties
 
-import qlikauth.cli
 from qlikauth.cli import main
 from qlikauth.qps import QpsClient
 from qlikauth.site import Site, VirtualProxy
 from qlikauth.testing.emulator import EmulatorInfo, running_emulator
 from qlikauth.tls import CertificateBundle, TlsConfig
 
-GROUPS = ("login", "headers", "apps", "session", "profile")
-
 
 @pytest.fixture(autouse=True)
-def registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The groups are on the command line even before they are listed in ``_GROUPS``.
-
-    Sessions are cached in files unless a test says otherwise: whether this machine (or
+def isolated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sessions are cached in files unless a test says otherwise: whether this machine (or
     another test module) has a keyring backend must not matter.
     """
-    missing = tuple(g for g in GROUPS if g not in qlikauth.cli._GROUPS)
-    monkeypatch.setattr(qlikauth.cli, "_GROUPS", (*qlikauth.cli._GROUPS, *missing))
     monkeypatch.setenv("QLIKAUTH_SESSION_STORE", "file")
 
 

@@ -65,3 +65,14 @@ def test_a_group_without_a_sub_command_shows_its_help(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert f"qlikauth {group}" in captured.err
+
+
+def test_every_command_module_is_registered() -> None:
+    import pkgutil
+
+    import qlikauth.cli
+
+    modules = {
+        m.name for m in pkgutil.iter_modules(qlikauth.cli.__path__) if not m.name.startswith("_")
+    }
+    assert modules == set(qlikauth.cli._GROUPS)

@@ -8,16 +8,8 @@ from pathlib import Path
 
 import pytest
 
-import qlikauth.cli
 from qlikauth.cli import main
 from qlikauth.config import ConfigFile
-
-
-@pytest.fixture(autouse=True)
-def registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The group is on the command line even before it is listed in ``_GROUPS``."""
-    if "profile" not in qlikauth.cli._GROUPS:
-        monkeypatch.setattr(qlikauth.cli, "_GROUPS", (*qlikauth.cli._GROUPS, "profile"))
 
 
 @pytest.fixture

@@ -11,16 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-import qlikauth.cli
 from qlikauth.cli import main
 from qlikauth.testing.emulator import EmulatorInfo
-
-
-@pytest.fixture(autouse=True)
-def registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The groups are on the command line even before they are listed in ``_GROUPS``."""
-    missing = tuple(g for g in ("ticket", "session") if g not in qlikauth.cli._GROUPS)
-    monkeypatch.setattr(qlikauth.cli, "_GROUPS", (*qlikauth.cli._GROUPS, *missing))
 
 
 def write_profile(
