@@ -244,7 +244,8 @@ def test_global_is_never_marked_closed() -> None:
     protocol = greeted()
     call = protocol.request(GLOBAL_HANDLE, "X")
     protocol.receive(answer(call.id, {}, close=[-1]))
-    protocol.request(GLOBAL_HANDLE, "GetDocList")
+    assert protocol.handle_state(GLOBAL_HANDLE) is not HandleState.CLOSED
+    assert protocol.request(GLOBAL_HANDLE, "GetDocList").method == "GetDocList"
 
 
 # -- notifications ----------------------------------------------------------------------------

@@ -98,7 +98,8 @@ def test_success_forgets_failures(clock: Clock) -> None:
     limiter.record_failure("alice")
     limiter.record_success("alice")
     limiter.record_failure("alice")
-    limiter.check("alice")
+    limiter.check("alice")  # one failure since the success: not locked
+    assert limiter.failures("alice") == 1
 
 
 @pytest.mark.parametrize("settings", [{"max_failures": 0}, {"window": 0}, {"lockout": -1}])
