@@ -16,6 +16,7 @@ from typing import Any
 
 from qlikauth.cli._common import EXIT_OK, common_options, emit
 from qlikauth.cli._context import Connected, command, connected
+from qlikauth.engine import DocInfo
 from qlikauth.errors import AppNotFoundError, ConfigurationError
 
 __all__ = ["register"]
@@ -68,15 +69,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     export.set_defaults(handler=_export)
 
 
+def _doc_list(session: Connected) -> list[DocInfo]:
+    with session.client.engine() as connection:
+        return connection.global_.get_doc_list()
+
+
 def _app_id(session: Connected, app: str) -> str:
     """The id of APP: itself when it looks like an id, else looked up by name or title."""
     if _UUID_RE.fullmatch(app):
         return app
-    connection = session.client.engine()
-    try:
-        docs = connection.global_.get_doc_list()
-    finally:
-        connection.close()
+    docs = _doc_list(session)
     for doc in docs:
         if app in (doc.doc_id, doc.name, doc.title):
             return str(doc.doc_id)
@@ -91,11 +93,7 @@ def _app_id(session: Connected, app: str) -> str:
 @command
 def _doclist(args: argparse.Namespace) -> int:
     with connected(args) as session:
-        connection = session.client.engine()
-        try:
-            docs = connection.global_.get_doc_list()
-        finally:
-            connection.close()
+        docs = _doc_list(session)
     rows = [
         {"id": d.doc_id, "name": d.name, "title": d.title, "last_reload": d.last_reload_time}
         for d in docs
@@ -109,12 +107,8 @@ def _doclist(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     with connected(args) as session:
         app_id = _app_id(session, args.app)
-        connection = session.client.engine(app_id)
-        try:
-            doc = connection.open_doc(app_id)
-            result = doc.evaluate_ex(args.expression)
-        finally:
-            connection.close()
+        # open_app attaches when this user's engine session already has the app open.
+        result = session.client.open_app(app_id).evaluate_ex(args.expression)
     data: dict[str, Any] = {"ok": True, "app": app_id, "expression": args.expression}
     data["value"] = result.value
     data["text"] = result.text
@@ -141,15 +135,10 @@ def _export(args: argparse.Namespace) -> int:
     file_type = _file_type(args, target)
     with connected(args) as session:
         app_id = _app_id(session, args.app)
-        connection = session.client.engine(app_id)
-        try:
-            doc = connection.open_doc(app_id)
-            cube = doc.create_hypercube(args.dims, args.measures)
-            url = cube.export_data(file_type)
-            # Downloaded while the engine session is open: the file belongs to it.
-            result = session.client.download(url, target, progress=False)
-        finally:
-            connection.close()
+        cube = session.client.open_app(app_id).create_hypercube(args.dims, args.measures)
+        url = cube.export_data(file_type)
+        # Downloaded while the engine session is open: the file belongs to it.
+        result = session.client.download(url, target, progress=False)
     data = {
         "ok": True,
         "app": app_id,

@@ -99,6 +99,8 @@ class EmulatorCore:
         self.sockets: dict[tuple[str, str], set[EngineSocket]] = {}
         self.all_sockets: set[EngineSocket] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
+        # The loop keeps only weak references to tasks: hold them until they finish.
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- configuration look-ups ---------------------------------------------------------
 
@@ -202,7 +204,9 @@ class EmulatorCore:
         method, message = _END_NOTIFICATIONS.get(reason, _END_NOTIFICATIONS["deleted"])
         for sock in self.sockets.pop((session.prefix, session.session_id), set()):
             if self.loop is not None:
-                self.loop.create_task(sock.notify_and_close(method, message))
+                task = self.loop.create_task(sock.notify_and_close(method, message))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     def drop_all_sockets(self) -> int:
         """Cut every open websocket (fault injection); how many were cut."""
