@@ -77,11 +77,12 @@ def emit(args: argparse.Namespace, data: dict[str, Any] | list[Any], text: str) 
         print(text)
 
 
-def exit_code_for(exc: QlikAuthError) -> int:
-    """The documented exit code for an error."""
-    if isinstance(exc, ConfigurationError | TLSError):
+def exit_code_for(exc: QlikAuthError | type[QlikAuthError]) -> int:
+    """The documented exit code for an error (or a kind of error)."""
+    kind = exc if isinstance(exc, type) else type(exc)
+    if issubclass(kind, ConfigurationError | TLSError):
         return EXIT_CONFIG
-    if isinstance(exc, AuthenticationError):
+    if issubclass(kind, AuthenticationError):
         return EXIT_AUTH
     return EXIT_FAILURE
 

@@ -172,6 +172,10 @@ def _run_one(
         step.ok = True
     except QlikAuthError as exc:
         step.error = f"{type(exc).__name__}: {exc.message}"
+    except BaseException:
+        if client is not None:
+            client.close()
+        raise
     step.seconds = time.perf_counter() - started
     return step, client
 
@@ -223,7 +227,8 @@ def run_demo(workdir: Path) -> tuple[dict[str, Any], list[Step]]:
                 if client is not None:
                     clients[name] = client
             header = clients.get("header")
-            if header is not None and steps[0].ok:
+            header_ok = any(s.ok for s in steps if s.authenticator == "header")
+            if header is not None and header_ok:
                 site = site_from_emulator(info, "hdr")
                 steps.append(_borrowed_session(site, header, app_id, out))
         finally:

@@ -22,12 +22,11 @@ from typing import Any, Literal
 
 from qlikauth.auth.base import personal_api_user
 from qlikauth.cli._common import (
-    EXIT_AUTH,
-    EXIT_CONFIG,
     EXIT_FAILURE,
     EXIT_OK,
     common_options,
     emit,
+    exit_code_for,
 )
 from qlikauth.cli._context import command, resolve_args
 from qlikauth.config import Resolved
@@ -35,7 +34,6 @@ from qlikauth.credentials import Credentials, Route
 from qlikauth.errors import (
     AuthenticationError,
     ConfigurationError,
-    JwtError,
     LoginRedirectError,
     QlikAuthError,
     TLSError,
@@ -336,9 +334,6 @@ def _login(report: _Report, resolved: Resolved, transport: HttpTransport) -> Cre
             type(exc),
         )
         return None
-    except JwtError as exc:
-        report.failed("login", exc)
-        return None
     except QlikAuthError as exc:
         report.failed("login", exc)
         return None
@@ -424,11 +419,7 @@ def _exit_code(steps: list[Step]) -> int:
     if not errors:
         return EXIT_OK
     kind = errors[0].error
-    if kind is not None and issubclass(kind, ConfigurationError | TLSError):
-        return EXIT_CONFIG
-    if kind is not None and issubclass(kind, AuthenticationError):
-        return EXIT_AUTH
-    return EXIT_FAILURE
+    return EXIT_FAILURE if kind is None else exit_code_for(kind)
 
 
 @command
