@@ -32,7 +32,6 @@ The file::
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 import os
 import re
@@ -44,6 +43,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
+from qlikauth import keystore
 from qlikauth._files import atomic_write
 from qlikauth.errors import ConfigurationError, QlikAuthError, TLSError
 from qlikauth.site import Site, VirtualProxy
@@ -80,7 +80,7 @@ PROFILE_ENV = "QLIKAUTH_PROFILE"
 #: (``QLIKAUTH_AUTH_USER=alice`` sets ``user``).
 AUTH_ENV_PREFIX = "QLIKAUTH_AUTH_"
 #: The keyring service under which ``keyring:<name>`` references are looked up.
-KEYRING_SERVICE = "qlikauth"
+KEYRING_SERVICE = keystore.SERVICE
 
 _PROFILE_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SETTING_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -162,25 +162,8 @@ def _check_reference(value: str) -> str | None:
 
 
 def _keystore_lookup(name: str) -> str | None:
-    """The keyring secret ``name``: through qlikauth.keystore, else the keyring package."""
-    try:
-        keystore: Any = importlib.import_module("qlikauth.keystore")
-    except ImportError:
-        keystore = None
-    if keystore is not None:
-        value = keystore.get_secret(name)
-        return None if value is None else str(value)
-    import keyring
-    import keyring.errors
-
-    try:
-        found = keyring.get_password(KEYRING_SERVICE, name)
-    except keyring.errors.KeyringError as exc:
-        raise ConfigurationError(
-            f"the OS keyring is not available ({type(exc).__name__})",
-            hint="Install and unlock a keyring backend, or use an env:VAR reference instead.",
-        ) from exc
-    return None if found is None else str(found)
+    """The keyring secret ``name`` (service ``qlikauth``)."""
+    return keystore.get_secret(name)
 
 
 def resolve_secret(

@@ -134,15 +134,7 @@ def _diagnose(
         facts.append(f"the session is still valid for {user} per the personal API")
     elif valid is False:
         facts.append(_SESSION_ENDED)
-    if (
-        exporter is not None
-        and user is not None
-        and (
-            exporter.directory.upper(),
-            exporter.user_id.upper(),
-        )
-        != (user.directory.upper(), user.user_id.upper())
-    ):
+    if exporter is not None and user is not None and not _same_user(exporter, user):
         facts.append(f"the file was exported by {exporter}, not by {user}")
         hint = (
             "Exported files belong to the user who exported them: download with the "

@@ -443,14 +443,8 @@ class HttpTransport:
         except QlikAuthError:
             raise
         except requests.exceptions.SSLError as exc:
-            cause: BaseException = exc
-            while cause.__context__ is not None and not isinstance(cause, ssl.SSLError):
-                cause = cause.__context__
-            for arg in getattr(exc, "args", ()):
-                reason = getattr(arg, "reason", None)
-                if isinstance(reason, ssl.SSLError | OSError):
-                    cause = reason
-            raise explain_tls_failure(cause, host=host, port=port, config=self.site.tls) from exc
+            # explain_tls_failure finds the ssl error inside requests' and urllib3's wrappers.
+            raise explain_tls_failure(exc, host=host, port=port, config=self.site.tls) from exc
         except requests.exceptions.Timeout as exc:
             raise TransportError(
                 f"timed out talking to {host}:{port}",

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
+from qlikauth import keystore
 from qlikauth.auth.base import Authenticator, bootstrap_session
 from qlikauth.credentials import Credentials
 from qlikauth.errors import (
@@ -92,13 +93,6 @@ def _check_algorithm(algorithm: str) -> str:
 
 def _keyring_pem(ref: KeyringKey) -> bytes:
     """The PEM stored in the keyring; the extension point for other secret stores."""
-    try:
-        from qlikauth import keystore
-    except ImportError as exc:  # keystore ships with the configuration work
-        raise ConfigurationError(
-            "keyring references need qlikauth.keystore, which is not available",
-            hint="Pass the key as a PEM file or PEM bytes instead.",
-        ) from exc
     kwargs = {"service": ref.service} if ref.service else {}
     secret = keystore.get_secret(ref.name, **kwargs)
     if not secret:
@@ -106,7 +100,7 @@ def _keyring_pem(ref: KeyringKey) -> bytes:
             f"the keyring holds no secret named {ref.name!r}",
             hint="Store the PEM private key in the keyring under that name first.",
         )
-    return secret.encode() if isinstance(secret, str) else bytes(secret)
+    return secret.encode()
 
 
 def _is_pem_text(source: KeySource) -> bool:
