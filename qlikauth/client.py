@@ -387,11 +387,7 @@ class _Core:
         count: int | None,
         reported_count: int | None = None,
     ) -> SessionLimitError:
-        where = (
-            f"virtual proxy '{self.site.prefix}'"
-            if self.site.prefix
-            else "the default virtual proxy"
-        )
+        where = self.site.virtual_proxy_label
         who = str(user) if user is not None else "the user"
         if count is not None:
             counted = f"{who} holds {count} proxy session(s) on {where} (QPS user API)"

@@ -115,7 +115,7 @@ def _diagnose(
     response: HttpResponse,
     exporter: QlikUser | None,
 ) -> LoginRedirectError:
-    where = f"virtual proxy '{site.prefix}'" if site.prefix else "the default virtual proxy"
+    where = site.virtual_proxy_label
     if response.is_redirect:
         what = f"a redirect ({response.status}) to {redact_url(response.location or '')}"
     elif response.status in (401, 403):
@@ -183,7 +183,7 @@ def _refusal(
     if response.status == 404:
         facts = []
         if with_credentials:
-            where = f"virtual proxy '{site.prefix}'" if site.prefix else "the default virtual proxy"
+            where = site.virtual_proxy_label
             valid, user = _session_state(transport, site, credentials)
             if valid is True:
                 facts.append(f"the session of {user} on {where} is valid")

@@ -238,7 +238,7 @@ def check_login_redirect(
         [part.split("=", 1)[0].strip() for part in sent_cookie.split(";")] if sent_cookie else []
     )
     if site is not None:
-        where = f"virtual proxy '{site.prefix}'" if site.prefix else "the default virtual proxy"
+        where = site.virtual_proxy_label
         expected = site.cookie_name
     else:
         where, expected = "this virtual proxy", None

@@ -305,8 +305,8 @@ def parse_ticket(response: HttpResponse, site: Site, user: QlikUser, *, now: flo
     except ApiError as exc:
         if 400 <= response.status < 500:
             raise TicketError(
-                f"QPS refused a ticket for {user} on {_where(site)}: HTTP {response.status} "
-                f"{response.text.strip()[:300]}",
+                f"QPS refused a ticket for {user} on {site.virtual_proxy_label}: "
+                f"HTTP {response.status} {response.text.strip()[:300]}",
                 url=response.url,
                 status=response.status,
                 hint=_ticket_hint(response.status),
@@ -331,10 +331,6 @@ def parse_ticket(response: HttpResponse, site: Site, user: QlikUser, *, now: flo
         prefix=site.prefix,
         attributes=_attributes_from(_field(data, "Attributes")),
     )
-
-
-def _where(site: Site) -> str:
-    return f"virtual proxy '{site.prefix}'" if site.prefix else "the default virtual proxy"
 
 
 def _ticket_hint(status: int) -> str:
@@ -435,8 +431,8 @@ def _raise_for_session_limit(response: HttpResponse, site: Site, user: QlikUser)
     text = response.text.strip()
     held = f"{count} sessions" if count is not None else "too many sessions"
     raise SessionLimitError(
-        f"QPS refused a new session for {user} on {_where(site)}: the user holds {held} "
-        f"({text[:200]})",
+        f"QPS refused a new session for {user} on {site.virtual_proxy_label}: "
+        f"the user holds {held} ({text[:200]})",
         session_count=count,
         hint=f"Free a slot: end unused sessions (QpsClient.user_sessions('{user}') lists them, "
         f"delete_session(id) or logout_user('{user}') ends them), or reuse one session; "

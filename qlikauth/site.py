@@ -190,6 +190,11 @@ class Site:
         return self.virtual_proxy.prefix
 
     @property
+    def virtual_proxy_label(self) -> str:
+        """How messages name the virtual proxy: ``virtual proxy 'hdr'`` or the default one."""
+        return f"virtual proxy '{self.prefix}'" if self.prefix else "the default virtual proxy"
+
+    @property
     def cookie_name(self) -> str | None:
         """The session cookie name on the wire (Qlik appends ``-HTTP`` over plain http)."""
         name = self.virtual_proxy.default_cookie_name

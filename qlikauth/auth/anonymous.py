@@ -20,7 +20,7 @@ __all__ = ["AnonymousAuth"]
 
 
 def _refuse(site: Site, request: HttpRequest, response: HttpResponse) -> None:
-    where = f"virtual proxy '{site.prefix}'" if site.prefix else "the default virtual proxy"
+    where = site.virtual_proxy_label
     hint = (
         f"{where} does not allow anonymous access: set its anonymous access mode to "
         "'Allow anonymous user' in the QMC, or use another authenticator."

@@ -74,7 +74,8 @@ class ExistingSessionAuth(Authenticator):
             )
         except (LoginRedirectError, CredentialsRejectedError) as exc:
             raise SessionExpiredError(
-                f"the given session is not valid on {_where(site)} (cookie {name}): {exc.message}",
+                f"the given session is not valid on {site.virtual_proxy_label} "
+                f"(cookie {name}): {exc.message}",
                 url=exc.url,
                 status=exc.status,
                 hint="It has expired, was logged out, or belongs to another virtual proxy; "
@@ -83,7 +84,3 @@ class ExistingSessionAuth(Authenticator):
         if credentials.csrf_token is None and self.csrf_token is not None:
             credentials = credentials.replace(csrf_token=self.csrf_token)
         return credentials
-
-
-def _where(site: Site) -> str:
-    return f"virtual proxy '{site.prefix}'" if site.prefix else "the default virtual proxy"

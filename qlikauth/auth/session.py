@@ -85,7 +85,7 @@ class SessionAuth(Authenticator):
                 yield from delete_session_flow(site, session_id)
             raise LoginRedirectError(
                 f"QPS created the session, but the proxy did not accept it as the cookie "
-                f"{cookie_name} on {_where(site)}: {exc.message}",
+                f"{cookie_name} on {site.virtual_proxy_label}: {exc.message}",
                 url=exc.url,
                 status=exc.status,
                 hint=f"The virtual proxy's 'Session cookie header name' is probably not "
@@ -100,7 +100,3 @@ class SessionAuth(Authenticator):
             return None
         yield from delete_session_flow(site, session_id)
         return None
-
-
-def _where(site: Site) -> str:
-    return f"virtual proxy '{site.prefix}'" if site.prefix else "the default virtual proxy"

@@ -40,15 +40,11 @@ def redeem_ticket_flow(site: Site, ticket: Ticket | str) -> Flow[Credentials]:
         )
     except (LoginRedirectError, CredentialsRejectedError) as exc:
         raise TicketError(
-            f"the proxy did not accept the ticket on {_where(site)}: {exc.message}",
+            f"the proxy did not accept the ticket on {site.virtual_proxy_label}: {exc.message}",
             url=exc.url,
             status=exc.status,
             hint=_refusal_hint(site, ticket),
         ) from exc
-
-
-def _where(site: Site) -> str:
-    return f"virtual proxy '{site.prefix}'" if site.prefix else "the default virtual proxy"
 
 
 def _refusal_hint(site: Site, ticket: Ticket | str) -> str:

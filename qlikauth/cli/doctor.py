@@ -205,7 +205,7 @@ def _qps(report: _Report, resolved: Resolved) -> None:
     if site.tls.bundle is None or report.has_errors("certificates", "tls", "tcp"):
         report.add("qps", "skipped", "QPS not checked (no usable client certificate or port)")
         return
-    where = f"virtual proxy '{site.prefix}'" if site.prefix else "the default virtual proxy"
+    where = site.virtual_proxy_label
     with HttpTransport(site, timeout=resolved.timeout) as transport:
         try:
             # QpsClient reads a 404 as "no sessions"; here a 404 means "no such prefix".
@@ -236,7 +236,7 @@ def _qps(report: _Report, resolved: Resolved) -> None:
 def _probe_proxy(report: _Report, resolved: Resolved) -> HttpResponse | None:
     """GET the personal API without a session: an existing prefix answers, others do not."""
     site = resolved.site
-    where = f"virtual proxy '{site.prefix}'" if site.prefix else "the default virtual proxy"
+    where = site.virtual_proxy_label
     request = HttpRequest("GET", site.personal_url("user"))
     with HttpTransport(site, timeout=resolved.timeout) as transport:
         try:
