@@ -57,6 +57,7 @@ __all__ = [
     "add_session_request",
     "as_user",
     "attribute_list",
+    "attribute_pairs",
     "delete_session_flow",
     "delete_session_request",
     "get_session_flow",
@@ -419,7 +420,7 @@ def add_session_flow(
     check_response(response, what=f"QPS session for {user}")
     session = parse_session(response, what=f"QPS session for {user}")
     if session is None or not session.session_id:
-        return ProxySession(session_id, user, tuple(_pairs(attributes)))
+        return ProxySession(session_id, user, tuple(attribute_pairs(attributes)))
     return session
 
 
@@ -440,8 +441,9 @@ def _raise_for_session_limit(response: HttpResponse, site: Site, user: QlikUser)
     )
 
 
-def _pairs(attributes: Attributes) -> list[tuple[str, str]]:
-    return [next(iter(item.items())) for item in attribute_list(attributes)]
+def attribute_pairs(attributes: Attributes) -> tuple[tuple[str, str], ...]:
+    """The attributes as ``(name, value)`` pairs, in order, names repeated as needed."""
+    return tuple(next(iter(item.items())) for item in attribute_list(attributes))
 
 
 def get_session_flow(

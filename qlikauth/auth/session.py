@@ -23,7 +23,7 @@ from qlikauth.http import Flow
 from qlikauth.qps import (
     Attributes,
     add_session_flow,
-    attribute_list,
+    attribute_pairs,
     delete_session_flow,
     new_session_id,
 )
@@ -49,8 +49,7 @@ class SessionAuth(Authenticator):
     session_id: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        pairs = [next(iter(a.items())) for a in attribute_list(self.attributes)]
-        object.__setattr__(self, "attributes", tuple(pairs))
+        object.__setattr__(self, "attributes", attribute_pairs(self.attributes))
         QlikUser(self.directory, self.user)  # raises on empty or backslash values
         if self.session_id is not None and len(self.session_id) < 16:
             raise ConfigurationError(

@@ -16,7 +16,7 @@ from qlikauth.auth.base import Authenticator, bootstrap_session
 from qlikauth.credentials import Credentials, QlikUser
 from qlikauth.errors import CredentialsRejectedError, LoginRedirectError, TicketError
 from qlikauth.http import Flow, HttpTransport
-from qlikauth.qps import Attributes, QpsClient, Ticket, attribute_list, ticket_flow
+from qlikauth.qps import Attributes, QpsClient, Ticket, attribute_pairs, ticket_flow
 from qlikauth.site import Site
 
 __all__ = ["TicketAuth", "issue_ticket", "redeem_ticket_flow"]
@@ -78,8 +78,7 @@ class TicketAuth(Authenticator):
     attributes: Attributes = ()
 
     def __post_init__(self) -> None:
-        pairs = [next(iter(a.items())) for a in attribute_list(self.attributes)]
-        object.__setattr__(self, "attributes", tuple(pairs))
+        object.__setattr__(self, "attributes", attribute_pairs(self.attributes))
         QlikUser(self.directory, self.user)  # raises on empty or backslash values
 
     @property

@@ -30,7 +30,7 @@ from qlikauth.auth.ticket import TicketAuth
 from qlikauth.credentials import Credentials, QlikUser
 from qlikauth.errors import ConfigurationError
 from qlikauth.http import Flow
-from qlikauth.qps import Attributes, attribute_list
+from qlikauth.qps import Attributes, attribute_pairs
 from qlikauth.site import Site
 from qlikauth.validators.base import ValidatedUser, Validator
 from qlikauth.validators.ratelimit import FailureLimiter, RateLimitedValidator
@@ -122,8 +122,7 @@ class WindowsAuth(Authenticator):
     def __post_init__(self, password: PasswordSource | None) -> None:
         if not isinstance(self.user, str) or not self.user.strip():
             raise ConfigurationError("the Windows user name is empty", hint="e.g. CORP\\alice")
-        pairs = tuple(next(iter(a.items())) for a in attribute_list(self.attributes))
-        object.__setattr__(self, "attributes", pairs)
+        object.__setattr__(self, "attributes", attribute_pairs(self.attributes))
         _check_validator(self.validator)
         limiter = self.rate_limit
         if limiter is True:
@@ -273,7 +272,7 @@ class WindowsAuth(Authenticator):
             )
         pairs = [("Group", group) for group in validated.groups]
         pairs += validated.attributes
-        pairs += [(k, v) for a in attribute_list(self.attributes) for k, v in a.items()]
+        pairs += attribute_pairs(self.attributes)
         ticket = TicketAuth(user=validated.user_id, directory=validated.directory, attributes=pairs)
         return (yield from ticket.login(site))
 
