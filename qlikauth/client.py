@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from http.cookiejar import Cookie
 from pathlib import Path
 from typing import Any, TypeVar, cast
-from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 import requests.auth
@@ -58,6 +58,7 @@ from qlikauth.http import (
     run_flow_async,
     with_xrfkey,
 )
+from qlikauth.qps import user_path, user_sessions_request
 from qlikauth.site import Site
 
 __all__ = ["AsyncQlikClient", "QlikClient", "RequestsAuth"]
@@ -67,7 +68,6 @@ log = logging.getLogger("qlikauth.client")
 T = TypeVar("T")
 
 _LIMIT_USER_RE = re.compile(r"user '([^'\\]+)\\([^']+)'")
-_LIMIT_COUNT_RE = re.compile(r"SessionCount: '?(\d+)", re.IGNORECASE)
 
 #: Errors from the engine connector after which one fresh login is worth a try.
 _ENGINE_AUTH_ERRORS = (
@@ -334,38 +334,27 @@ class _Core:
         ):
             self._deadline = max(self._deadline or 0.0, time.time() + self._window)
 
-    def user_hint(self, exc: SessionLimitError) -> QlikUser | None:
-        """The user a refused login was for, as far as the authenticator tells."""
+    def user_hint(self) -> QlikUser | None:
+        """The user a refused login was for, when the authenticator names one."""
         auth = self.authenticator
-        for name in ("user", "qlik_user", "expected_user"):
-            value = getattr(auth, name, None)
-            if callable(value):
-                try:
-                    value = value(self.site)
-                except Exception:
-                    value = None
-            if isinstance(value, QlikUser):
-                return value
-            if isinstance(value, str) and "\\" in value:
-                try:
-                    return QlikUser.parse(value)
-                except ConfigurationError:
-                    pass
-        directory = getattr(auth, "directory", None) or getattr(auth, "user_directory", None)
-        user_id = getattr(auth, "user_id", None) or getattr(auth, "user", None)
-        if isinstance(directory, str) and isinstance(user_id, str) and directory and user_id:
-            try:
-                return QlikUser(directory, user_id)
-            except ConfigurationError:
-                return None
+        known = getattr(auth, "qlik_user", None)
+        if isinstance(known, QlikUser):
+            return known
+        user, directory = getattr(auth, "user", None), getattr(auth, "directory", None)
+        try:
+            if isinstance(user, str) and "\\" in user:
+                return QlikUser.parse(user)
+            if isinstance(user, str) and isinstance(directory, str) and user and directory:
+                return QlikUser(directory, user)
+        except ConfigurationError:
+            return None
         return None
 
     def session_count_request(self, user: QlikUser) -> HttpRequest | None:
         """``GET /qps/{vp}/user/{dir}/{id}`` on QPS, when the site has a client certificate."""
         if self.site.tls.bundle is None:
             return None
-        path = f"user/{quote(user.directory, safe='')}/{quote(user.user_id, safe='')}"
-        return with_xrfkey(HttpRequest("GET", self.site.qps_url(path)))
+        return user_sessions_request(self.site, user)
 
     @staticmethod
     def reported(exc: SessionLimitError) -> tuple[QlikUser | None, int | None]:
@@ -377,8 +366,7 @@ class _Core:
                 user = QlikUser(found.group(1), found.group(2))
             except ConfigurationError:
                 user = None
-        count = _LIMIT_COUNT_RE.search(exc.message)
-        return user, int(count.group(1)) if count else exc.session_count
+        return user, exc.session_count
 
     def session_limit_error(
         self,
@@ -407,17 +395,12 @@ class _Core:
                 "certificate for QPS on port "
                 f"{self.site.qps_port})"
             )
-        ident = (
-            f"{quote(user.directory, safe='')}/{quote(user.user_id, safe='')}"
-            if user is not None
-            else "{directory}/{user}"
-        )
-        prefix = f"{self.site.prefix}/" if self.site.prefix else ""
+        path = user_path(user) if user is not None else "user/{directory}/{user}"
         return SessionLimitError(
             f"{exc.message}; {counted}",
             session_count=count,
-            hint=f"Free them: DELETE https://{self.site.host}:{self.site.qps_port}/qps/"
-            f"{prefix}user/{ident} with the client certificate ends every session of that "
+            hint=f"Free them: DELETE {self.site.qps_url(path)} with the client certificate "
+            "ends every session of that "
             "user on this virtual proxy (or log out each script's session: QlikClient.close "
             "does); otherwise wait for the inactivity timeout. Share one QlikClient between "
             "threads so a script holds one session.",
@@ -572,7 +555,7 @@ class QlikClient:
     def _explain_limit(self, exc: SessionLimitError) -> SessionLimitError:
         core = self._core
         reported_user, reported_count = core.reported(exc)
-        user = core.user_hint(exc) or reported_user
+        user = core.user_hint() or reported_user
         count = None
         request = core.session_count_request(user) if user is not None else None
         if request is not None:
@@ -889,7 +872,7 @@ class AsyncQlikClient:
     async def _explain_limit(self, exc: SessionLimitError) -> SessionLimitError:
         core = self._core
         reported_user, reported_count = core.reported(exc)
-        user = core.user_hint(exc) or reported_user
+        user = core.user_hint() or reported_user
         count = None
         request = core.session_count_request(user) if user is not None else None
         if request is not None:

@@ -53,6 +53,7 @@ __all__ = [
     "new_xrfkey",
     "run_flow",
     "run_flow_async",
+    "session_count_in",
     "session_limit_refusal",
     "with_xrfkey",
 ]
@@ -289,6 +290,12 @@ def check_response(response: HttpResponse, *, what: str) -> HttpResponse:
 _SESSION_COUNT_RE = re.compile(r"SessionCount\W{0,4}(\d+)", re.IGNORECASE)
 
 
+def session_count_in(text: str) -> int | None:
+    """The session count Qlik names in a refusal (``... SessionCount: '5'``), if any."""
+    match = _SESSION_COUNT_RE.search(text)
+    return int(match.group(1)) if match else None
+
+
 def session_limit_refusal(response: HttpResponse) -> tuple[bool, int | None]:
     """Whether ``response`` refuses a session for the per-user limit, and the count it names.
 
@@ -300,8 +307,7 @@ def session_limit_refusal(response: HttpResponse) -> tuple[bool, int | None]:
         return False, None
     if not ("parallel" in lowered or "limit" in lowered or "sessioncount" in lowered):
         return False, None
-    match = _SESSION_COUNT_RE.search(text)
-    return True, int(match.group(1)) if match else None
+    return True, session_count_in(text)
 
 
 def _status_hint(status: int) -> str | None:

@@ -72,6 +72,7 @@ __all__ = [
     "parse_ticket",
     "ticket_flow",
     "ticket_request",
+    "user_path",
     "user_sessions_flow",
     "user_sessions_request",
 ]
@@ -153,7 +154,8 @@ def _json_object(response: HttpResponse, what: str) -> Any:
     return data
 
 
-def _user_path(user: QlikUser) -> str:
+def user_path(user: QlikUser) -> str:
+    """``user/{directory}/{id}``, URL-encoded: the QPS user API path."""
     return f"user/{quote(user.directory, safe='')}/{quote(user.user_id, safe='')}"
 
 
@@ -286,12 +288,12 @@ def delete_session_request(
 
 def user_sessions_request(site: Site, user: QlikUser, *, xrfkey: str | None = None) -> HttpRequest:
     """``GET /qps/{prefix}/user/{directory}/{id}``: the user's sessions."""
-    return _qps("GET", site, _user_path(user), xrfkey=xrfkey)
+    return _qps("GET", site, user_path(user), xrfkey=xrfkey)
 
 
 def logout_user_request(site: Site, user: QlikUser, *, xrfkey: str | None = None) -> HttpRequest:
     """``DELETE /qps/{prefix}/user/{directory}/{id}``: log the user out of the virtual proxy."""
-    return _qps("DELETE", site, _user_path(user), xrfkey=xrfkey)
+    return _qps("DELETE", site, user_path(user), xrfkey=xrfkey)
 
 
 # --------------------------------------------------------------------------- answers

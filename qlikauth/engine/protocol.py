@@ -18,7 +18,6 @@ from __future__ import annotations
 import enum
 import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -35,6 +34,7 @@ from qlikauth.errors import (
     SessionLimitError,
     engine_error,
 )
+from qlikauth.http import session_count_in
 
 __all__ = [
     "CONNECTION_LOST",
@@ -294,8 +294,6 @@ _FATAL_NOTIFICATIONS = frozenset(
     }
 )
 
-_SESSION_COUNT = re.compile(r"SessionCount\D{0,4}(\d+)", re.IGNORECASE)
-
 
 def _quote(text: str) -> str:
     text = " ".join(text.split())
@@ -318,10 +316,9 @@ def proxy_notification_error(method: str, params: JsonValue) -> QlikAuthError | 
         what, hint = _SESSION_END_NOTIFICATIONS[method]
         return SessionExpiredError(f"{what}: {method}{said}", hint=hint)
     if method == "OnMaxParallelSessionsExceeded":
-        found = _SESSION_COUNT.search(raw) if isinstance(raw, str) else None
         return SessionLimitError(
             f"the user holds too many proxy sessions: {method}{said}",
-            session_count=int(found.group(1)) if found else None,
+            session_count=session_count_in(raw) if isinstance(raw, str) else None,
             hint=(
                 "reuse one session (one Credentials value) for every socket and download, "
                 "log out sessions you no longer need, or wait for them to time out"

@@ -278,9 +278,10 @@ def test_session_limit_error_names_count_user_and_the_way_out() -> None:
     c = core(qlik_user=USER)
     refused = SessionLimitError(
         "login: the proxy refused a new session: Access denied for user 'CORP\\alice': the "
-        "maximum number of parallel sessions is reached. SessionCount: '5', limit: 5."
+        "maximum number of parallel sessions is reached. SessionCount: '5', limit: 5.",
+        session_count=5,  # as every producer of this error reads it from Qlik's text
     )
-    assert c.user_hint(refused) == USER
+    assert c.user_hint() == USER
     assert c.reported(refused) == (USER, 5)
     assert c.session_count_request(USER) is None  # no client certificate configured
     counted = c.session_limit_error(refused, USER, 5)
