@@ -122,6 +122,7 @@ def bootstrap_session(
     query: Mapping[str, str] | None = None,
     cookies: Mapping[str, str] | None = None,
     what: str = "login",
+    include_anonymous: bool = False,
 ) -> Flow[Credentials]:
     """Turn one authenticated proxy request into a session: cookie + CSRF token + user.
 
@@ -161,7 +162,7 @@ def bootstrap_session(
     whoami = HttpRequest("GET", site.personal_url("user"), credentials.http_headers())
     answer = yield whoami
     _raise_for_login_answer(whoami, answer, site, what)
-    user = personal_api_user(answer)
+    user = personal_api_user(answer, include_anonymous=include_anonymous)
     if user is None:
         raise CredentialsRejectedError(
             f"{what}: the proxy set a session cookie but reports no logged-in user",
