@@ -43,6 +43,7 @@ __all__ = [
     "bootstrap_session",
     "create_authenticator",
     "get_authenticator",
+    "logout_flow",
     "personal_api_user",
     "session_cookie_from",
 ]
@@ -85,13 +86,19 @@ class Authenticator(ABC):
 
         A session that is already gone is not an error.
         """
-        if credentials.route is Route.DIRECT or not credentials.cookies:
-            return None
-        yield HttpRequest("DELETE", site.personal_url("user"), credentials.http_headers())
-        return None
+        return (yield from logout_flow(site, credentials))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def logout_flow(site: Site, credentials: Credentials) -> Flow[None]:
+    """End a proxy session: ``DELETE /{prefix}/qps/user`` with its cookie (none to end for
+    direct or cookie-less credentials)."""
+    if credentials.route is Route.DIRECT or not credentials.cookies:
+        return None
+    yield HttpRequest("DELETE", site.personal_url("user"), credentials.http_headers())
+    return None
 
 
 def session_cookie_from(response: HttpResponse, site: Site) -> tuple[str, str] | None:

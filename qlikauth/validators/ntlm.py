@@ -18,10 +18,11 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
+from qlikauth.auth.base import logout_flow
 from qlikauth.auth.ntlm import windows_login_flow
-from qlikauth.credentials import Credentials, Route
+from qlikauth.credentials import Credentials
 from qlikauth.errors import ConfigurationError, InvalidCredentialsError, QlikAuthError
-from qlikauth.http import HttpRequest, HttpTransport, run_flow
+from qlikauth.http import HttpTransport, run_flow
 from qlikauth.site import Site
 from qlikauth.validators.base import (
     INVALID_CREDENTIALS,
@@ -123,10 +124,7 @@ class NtlmValidator:
 
 def _end_session(credentials: Credentials, site: Site, transport: HttpTransport) -> None:
     """End the check's proxy session, so it holds none of the user's session slots."""
-    if credentials.route is not Route.PROXY or not credentials.cookies:
-        return
-    request = HttpRequest("DELETE", site.personal_url("user"), credentials.http_headers())
     try:
-        transport.send(request)
+        run_flow(logout_flow(site, credentials), transport)
     except QlikAuthError as exc:
         log.info("could not end the NTLM check's session: %s", exc.message)
