@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -249,8 +248,3 @@ class EmulatorCore:
             self.form_tokens.clear()
         self.form_tokens[token] = target_id
         return token
-
-    @staticmethod
-    def new_server_node_id() -> str:
-        """A GUID naming this (single) server node."""
-        return str(uuid.uuid4())

@@ -92,10 +92,6 @@ class NtlmAcceptors:
             return NtlmResult(scheme, out, user=str(context.client_principal))
         return NtlmResult(scheme, out)
 
-    def forget(self, connection: Any) -> None:
-        """Drop a connection's half-done handshake."""
-        self._contexts.pop(connection, None)
-
 
 def parse_authorization(value: str | None) -> tuple[str, bytes] | None:
     """(scheme, token) from ``Authorization: NTLM|Negotiate <base64>``."""

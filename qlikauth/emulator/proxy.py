@@ -425,9 +425,8 @@ class Proxy:
             checked = self._cswsh_check(request, vp)
             if isinstance(checked, str):
                 return text_response(403, f"{_CSWSH}: {checked}.")
-            session: Session | None = checked
             await ws.prepare(request)
-            return await self._run_socket(request, ws, vp, session, app_id, identity, ttl, None)
+            return await self._run_socket(request, ws, vp, checked, app_id, identity, ttl, None)
         auth = self.authenticate(request, vp)
         if auth.failure is not None and auth.limit is None:
             return auth.failure
@@ -482,7 +481,7 @@ class Proxy:
         request: web.Request,
         ws: web.WebSocketResponse,
         vp: VirtualProxyConfig,
-        session: Session | None,
+        session: Session,
         app_id: str | None,
         identity: str | None,
         ttl: float,
@@ -496,9 +495,6 @@ class Proxy:
         try:
             if core.faults.drop_websockets:
                 sock.drop()
-                return ws
-            if session is None:
-                await ws.close()
                 return ws
             user = EngineUser(session.user_directory, session.user_id)
             live = session
