@@ -11,6 +11,9 @@ import contextlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from websockets.exceptions import ConnectionClosed
+
+from qlikauth.engine._transport import close_details
 from qlikauth.engine.objects import HandleEventKind, Listener
 from qlikauth.engine.protocol import (
     CallFailed,
@@ -51,6 +54,7 @@ class ConnectionCore:
     listeners."""
 
     _protocol: EngineProtocol
+    _closing: bool
     _calls: dict[int, Any]
     _greeting: Any
     _notification_listeners: dict[str, list[Callable[[str, JsonValue], object]]]
@@ -90,6 +94,37 @@ class ConnectionCore:
         """Open, suspended or closed, per the engine's lists."""
         with self._tables():
             return self._protocol.handle_state(handle)
+
+    def add_handle_listener(
+        self, handle: int, kind: HandleEventKind, callback: Listener
+    ) -> Callable[[], None]:
+        """Call ``callback()`` when ``handle`` is changed, closed or suspended."""
+        return self._listen(self._handle_listeners, (handle, kind), callback)
+
+    def _listen(self, table: dict[Any, list[Any]], key: Any, callback: Any) -> Callable[[], None]:
+        """Add ``callback`` to ``table[key]``; the function that removes it again."""
+        with self._tables():
+            table[key].append(callback)
+
+        def remove() -> None:
+            with self._tables():
+                listeners = table.get(key, [])
+                if callback in listeners:
+                    listeners.remove(callback)
+
+        return remove
+
+    def _lost(self, failure: BaseException | None) -> list[Event]:
+        """The socket ended (``failure`` says how): the protocol fails what is pending."""
+        code, reason = close_details(failure)
+        if self._closing:
+            cause: str | None = "closed by this client"
+        elif failure is not None and not isinstance(failure, ConnectionClosed):
+            cause = type(failure).__name__
+        else:
+            cause = None
+        with self._tables():
+            return self._protocol.connection_lost(code=code, reason=reason, cause=cause)
 
     def _tables(self) -> contextlib.AbstractContextManager[object]:
         """Guards the tables while they are read or changed."""

@@ -32,7 +32,6 @@ from qlikauth.engine._transport import (
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_OPEN_TIMEOUT,
     ConnectOptions,
-    close_details,
     connect_error,
     options_for,
     run_listener,
@@ -42,7 +41,6 @@ from qlikauth.engine.protocol import (
     GLOBAL_INTERFACE,
     EngineProtocol,
     EngineTimeoutError,
-    Event,
     GreetingCompleted,
     GreetingFailed,
     JsonObject,
@@ -336,28 +334,7 @@ class AsyncEngineConnection(ConnectionCore):
         A callback may be a coroutine function; it then runs as a task. Returns a function
         that removes the listener.
         """
-        self._notification_listeners[method].append(callback)
-
-        def remove() -> None:
-            listeners = self._notification_listeners.get(method, [])
-            if callback in listeners:
-                listeners.remove(callback)
-
-        return remove
-
-    def add_handle_listener(
-        self, handle: int, kind: HandleEventKind, callback: Listener
-    ) -> Callable[[], None]:
-        """Call ``callback()`` when ``handle`` is changed, closed or suspended."""
-        key = (handle, kind)
-        self._handle_listeners[key].append(callback)
-
-        def remove() -> None:
-            listeners = self._handle_listeners.get(key, [])
-            if callback in listeners:
-                listeners.remove(callback)
-
-        return remove
+        return self._listen(self._notification_listeners, method, callback)
 
     # -- closing ------------------------------------------------------------------------------
 
@@ -408,16 +385,6 @@ class AsyncEngineConnection(ConnectionCore):
             logger.debug("engine reader stopped", exc_info=True)
             failure = exc
         self._dispatch(self._lost(failure))
-
-    def _lost(self, failure: BaseException | None) -> list[Event]:
-        code, reason = close_details(failure)
-        if self._closing:
-            cause = "closed by this client"
-        elif failure is not None and not isinstance(failure, ConnectionClosed):
-            cause = type(failure).__name__
-        else:
-            cause = None
-        return self._protocol.connection_lost(code=code, reason=reason, cause=cause)
 
     def _start_listener(self, listener: Listener) -> None:
         self._run(listener)

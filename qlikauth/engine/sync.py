@@ -35,7 +35,6 @@ from qlikauth.engine._transport import (
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_OPEN_TIMEOUT,
     ConnectOptions,
-    close_details,
     connect_error,
     options_for,
     run_listener,
@@ -45,7 +44,6 @@ from qlikauth.engine.protocol import (
     GLOBAL_INTERFACE,
     EngineProtocol,
     EngineTimeoutError,
-    Event,
     GreetingCompleted,
     GreetingFailed,
     JsonObject,
@@ -358,32 +356,7 @@ class EngineConnection(ConnectionCore):
         Listeners run on the reader thread: keep them short, and do not wait for engine
         calls in them. Returns a function that removes the listener.
         """
-        with self._state_lock:
-            self._notification_listeners[method].append(callback)
-
-        def remove() -> None:
-            with self._state_lock:
-                listeners = self._notification_listeners.get(method, [])
-                if callback in listeners:
-                    listeners.remove(callback)
-
-        return remove
-
-    def add_handle_listener(
-        self, handle: int, kind: HandleEventKind, callback: Listener
-    ) -> Callable[[], None]:
-        """Call ``callback()`` when ``handle`` is changed, closed or suspended."""
-        key = (handle, kind)
-        with self._state_lock:
-            self._handle_listeners[key].append(callback)
-
-        def remove() -> None:
-            with self._state_lock:
-                listeners = self._handle_listeners.get(key, [])
-                if callback in listeners:
-                    listeners.remove(callback)
-
-        return remove
+        return self._listen(self._notification_listeners, method, callback)
 
     # -- closing ------------------------------------------------------------------------------
 
@@ -440,17 +413,6 @@ class EngineConnection(ConnectionCore):
             logger.debug("engine reader stopped", exc_info=True)
             failure = exc
         self._dispatch(self._lost(failure))
-
-    def _lost(self, failure: BaseException | None) -> list[Event]:
-        code, reason = close_details(failure)
-        if self._closing:
-            cause = "closed by this client"
-        elif failure is not None and not isinstance(failure, ConnectionClosed):
-            cause = type(failure).__name__
-        else:
-            cause = None
-        with self._state_lock:
-            return self._protocol.connection_lost(code=code, reason=reason, cause=cause)
 
     def _tables(self) -> threading.Lock:
         return self._state_lock
