@@ -17,6 +17,7 @@ import pytest
 from qlikauth.auth.header import HeaderAuth
 from qlikauth.auth.jwt import JwtAuth
 from qlikauth.client import QlikClient
+from qlikauth.config import site_from_emulator
 from qlikauth.credentials import Credentials
 from qlikauth.download import download, resolve_url
 from qlikauth.errors import (
@@ -26,21 +27,13 @@ from qlikauth.errors import (
     LoginRedirectError,
 )
 from qlikauth.http import HttpTransport
-from qlikauth.site import Site, VirtualProxy
+from qlikauth.site import Site
 from qlikauth.testing.emulator import EmulatorInfo
-from qlikauth.tls import TlsConfig
 
 
 def make_site(info: EmulatorInfo, prefix: str) -> Site:
-    ports = {n: urlsplit(str(info[f"{n}_url"])).port for n in ("proxy", "qps", "auth")}
-    return Site(
-        info.host,
-        VirtualProxy(prefix, info.cookie_name(prefix)),
-        proxy_port=ports["proxy"] or 443,
-        qps_port=ports["qps"] or 4243,
-        auth_port=ports["auth"] or 4244,
-        tls=TlsConfig(root=info.root),
-    )
+    """The emulator through one virtual proxy, trusting its root (no client certificate)."""
+    return site_from_emulator(info.raw, prefix, client_certificate=False)
 
 
 def new_user() -> str:

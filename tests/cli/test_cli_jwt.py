@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import stat
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import jwt as pyjwt
 import pytest
 import requests
+from cli_support import run_json
 
 from qlikauth.cli import main
 from qlikauth.testing.emulator import EmulatorInfo
@@ -21,11 +21,6 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A configuration file of the test's own."""
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(tmp_path / "config.toml"))
     monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:
-    code = main([*argv, "--json"])
-    return code, json.loads(capsys.readouterr().out)
 
 
 def stdin(monkeypatch: pytest.MonkeyPatch, text: str) -> None:

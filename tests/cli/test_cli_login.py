@@ -19,6 +19,7 @@ import keyring
 import keyring.backend
 import pytest
 import requests
+from cli_support import run_json
 from jaraco.classes import properties
 
 from qlikauth.cli import main
@@ -100,11 +101,6 @@ def qps_sessions(info: EmulatorInfo, user: str) -> int:
     )
     with QpsClient(site) as qps:
         return len(qps.user_sessions(user))
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:
-    code = main([*argv, "--json"])
-    return code, json.loads(capsys.readouterr().out)
 
 
 def test_login_whoami_logout_reuse_one_session(

@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from cli_support import run_json
 
 from qlikauth.cli import main
 from qlikauth.config import ConfigFile
@@ -18,12 +19,6 @@ def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))
     monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     return path
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:
-    code = main([*argv, "--json"])
-    out = capsys.readouterr().out
-    return code, json.loads(out)
 
 
 def test_add_list_show_remove(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from cli_support import run_json
 
 from qlikauth.cli import main
 from qlikauth.testing.emulator import EmulatorInfo
@@ -37,11 +38,6 @@ def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qlik_emulator: Emulator
     path = write_profile(tmp_path / "config.toml", qlik_emulator, "ticket")
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))
     return path
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object]]:
-    code = main([*argv, "--json"])
-    return code, json.loads(capsys.readouterr().out)
 
 
 def redeem(info: EmulatorInfo, url: str, cookie_name: str) -> requests.Response:

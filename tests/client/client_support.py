@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
@@ -21,32 +21,17 @@ from qlikauth.auth.header import HeaderAuth
 from qlikauth.auth.jwt import JwtAuth
 from qlikauth.auth.session import SessionAuth
 from qlikauth.auth.ticket import TicketAuth
+from qlikauth.config import site_from_emulator
 from qlikauth.credentials import QlikUser
-from qlikauth.site import Site, VirtualProxy
+from qlikauth.site import Site
 from qlikauth.testing.emulator import EmulatorInfo
-from qlikauth.tls import CertificateBundle, TlsConfig
 
 XRFKEY = "0123456789abcdef"
 
 
 def make_site(info: EmulatorInfo, prefix: str, *, certificate: bool = True) -> Site:
     """The emulator as a :class:`Site` seen through one virtual proxy."""
-    ports = {
-        name: urlsplit(str(info[f"{name}_url"])).port
-        for name in ("proxy", "qps", "qrs", "engine", "auth")
-    }
-    bundle = CertificateBundle.from_folder(info.certs_dir) if certificate else None
-    tls = TlsConfig(root=info.root, bundle=bundle)
-    return Site(
-        info.host,
-        VirtualProxy(prefix, info.cookie_name(prefix)),
-        proxy_port=ports["proxy"] or 443,
-        qps_port=ports["qps"] or 4243,
-        qrs_port=ports["qrs"] or 4242,
-        engine_port=ports["engine"] or 4747,
-        auth_port=ports["auth"] or 4244,
-        tls=tls,
-    )
+    return site_from_emulator(info.raw, prefix, client_certificate=certificate)
 
 
 def new_user_id() -> str:
