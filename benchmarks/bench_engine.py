@@ -112,40 +112,43 @@ def main(argv: list[str] | None = None) -> int:
         except BaseException:
             bare.close()  # its thread would keep the process alive
             raise
-        doc = conn.open_doc()
-
-        def qlikauth_call() -> object:
-            return doc.call("EvaluateEx", qExpression=EXPRESSION)
-
         try:
-            assert bare_call() == qlikauth_call()
-            per_call = interleaved({"bare": bare_call, "qlikauth": qlikauth_call}, args.seconds)
+            doc = conn.open_doc()
+
+            def qlikauth_call() -> object:
+                return doc.call("EvaluateEx", qExpression=EXPRESSION)
+
+            try:
+                assert bare_call() == qlikauth_call()
+                per_call = interleaved({"bare": bare_call, "qlikauth": qlikauth_call}, args.seconds)
+            finally:
+                bare.close()
+
+            n = args.calls
+
+            def sequential() -> None:
+                for _ in range(n):
+                    qlikauth_call()
+
+            def threads() -> None:
+                with ThreadPoolExecutor(8) as pool:
+                    list(pool.map(lambda _: [qlikauth_call() for _ in range(n // 8)], range(8)))
+
+            def pipelined() -> None:
+                calls = [
+                    conn.send(doc.handle, "EvaluateEx", {"qExpression": EXPRESSION})
+                    for _ in range(n)
+                ]
+                for call in calls:
+                    call.result()
+
+            through: dict[str, list[float]] = {"sequential": [], "8 threads": [], "pipelined": []}
+            for _ in range(3):
+                through["sequential"].append(timed(sequential))
+                through["8 threads"].append(timed(threads))
+                through["pipelined"].append(timed(pipelined))
         finally:
-            bare.close()
-
-        n = args.calls
-
-        def sequential() -> None:
-            for _ in range(n):
-                qlikauth_call()
-
-        def threads() -> None:
-            with ThreadPoolExecutor(8) as pool:
-                list(pool.map(lambda _: [qlikauth_call() for _ in range(n // 8)], range(8)))
-
-        def pipelined() -> None:
-            calls = [
-                conn.send(doc.handle, "EvaluateEx", {"qExpression": EXPRESSION}) for _ in range(n)
-            ]
-            for call in calls:
-                call.result()
-
-        through: dict[str, list[float]] = {"sequential": [], "8 threads": [], "pipelined": []}
-        for _ in range(3):
-            through["sequential"].append(timed(sequential))
-            through["8 threads"].append(timed(threads))
-            through["pipelined"].append(timed(pipelined))
-        conn.close()
+            conn.close()
 
     best = {name: min(times) for name, times in through.items()}
     overhead = per_call["qlikauth"] / per_call["bare"]
