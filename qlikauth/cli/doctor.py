@@ -89,6 +89,7 @@ _STEP_ERRORS: dict[str, type[QlikAuthError]] = {
 class _Report:
     def __init__(self) -> None:
         self.steps: list[Step] = []
+        self.unreachable: set[str] = set()  # the services whose port refused TCP
 
     def add(
         self,
@@ -170,6 +171,7 @@ def _network(report: _Report, resolved: Resolved) -> bool:
             with socket.create_connection((site.host, port), timeout=resolved.timeout):
                 pass
         except OSError as exc:
+            report.unreachable.add(name)
             reachable = reachable and name != "proxy"
             report.add(
                 "tcp",
@@ -202,13 +204,16 @@ def _tls(report: _Report, resolved: Resolved) -> bool:
 
 def _qps(report: _Report, resolved: Resolved) -> None:
     site = resolved.site
-    if site.tls.bundle is None or report.has_errors("certificates", "tls", "tcp"):
-        report.add("qps", "skipped", "QPS not checked (no usable client certificate or port)")
+    if site.tls.bundle is None or report.has_errors("certificates", "tls"):
+        report.add("qps", "skipped", "QPS not checked (no usable client certificate)")
+        return
+    if "QPS" in report.unreachable:
+        report.add("qps", "skipped", f"QPS not checked (port {site.qps_port} is not reachable)")
         return
     where = site.virtual_proxy_label
     with HttpTransport(site, timeout=resolved.timeout) as transport:
         try:
-            # QpsClient reads a 404 as "no sessions"; here a 404 means "no such prefix".
+            # A 404 means QPS knows no such prefix: said here in the doctor's own words.
             response = transport.send(list_sessions_request(site))
             if response.status != 404:
                 check_response(response, what="QPS session list")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,6 +104,23 @@ def test_wrong_prefix(
     assert levels(steps["virtual proxy"]) == {"error"}
     assert "prefix" in text(steps["virtual proxy"])
     assert levels(steps["login"]) == {"error"}
+
+
+def test_a_closed_engine_port_does_not_hide_a_working_qps(
+    tmp_path: Path, qlik_emulator: EmulatorInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    config = write_profile(tmp_path / "c.toml", qlik_emulator)
+    config.write_text(
+        re.sub(r"engine_port = \d+", f"engine_port = {closed}", config.read_text()),
+        encoding="utf-8",
+    )
+    code, steps = doctor(capsys, config)
+    assert code != 0
+    assert "cannot connect to engine" in text(steps["tcp"])
+    assert levels(steps["qps"]) == {"ok"}
 
 
 def test_wrong_cookie_name(
