@@ -446,45 +446,15 @@ def running_domain_controller() -> Iterator[SambaDomainController]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-class _Shared:
-    """One controller per process, however many modules import the fixture.
-
-    Samba's ports are fixed, so a second controller could not start; each import of
-    :func:`samba_ad` into a test module makes its own pytest fixture definition, and
-    they all share this one.
-    """
-
-    def __init__(self) -> None:
-        self.users = 0
-        self.stack: contextlib.ExitStack | None = None
-        self.controller: SambaDomainController | None = None
-
-    def acquire(self) -> SambaDomainController:
-        if self.controller is None:
-            stack = contextlib.ExitStack()
-            self.controller = stack.enter_context(running_domain_controller())
-            self.stack = stack
-        self.users += 1
-        return self.controller
-
-    def release(self) -> None:
-        self.users -= 1
-        if self.users <= 0 and self.stack is not None:
-            stack, self.stack, self.controller, self.users = self.stack, None, None, 0
-            stack.close()
-
-
-_SHARED = _Shared()
-
-
 @pytest.fixture(scope="session")
 def samba_ad() -> Iterator[SambaDomainController]:
-    """A running Samba AD domain controller for the whole test session (see module doc)."""
-    reason = samba_unavailable_reason() if _SHARED.controller is None else None
+    """A running Samba AD domain controller for the whole test session (see module doc).
+
+    Registered once, by :mod:`qlikauth.testing.plugin`: Samba's ports are fixed, so there
+    is one controller per test session.
+    """
+    reason = samba_unavailable_reason()
     if reason:
         pytest.skip(f"no Samba Active Directory: {reason}")
-    controller = _SHARED.acquire()
-    try:
+    with running_domain_controller() as controller:
         yield controller
-    finally:
-        _SHARED.release()

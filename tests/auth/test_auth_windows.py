@@ -32,13 +32,11 @@ from qlikauth.qps import QpsClient
 from qlikauth.site import Site
 from qlikauth.testing.contract import AuthenticatorContract, emulator_site
 from qlikauth.testing.emulator import EmulatorInfo
-from qlikauth.testing.keyrings import MemoryKeyring, memory_keyring
-from qlikauth.testing.samba import SambaDomainController, samba_ad
+from qlikauth.testing.keyrings import MemoryKeyring
+from qlikauth.testing.samba import SambaDomainController
 from qlikauth.validators import FailureLimiter, LdapValidator, ValidatedUser, Validator
 from qlikauth.validators.base import INVALID_CREDENTIALS, check_password_given
 from qlikauth.validators.ntlm import NtlmValidator
-
-__all__ = ["memory_keyring", "samba_ad"]  # fixtures, used by the tests below
 
 TICKET_PREFIX = "ticket"
 

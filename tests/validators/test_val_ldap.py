@@ -20,12 +20,10 @@ from qlikauth.errors import (
     TransportError,
 )
 from qlikauth.pki import make_test_pki
-from qlikauth.testing.samba import SambaDomainController, samba_ad
+from qlikauth.testing.samba import SambaDomainController
 from qlikauth.testing.validators import ValidatorContract
 from qlikauth.tls import InsecureTLSWarning
 from qlikauth.validators import FailureLimiter, LdapValidator, RateLimitedValidator, Validator
-
-__all__ = ["samba_ad"]  # the session fixture, shared with every module that imports it
 
 # The first test also waits for the session's domain controller to be provisioned: about
 # 10 s on an idle machine, several times that on a loaded one.
