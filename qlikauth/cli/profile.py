@@ -15,7 +15,7 @@ from typing import Any
 
 from qlikauth.cli._common import EXIT_OK, common_options, emit, show_help
 from qlikauth.cli._context import command, load_config
-from qlikauth.config import PROFILE_ENV, ConfigFile, Profile, is_secret_key
+from qlikauth.config import PROFILE_ENV, ConfigFile, is_secret_key, profile_from_settings
 from qlikauth.errors import ConfigurationError
 
 __all__ = ["parse_setting", "register"]
@@ -166,27 +166,13 @@ def _add(args: argparse.Namespace) -> int:
             f"{config.path}: profile {args.name!r} exists",
             hint="Pass --force to replace it, or choose another name.",
         )
-    values: dict[str, Any] = {}
-    auth: dict[str, Any] = {}
-    for text in args.settings:
-        key, value = parse_setting(text)
-        if key.startswith("auth."):
-            auth[key[5:]] = value
-        else:
-            values[key] = value
-    for key in ("server", "prefix", "certs", "cookie_name", "authenticator"):
+    settings = [parse_setting(text) for text in args.settings]
+    for key in ("server", "prefix", "certs", "cookie_name", "authenticator", "timeout"):
         given = getattr(args, key, None)
         if given is not None:
-            values[key] = given
-    if args.timeout is not None:
-        values["timeout"] = args.timeout
-    for key in args.prompt_secrets:
-        reference = _store_prompted(args.name, key)
-        if key.startswith("auth."):
-            auth[key[5:]] = reference
-        else:
-            values[key] = reference
-    profile = Profile(name=args.name, auth=auth, **values)
+            settings.append((key, given))
+    settings += [(key, _store_prompted(args.name, key)) for key in args.prompt_secrets]
+    profile = profile_from_settings(args.name, settings)
     updated = config.with_profile(profile, make_default=args.default or not config.profiles)
     updated.save()
     stored = updated.profile(args.name)
