@@ -37,6 +37,8 @@ from qlikauth.tls import (
 )
 
 __all__ = [
+    "HOSTNAME_MISMATCH_CODES",
+    "VALIDITY_CODES",
     "check_connection",
     "errors_in",
     "explain_tls_failure",
@@ -109,8 +111,10 @@ def errors_in(exc: BaseException) -> Iterator[BaseException]:
 
 
 # OpenSSL X509_V_ERR_* codes.
-_HOSTNAME_CODES = frozenset({62, 64})  # hostname mismatch, IP address mismatch
-_EXPIRED_CODES = frozenset({9, 10})  # not yet valid, expired
+#: Verification codes meaning "the certificate does not name this host" (name, IP address).
+HOSTNAME_MISMATCH_CODES = frozenset({62, 64})
+#: Verification codes meaning "the certificate is not yet valid" or "has expired".
+VALIDITY_CODES = frozenset({9, 10})
 _UNKNOWN_CA_CODES = frozenset({2, 18, 19, 20, 21, 27, 30})
 _CLIENT_CERT_REASONS = frozenset(
     {
@@ -223,9 +227,9 @@ def _explain_verification(
     peer: x509.Certificate | None = None
     with contextlib.suppress(OSError, ValueError):
         peer = _peer_certificate(host, port, timeout=timeout, bundle=bundle)
-    if code in _HOSTNAME_CODES:
+    if code in HOSTNAME_MISMATCH_CODES:
         return _hostname_error(host, port, certificate_names(peer) if peer is not None else ())
-    if code in _EXPIRED_CODES:
+    if code in VALIDITY_CODES:
         detail = ""
         if peer is not None:
             detail = (

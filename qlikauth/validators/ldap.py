@@ -33,6 +33,7 @@ from qlikauth.errors import (
     TLSError,
     TransportError,
 )
+from qlikauth.handshake import HOSTNAME_MISMATCH_CODES, VALIDITY_CODES
 from qlikauth.validators.base import (
     INVALID_CREDENTIALS,
     ParsedUsername,
@@ -67,10 +68,6 @@ _CONFIDENTIALITY_REQUIRED_RESULT = 13
 _IN_CHAIN = "1.2.840.113556.1.4.1941"  # LDAP_MATCHING_RULE_IN_CHAIN: nested membership
 _PAGE_SIZE = 500
 _INSTALL_HINT = "install the extra: pip install 'qlikauth[windows]'"
-
-# OpenSSL X509_V_ERR_* codes.
-_HOSTNAME_CODES = frozenset({62, 64})
-_VALIDITY_CODES = frozenset({9, 10})
 
 
 def _import_ldap3() -> ModuleType:
@@ -107,14 +104,14 @@ def bind_failure(message: str, username: str) -> QlikAuthError:
 def _tls_error(exc: BaseException, where: str, server_name: str, ca: str) -> TLSError:
     if isinstance(exc, ssl.SSLCertVerificationError):
         code = exc.verify_code
-        if code in _HOSTNAME_CODES:
+        if code in HOSTNAME_MISMATCH_CODES:
             return HostnameMismatchError(
                 f"the certificate of {where} does not name {server_name!r}",
                 host=server_name,
                 hint="use the domain controller's name from its certificate in the URL, "
                 "or set tls_server_name to it",
             )
-        if code in _VALIDITY_CODES:
+        if code in VALIDITY_CODES:
             return CertificateValidityError(
                 f"the certificate of {where} is {exc.verify_message}",
                 hint="renew the domain controller's certificate, or check this clock",
