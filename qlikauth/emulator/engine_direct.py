@@ -7,7 +7,7 @@ from aiohttp import web
 from qlikauth.emulator.common import parse_qlik_user, text_response
 from qlikauth.emulator.core import EmulatorCore
 from qlikauth.emulator.proxy import app_route
-from qlikauth.emulator.wsbridge import EngineSocket
+from qlikauth.emulator.wsbridge import serve_engine_socket
 
 __all__ = ["EngineDirect"]
 
@@ -38,8 +38,6 @@ class EngineDirect:
         core = self.core
         ws = web.WebSocketResponse(autoping=True, max_msg_size=0)
         await ws.prepare(request)
-        sock = EngineSocket(ws, core.engine_executor, request.transport)
-        core.register_socket(None, sock)
         engine_user = EngineUser(user[0], user[1])
 
         def connect() -> EngineConnection:
@@ -47,18 +45,4 @@ class EngineDirect:
                 engine_user, app_id, identity=identity, ttl=ttl, channel="direct"
             )
 
-        try:
-            if core.faults.drop_websockets:
-                sock.drop()
-                return ws
-            try:
-                await sock.run(connect)
-            except (LookupError, ValueError, RuntimeError) as exc:
-                await sock.notify_and_close(
-                    "OnEngineWebsocketFailed", f"The engine refused the connection: {exc}"
-                )
-            if not ws.closed:
-                await ws.close()
-            return ws
-        finally:
-            core.unregister_socket(None, sock)
+        return await serve_engine_socket(core, request, ws, None, connect)

@@ -26,7 +26,7 @@ from qlikauth.emulator.config import VirtualProxyConfig
 from qlikauth.emulator.core import EmulatorCore
 from qlikauth.emulator.jwtcheck import JwtRejected
 from qlikauth.emulator.state import Session, SessionLimitExceeded
-from qlikauth.emulator.wsbridge import EngineSocket, notification
+from qlikauth.emulator.wsbridge import EngineSocket, notification, serve_engine_socket
 
 if TYPE_CHECKING:
     from qlikauth.emulator.qix import EngineConnection
@@ -490,31 +490,14 @@ class Proxy:
         from qlikauth.emulator.qix import EngineUser
 
         core = self.core
-        sock = EngineSocket(ws, core.engine_executor, request.transport)
-        core.register_socket(session, sock)
-        try:
-            if core.faults.drop_websockets:
-                sock.drop()
-                return ws
-            user = EngineUser(session.user_directory, session.user_id)
-            live = session
+        user = EngineUser(session.user_directory, session.user_id)
 
-            def connect() -> EngineConnection:
-                return core.engine.connect(
-                    user, app_id, identity=identity, ttl=ttl, channel=vp.prefix
-                )
+        def connect() -> EngineConnection:
+            return core.engine.connect(user, app_id, identity=identity, ttl=ttl, channel=vp.prefix)
 
-            def touch() -> bool:
-                return core.sessions.get(live.prefix, live.session_id) is not None
+        def touch() -> bool:
+            return core.sessions.get(session.prefix, session.session_id) is not None
 
-            try:
-                await sock.run(connect, on_message=touch, before_first=before_first)
-            except (LookupError, ValueError, RuntimeError) as exc:
-                await sock.notify_and_close(
-                    "OnEngineWebsocketFailed", f"The engine refused the connection: {exc}"
-                )
-            if not ws.closed:
-                await ws.close()
-            return ws
-        finally:
-            core.unregister_socket(session, sock)
+        return await serve_engine_socket(
+            core, request, ws, session, connect, on_message=touch, before_first=before_first
+        )

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 if TYPE_CHECKING:
+    from qlikauth.emulator.core import EmulatorCore
     from qlikauth.emulator.qix import EngineConnection
+    from qlikauth.emulator.state import Session
 
-__all__ = ["EngineSocket", "notification"]
+__all__ = ["EngineSocket", "notification", "serve_engine_socket"]
 
 
 def notification(method: str, message: str, **extra: Any) -> str:
@@ -108,3 +110,38 @@ class EngineSocket:
         self._closing = True
         if isinstance(self._transport, asyncio.Transport):
             self._transport.abort()
+
+
+async def serve_engine_socket(
+    core: EmulatorCore,
+    request: web.Request,
+    ws: web.WebSocketResponse,
+    session: Session | None,
+    connect: Callable[[], EngineConnection],
+    *,
+    on_message: Callable[[], bool] = lambda: True,
+    before_first: list[str] | None = None,
+) -> web.WebSocketResponse:
+    """Run one engine websocket to its end, for the proxy and the direct port alike.
+
+    The socket is registered (so a session end can close it), the ``drop_websockets``
+    fault applies, and an engine refusal is reported as Qlik does:
+    ``OnEngineWebsocketFailed``, then close.
+    """
+    sock = EngineSocket(ws, core.engine_executor, request.transport)
+    core.register_socket(session, sock)
+    try:
+        if core.faults.drop_websockets:
+            sock.drop()
+            return ws
+        try:
+            await sock.run(connect, on_message=on_message, before_first=before_first)
+        except (LookupError, ValueError, RuntimeError) as exc:
+            await sock.notify_and_close(
+                "OnEngineWebsocketFailed", f"The engine refused the connection: {exc}"
+            )
+        if not ws.closed:
+            await ws.close()
+        return ws
+    finally:
+        core.unregister_socket(session, sock)
