@@ -69,12 +69,13 @@ class EmulatorCore:
         config: EmulatorConfig,
         state_dir: Path,
         pki: TestPki,
-        jwt_cert: Path,
+        jwt_keypair: tuple[Path, Path],
         engine: Engine,
     ) -> None:
         self.config = config
         self.state_dir = state_dir
         self.pki = pki
+        self.jwt_key, self.jwt_cert = jwt_keypair
         self.engine = engine
         self.urls = Urls(config.host)
         self.admin_token = secrets.token_urlsafe(24)
@@ -85,7 +86,7 @@ class EmulatorCore:
         self.tickets = TicketStore(config.ticket_ttl)
         self.targets = TargetStore()
         self.jwt = {
-            vp.prefix: JwtValidator(jwt_cert, vp.jwt_claims, config.jwt_leeway)
+            vp.prefix: JwtValidator(self.jwt_cert, vp.jwt_claims, config.jwt_leeway)
             for vp in config.virtual_proxies
             if vp.method == "jwt"
         }

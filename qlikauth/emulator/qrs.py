@@ -27,7 +27,7 @@ class Qrs:
         return [
             {
                 "id": app_id,
-                "name": str(getattr(app, "name", app_id)),
+                "name": app.name,
                 "published": True,
                 "stream": {"id": "aaec8d41-5201-43ab-809f-3063750dfafd", "name": "Everyone"},
             }

@@ -83,7 +83,7 @@ class Emulator:
         config = self.config
         self.state_dir.mkdir(parents=True, exist_ok=True)
         pki = ensure_pki(self.state_dir, config.server_certificate_names())
-        _jwt_key, jwt_cert = ensure_jwt_keypair(self.state_dir)
+        jwt_keypair = ensure_jwt_keypair(self.state_dir)
         apps = list(default_apps())
         if config.large_app_rows > 0:
             apps.append(large_app(config.large_app_rows))
@@ -93,7 +93,7 @@ class Emulator:
             server_node_id=str(uuid.uuid4()),
             csv_cell_limit=config.csv_cell_limit,
         )
-        return EmulatorCore(config, self.state_dir, pki, jwt_cert, engine)
+        return EmulatorCore(config, self.state_dir, pki, jwt_keypair, engine)
 
     def _apps(self, core: EmulatorCore) -> dict[str, tuple[web.Application, ssl.SSLContext, int]]:
         config = core.config
@@ -190,8 +190,8 @@ class Emulator:
                 else:
                     entry["header_pattern"] = vp.header_pattern
             if vp.method == "jwt":
-                entry["jwt_private_key"] = str(self.state_dir / "jwt_key.pem")
-                entry["jwt_certificate"] = str(self.state_dir / "jwt_cert.pem")
+                entry["jwt_private_key"] = str(core.jwt_key)
+                entry["jwt_certificate"] = str(core.jwt_cert)
                 entry["jwt_claims"] = {
                     "user": vp.jwt_claims.user,
                     "directory": vp.jwt_claims.directory,
@@ -238,10 +238,7 @@ class Emulator:
                 "domain": config.windows.domain,
                 "users": [{"name": u.name, "password": u.password} for u in config.windows.users],
             },
-            "apps": [
-                {"id": app_id, "name": str(getattr(app, "name", app_id))}
-                for app_id, app in core.engine.apps.items()
-            ],
+            "apps": [{"id": app_id, "name": app.name} for app_id, app in core.engine.apps.items()],
         }
 
     # -- running --------------------------------------------------------------------------

@@ -224,10 +224,11 @@ def emulator_process(
 @pytest.fixture(scope="session")
 def qlik_emulator_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A state folder holding a PKI and JWT key pair, copied into every emulator's."""
+    from qlikauth.emulator.config import default_config
     from qlikauth.emulator.tls import ensure_jwt_keypair, ensure_pki
 
     state = tmp_path_factory.mktemp("qlik-emulator-template")
-    ensure_pki(state, ["localhost", "127.0.0.1"])
+    ensure_pki(state, default_config().server_certificate_names())
     ensure_jwt_keypair(state)
     return state
 
