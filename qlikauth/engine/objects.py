@@ -435,12 +435,21 @@ class QixMethod:
         return f"<QixMethod {self._obj.type}.{self._method}>"
 
 
-class QixObject:
-    """An engine object of any type, bound to its handle on one connection."""
+class _HandleOwner(Protocol):
+    """What both kinds of connection offer about handles."""
 
-    def __init__(self, engine: SyncEngine, interface: ObjectInterface) -> None:
-        self._engine = engine
-        self.interface = interface
+    def add_handle_listener(
+        self, handle: int, kind: HandleEventKind, callback: Listener
+    ) -> Callable[[], None]: ...
+
+    def handle_state(self, handle: int) -> HandleState | None: ...
+
+
+class _Bound:
+    """What every engine object offers on either driver: handle, type, id, state, listeners."""
+
+    _engine: _HandleOwner
+    interface: ObjectInterface
 
     @property
     def handle(self) -> int:
@@ -467,6 +476,32 @@ class QixObject:
         """True once the engine closed the handle: calls raise ``ObjectNotFoundError``."""
         return self.state is HandleState.CLOSED
 
+    def on_change(self, callback: Listener) -> Callable[[], None]:
+        """Call ``callback()`` when the engine lists this handle as changed; returns an undo."""
+        return self._engine.add_handle_listener(self.handle, "changed", callback)
+
+    def on_close(self, callback: Listener) -> Callable[[], None]:
+        """Call ``callback()`` when the engine closes this handle; returns an undo."""
+        return self._engine.add_handle_listener(self.handle, "closed", callback)
+
+    def on_suspend(self, callback: Listener) -> Callable[[], None]:
+        """Call ``callback()`` when the engine suspends this handle; returns an undo."""
+        return self._engine.add_handle_listener(self.handle, "suspended", callback)
+
+    def __repr__(self) -> str:
+        ident = f" id={self.generic_id!r}" if self.generic_id else ""
+        return f"<{type(self).__name__} {self.type} handle={self.handle}{ident}>"
+
+
+class QixObject(_Bound):
+    """An engine object of any type, bound to its handle on one connection."""
+
+    _engine: SyncEngine
+
+    def __init__(self, engine: SyncEngine, interface: ObjectInterface) -> None:
+        self._engine = engine
+        self.interface = interface
+
     def call(
         self, method: str, *args: object, timeout: float | None = None, **params: object
     ) -> JsonObject:
@@ -481,18 +516,6 @@ class QixObject:
         flow = object_flow(method, _params(method, args, params))
         return self._wrap(_run_sync(self._engine, self.handle, flow, timeout))
 
-    def on_change(self, callback: Listener) -> Callable[[], None]:
-        """Call ``callback()`` when the engine lists this handle as changed; returns an undo."""
-        return self._engine.add_handle_listener(self.handle, "changed", callback)
-
-    def on_close(self, callback: Listener) -> Callable[[], None]:
-        """Call ``callback()`` when the engine closes this handle; returns an undo."""
-        return self._engine.add_handle_listener(self.handle, "closed", callback)
-
-    def on_suspend(self, callback: Listener) -> Callable[[], None]:
-        """Call ``callback()`` when the engine suspends this handle; returns an undo."""
-        return self._engine.add_handle_listener(self.handle, "suspended", callback)
-
     def _run(self, flow: Flow[T], timeout: float | None = None) -> T:
         return _run_sync(self._engine, self.handle, flow, timeout)
 
@@ -502,10 +525,6 @@ class QixObject:
     def __getattr__(self, name: str) -> QixMethod:
         _check_method_name(name)
         return QixMethod(self, name)
-
-    def __repr__(self) -> str:
-        ident = f" id={self.generic_id!r}" if self.generic_id else ""
-        return f"<{type(self).__name__} {self.type} handle={self.handle}{ident}>"
 
 
 class Global(QixObject):
@@ -649,37 +668,14 @@ class AsyncQixMethod:
         return f"<AsyncQixMethod {self._obj.type}.{self._method}>"
 
 
-class AsyncQixObject:
+class AsyncQixObject(_Bound):
     """An engine object of any type on an asyncio connection."""
+
+    _engine: AsyncEngine
 
     def __init__(self, engine: AsyncEngine, interface: ObjectInterface) -> None:
         self._engine = engine
         self.interface = interface
-
-    @property
-    def handle(self) -> int:
-        """The engine handle."""
-        return self.interface.handle
-
-    @property
-    def type(self) -> str:
-        """The engine type (``qType``)."""
-        return self.interface.type
-
-    @property
-    def generic_id(self) -> str:
-        """``qGenericId``: the app id of a doc, the object id of a generic object."""
-        return self.interface.generic_id
-
-    @property
-    def state(self) -> HandleState | None:
-        """Open, suspended or closed, per the engine's ``change``/``close``/``suspend`` lists."""
-        return self._engine.handle_state(self.handle)
-
-    @property
-    def closed(self) -> bool:
-        """True once the engine closed the handle: calls raise ``ObjectNotFoundError``."""
-        return self.state is HandleState.CLOSED
 
     async def call(
         self, method: str, *args: object, timeout: float | None = None, **params: object
@@ -695,18 +691,6 @@ class AsyncQixObject:
         flow = object_flow(method, _params(method, args, params))
         return self._wrap(await _run_async(self._engine, self.handle, flow, timeout))
 
-    def on_change(self, callback: Listener) -> Callable[[], None]:
-        """Call ``callback()`` when the engine lists this handle as changed; returns an undo."""
-        return self._engine.add_handle_listener(self.handle, "changed", callback)
-
-    def on_close(self, callback: Listener) -> Callable[[], None]:
-        """Call ``callback()`` when the engine closes this handle; returns an undo."""
-        return self._engine.add_handle_listener(self.handle, "closed", callback)
-
-    def on_suspend(self, callback: Listener) -> Callable[[], None]:
-        """Call ``callback()`` when the engine suspends this handle; returns an undo."""
-        return self._engine.add_handle_listener(self.handle, "suspended", callback)
-
     async def _run(self, flow: Flow[T], timeout: float | None = None) -> T:
         return await _run_async(self._engine, self.handle, flow, timeout)
 
@@ -716,10 +700,6 @@ class AsyncQixObject:
     def __getattr__(self, name: str) -> AsyncQixMethod:
         _check_method_name(name)
         return AsyncQixMethod(self, name)
-
-    def __repr__(self) -> str:
-        ident = f" id={self.generic_id!r}" if self.generic_id else ""
-        return f"<{type(self).__name__} {self.type} handle={self.handle}{ident}>"
 
 
 class AsyncGlobal(AsyncQixObject):
