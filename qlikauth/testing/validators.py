@@ -30,10 +30,10 @@ import pytest
 from qlikauth.errors import InvalidCredentialsError, QlikAuthError
 from qlikauth.validators.base import ValidatedUser, Validator
 
-__all__ = ["ValidatorContract"]
+__all__ = ["ValidatorContract", "exception_texts"]
 
 
-def _texts(exc: BaseException) -> list[str]:
+def exception_texts(exc: BaseException) -> list[str]:
     """Every text an exception chain shows: messages, hints, reprs."""
     out: list[str] = []
     seen: set[int] = set()
@@ -95,7 +95,7 @@ class ValidatorContract:
         username, password = bad_credentials
         with pytest.raises(InvalidCredentialsError) as caught:
             validator.validate(username, password)
-        assert all(password not in text for text in _texts(caught.value))
+        assert all(password not in text for text in exception_texts(caught.value))
 
     def test_empty_password_is_invalid(
         self, validator: Validator, good_credentials: tuple[str, str]
@@ -116,7 +116,7 @@ class ValidatorContract:
         with pytest.raises(InvalidCredentialsError) as caught:
             validator.validate(*bad_credentials)
         secrets = {good_credentials[1], bad_credentials[1]}
-        texts = [caplog.text, repr(validator), repr(user), *_texts(caught.value)]
+        texts = [caplog.text, repr(validator), repr(user), *exception_texts(caught.value)]
         texts += [record.getMessage() for record in caplog.records]
         texts += [repr(record.args) for record in caplog.records]
         for secret in secrets:

@@ -24,7 +24,6 @@ from qlikauth.errors import (
     AccountRestrictedError,
     ConfigurationError,
     InvalidCredentialsError,
-    QlikAuthError,
     TooManyAttemptsError,
 )
 from qlikauth.pki import make_test_pki
@@ -34,6 +33,7 @@ from qlikauth.testing.contract import AuthenticatorContract, emulator_site
 from qlikauth.testing.emulator import EmulatorInfo
 from qlikauth.testing.keyrings import MemoryKeyring
 from qlikauth.testing.samba import SambaDomainController
+from qlikauth.testing.validators import exception_texts
 from qlikauth.validators import FailureLimiter, LdapValidator, ValidatedUser, Validator
 from qlikauth.validators.base import INVALID_CREDENTIALS, check_password_given
 from qlikauth.validators.ntlm import NtlmValidator
@@ -76,17 +76,6 @@ def session_attributes(site: Site, credentials: Credentials) -> tuple[tuple[str,
         qps.close()
     assert session is not None, "QPS does not know the session"
     return session.attributes
-
-
-def texts_of(exc: BaseException) -> str:
-    parts: list[str] = []
-    current: BaseException | None = exc
-    while current is not None:
-        parts += [str(current), repr(current), *(repr(a) for a in current.args)]
-        if isinstance(current, QlikAuthError) and current.hint:
-            parts.append(current.hint)
-        current = current.__cause__ or current.__context__
-    return "\n".join(parts)
 
 
 # --------------------------------------------------------------------------- contract
@@ -408,7 +397,7 @@ def test_restricted_accounts_give_their_reason(
     with QlikClient(ad_site, auth) as client, pytest.raises(AccountRestrictedError) as caught:
         client.login()
     assert caught.value.reason == reason
-    assert user.password not in texts_of(caught.value)
+    assert user.password not in "\n".join(exception_texts(caught.value))
 
 
 @pytest.mark.samba
@@ -443,11 +432,11 @@ def test_password_never_logged_nor_shown(
     bad = WindowsAuth(alice.down_level, ldap(samba_ad), password=wrong)
     with QlikClient(ad_site, bad) as client, pytest.raises(InvalidCredentialsError) as caught:
         client.login()
-    shown += [repr(bad), texts_of(caught.value)]
+    shown += [repr(bad), "\n".join(exception_texts(caught.value))]
     restricted = samba_ad.user("dora")
     with pytest.raises(AccountRestrictedError) as refused:
         WindowsAuth(restricted.upn, ldap(samba_ad), password=restricted.password).prepare(ad_site)
-    shown.append(texts_of(refused.value))
+    shown.append("\n".join(exception_texts(refused.value)))
     logged = [caplog.text, *(r.getMessage() for r in caplog.records)]
     logged += [repr(r.args) for r in caplog.records]
     assert any("alice" in text for text in logged), "the log captured nothing of the logins"

@@ -21,7 +21,7 @@ from qlikauth.errors import (
 )
 from qlikauth.pki import make_test_pki
 from qlikauth.testing.samba import SambaDomainController
-from qlikauth.testing.validators import ValidatorContract
+from qlikauth.testing.validators import ValidatorContract, exception_texts
 from qlikauth.tls import InsecureTLSWarning
 from qlikauth.validators import FailureLimiter, LdapValidator, RateLimitedValidator, Validator
 
@@ -36,15 +36,6 @@ def make_validator(dc: SambaDomainController, **options: object) -> LdapValidato
     settings: dict[str, object] = {"ca_file": dc.ca_file, "tls_server_name": dc.server_name}
     settings.update(options)
     return LdapValidator(dc.ldaps_url, **settings)  # type: ignore[arg-type]
-
-
-def all_texts(exc: BaseException) -> str:
-    parts = []
-    current: BaseException | None = exc
-    while current is not None:
-        parts += [str(current), repr(current)]
-        current = current.__cause__ or current.__context__
-    return "\n".join(parts)
 
 
 class TestLdapValidatorContract(ValidatorContract):
@@ -191,7 +182,7 @@ def test_wrong_ca_fails_the_tls_check(samba_ad: SambaDomainController, tmp_path:
     with pytest.raises(CertificateChainError) as caught:
         validator.validate(alice.upn, alice.password)
     assert isinstance(caught.value, TLSError)
-    assert alice.password not in all_texts(caught.value)
+    assert alice.password not in "\n".join(exception_texts(caught.value))
 
 
 def test_wrong_ca_fails_starttls_too(samba_ad: SambaDomainController, tmp_path: Path) -> None:
@@ -246,11 +237,11 @@ def test_password_appears_in_no_log_and_no_error(
     for username, password in attempts:
         with pytest.raises((InvalidCredentialsError, AccountRestrictedError)) as caught:
             validator.validate(username, password)
-        texts.append(all_texts(caught.value))
+        texts.append("\n".join(exception_texts(caught.value)))
     bad_ca = make_validator(samba_ad, ca_file=make_test_pki(tmp_path, pfx_password="x").root)
     with pytest.raises(TLSError) as tls_failure:
         bad_ca.validate("alice@corp.example.com", samba_ad.user("alice").password)
-    texts.append(all_texts(tls_failure.value))
+    texts.append("\n".join(exception_texts(tls_failure.value)))
     alice = samba_ad.user("alice")
     texts.append(repr(validator.validate(alice.upn, alice.password)))
     assert any("LDAP bind" in r.getMessage() for r in caplog.records)
