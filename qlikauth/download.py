@@ -4,8 +4,9 @@ The ``qUrl`` is resolved under the same virtual proxy (``serverNodeId`` kept), s
 same credentials the engine used, and never followed through redirects: a login redirect,
 a 401/403 or an HTML page where a file was expected raises :class:`LoginRedirectError`
 with the likely cause (``qlik-protocol.md`` §2.10). The body streams in chunks to a
-temporary file beside the target, is checked against ``Content-Length``, fsynced and
-renamed, so a failed download leaves nothing at the target path.
+temporary file beside the target, goes out to disk as it arrives, is checked against
+``Content-Length``, fsynced and renamed, so a failed download leaves nothing at the target
+path.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from qlikauth.site import Site
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
+    "WRITEBACK_WINDOW",
     "DownloadResult",
     "ProgressCallback",
     "download",
@@ -49,6 +51,11 @@ __all__ = [
 DEFAULT_CHUNK_SIZE = 1 << 20
 #: Called with (bytes received so far, total bytes or None) after every chunk.
 ProgressCallback = Callable[[int, int | None], None]
+#: Bytes per writeback step of a large download: each window goes to the disk as soon as it
+#: is written and its cache pages are freed once it is there, so the file does not pile up
+#: as dirty memory and the closing fsync has little left to wait for.
+WRITEBACK_WINDOW = 32 << 20
+_fadvise = getattr(os, "posix_fadvise", None)
 _HTML_SUFFIXES = (".htm", ".html", ".xhtml")
 #: Part of a refusal's message when the personal API says the session has ended; the
 #: client logs in again only then (a refusal of a live session is a wrong user or prefix).
@@ -349,6 +356,7 @@ class _Sink:
     def __init__(self, handle: IO[bytes], depth: int = 4) -> None:
         self._handle = handle
         self._digest = hashlib.sha256()
+        self._writeback = _Writeback(handle.fileno())
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="qlikauth-download", daemon=True)
@@ -370,6 +378,7 @@ class _Sink:
                 try:
                     self._handle.write(chunk)
                     self._digest.update(chunk)
+                    self._writeback.wrote(len(chunk))
                 except BaseException as exc:
                     self._error = exc
 
@@ -390,3 +399,31 @@ class _Sink:
         if self._error is not None:
             raise self._error
         return self._digest.hexdigest()
+
+
+class _Writeback:
+    """Writes a large download out to disk while it is still arriving.
+
+    At the end of each window of ``window`` bytes the kernel is told
+    (``POSIX_FADV_DONTNEED``) that the last two windows will not be read again: it starts
+    writing out the newer one and frees the cache pages of the older one, on disk by then.
+    Otherwise a 1 GB download sits in memory as dirty pages until the closing fsync writes
+    it all at once. Where ``posix_fadvise`` is missing (Windows, macOS) only that fsync
+    writes the file out.
+    """
+
+    def __init__(self, fd: int, window: int = WRITEBACK_WINDOW) -> None:
+        self._fd = fd
+        self._window = window
+        self._written = 0
+        self._windows = 0
+
+    def wrote(self, size: int) -> None:
+        """Count ``size`` more bytes written to the file; advise the kernel as windows end."""
+        self._written += size
+        windows = self._written // self._window
+        if windows == self._windows or _fadvise is None:
+            return
+        self._windows = windows
+        start = max(windows - 2, 0) * self._window
+        _fadvise(self._fd, start, windows * self._window - start, os.POSIX_FADV_DONTNEED)

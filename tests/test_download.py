@@ -19,7 +19,7 @@ from qlikauth.auth.jwt import JwtAuth
 from qlikauth.client import QlikClient
 from qlikauth.config import site_from_emulator
 from qlikauth.credentials import Credentials
-from qlikauth.download import download, resolve_url
+from qlikauth.download import WRITEBACK_WINDOW, download, resolve_url
 from qlikauth.errors import (
     DownloadError,
     ForeignHostError,
@@ -250,3 +250,21 @@ def test_memory_does_not_grow_with_the_file(qlik_emulator_factory: Any, tmp_path
     # that held the file would need 3 x size (over 12 MiB) more for the larger one.
     assert small < size / 4, (small, size)
     assert large < small + (1 << 20), (small, large)
+
+
+def test_a_download_spanning_many_writeback_windows_arrives_intact(
+    qlik_emulator_factory: Any, tmp_path: Path
+) -> None:
+    info = qlik_emulator_factory(large_app_rows=200_000)
+    with QlikClient(make_site(info, "hdr"), HeaderAuth(user=new_user())) as client:
+        q_url = export(client, info, "Large", dims=["OrderId", "Customer"])
+        served = next(info.certs_dir.parent.rglob(Path(urlsplit(q_url).path).name))
+        # Past two windows, the kernel is told to write out and free the earlier ones.
+        _grow(served, 3 * WRITEBACK_WINDOW // served.stat().st_size + 2)
+        result = client.download(q_url, tmp_path / "big.csv", progress=False)
+    wait_sockets_closed(info)
+    expected = hashlib.sha256(served.read_bytes()).hexdigest()
+    assert result.size == served.stat().st_size > 3 * WRITEBACK_WINDOW
+    assert result.sha256 == expected
+    assert hashlib.sha256(result.path.read_bytes()).hexdigest() == expected
+    assert leftovers(tmp_path) == ["big.csv"]
