@@ -844,13 +844,18 @@ def profile_from_settings(name: str, settings: Iterable[tuple[str, Any]]) -> Pro
 
 
 def site_from_emulator(
-    info: Mapping[str, Any], prefix: str = "", *, client_certificate: bool = True
+    info: Mapping[str, Any],
+    prefix: str = "",
+    *,
+    client_certificate: bool = True,
+    http: bool = False,
 ) -> Site:
     """A :class:`Site` for one virtual proxy of a running emulator, from its info file.
 
     ``info`` is the parsed JSON the emulator writes (``qlikauth emulator --info-file``). The
     site trusts the emulator's root and, unless ``client_certificate`` is false, presents
-    its client certificate on the trusted ports.
+    its client certificate on the trusted ports. ``http`` reaches the proxy and the login
+    module over plain http (the emulator must run with ``allow_http``).
     """
     certs = Path(info["certs_dir"])
     if client_certificate:
@@ -867,13 +872,19 @@ def site_from_emulator(
             + ", ".join(repr(vp["prefix"]) for vp in info["virtual_proxies"]),
         )
     ports = info["ports"]
+    if http and "proxy_http" not in ports:
+        raise ConfigurationError(
+            "the emulator serves no plain http",
+            hint="Start it with --allow-http (or allow_http = true in its configuration).",
+        )
     return Site(
         str(info["host"]),
         VirtualProxy(prefix, cookie_name),
-        proxy_port=ports["proxy"],
+        proxy_port=ports["proxy_http" if http else "proxy"],
         qps_port=ports["qps"],
         qrs_port=ports["qrs"],
         engine_port=ports["engine"],
-        auth_port=ports["auth"],
+        auth_port=ports["auth_http" if http else "auth"],
+        scheme="http" if http else "https",
         tls=tls,
     )

@@ -351,13 +351,13 @@ class _SiteTLSAdapter(HTTPAdapter):
 def mount_site_tls(session: requests.Session, site: Site) -> None:
     """Make ``session`` use the site's own TLS on each of its HTTPS ports.
 
-    The proxy and the authentication module get the server trust; QPS, QRS and the engine
-    port also the client certificate, when the site has one. ``REQUESTS_CA_BUNDLE`` and
-    ``verify=`` no longer change what is trusted there.
+    The proxy and the authentication module get the server trust (unless the site is plain
+    http); QPS, QRS and the engine port also the client certificate, when the site has one.
+    ``REQUESTS_CA_BUNDLE`` and ``verify=`` no longer change what is trusted there.
     """
     if site.scheme == "https":
         _mount(session, site, site.proxy_port, trusted_zone=False)
-    _mount(session, site, site.auth_port, trusted_zone=False)
+        _mount(session, site, site.auth_port, trusted_zone=False)
     if site.tls.bundle is not None:
         for port in (site.qps_port, site.qrs_port, site.engine_port):
             _mount(session, site, port, trusted_zone=True)

@@ -131,7 +131,9 @@ class Site:
     """A Qlik Sense site as seen from the client: host, ports, virtual proxy and trust.
 
     Ports default to Qlik's (proxy 443, QPS 4243, QRS 4242, engine 4747, internal
-    authentication module 4244). ``tls`` holds the trusted root and the client certificate.
+    authentication module 4244). Over plain http (``scheme="http"``, Qlik's "Allow HTTP") the
+    proxy and the authentication module speak http, on 80 and 4248 by default; QPS, QRS and
+    the engine stay https. ``tls`` holds the trusted root and the client certificate.
     """
 
     host: str
@@ -140,12 +142,16 @@ class Site:
     qps_port: int = 4243
     qrs_port: int = 4242
     engine_port: int = 4747
-    auth_port: int = 4244
+    #: 0 means Qlik's default: 4244 over https, 4248 over http.
+    auth_port: int = 0
     scheme: Literal["https", "http"] = "https"
     tls: TlsConfig = field(default_factory=TlsConfig, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_host(self.host)
+        if self.auth_port == 0:
+            # Frozen: the default depends on the scheme, so it is filled in here.
+            object.__setattr__(self, "auth_port", 4244 if self.scheme == "https" else 4248)
         for name in ("proxy_port", "qps_port", "qrs_port", "engine_port", "auth_port"):
             _check_port(name, getattr(self, name))
         if self.scheme not in ("https", "http"):
@@ -246,7 +252,8 @@ class Site:
 
     def auth_url(self, path: str, query: Query = None) -> str:
         """The internal authentication module (Windows/forms login) on its own port."""
-        return self._url("https", self.auth_port, 443, path.lstrip("/"), query)
+        default = 443 if self.scheme == "https" else 80
+        return self._url(self.scheme, self.auth_port, default, path.lstrip("/"), query)
 
     @staticmethod
     def _app_path(app_id: str | None, identity: str | None, ttl: int | None) -> str:
@@ -301,9 +308,9 @@ class Site:
             return False
         if port is None:
             port = 443 if secure else 80
-        if port == self.proxy_port:
+        if port in (self.proxy_port, self.auth_port):
             return secure == (self.scheme == "https")
-        return secure and port in (self.qps_port, self.qrs_port, self.engine_port, self.auth_port)
+        return secure and port in (self.qps_port, self.qrs_port, self.engine_port)
 
     def resolve(self, url: str) -> str:
         """Resolve a server-relative ``qUrl`` under this virtual proxy; keep its query.

@@ -77,6 +77,22 @@ def test_cookie_names() -> None:
     assert plain.proxy_url() == "http://h/hdr/"
 
 
+def test_plain_http_site_reaches_proxy_and_login_module_over_http_only() -> None:
+    plain = Site.from_url("http://qlik.example.com/hdr")
+    assert (plain.proxy_port, plain.auth_port) == (80, 4248)
+    assert plain.auth_url("internal_windows_authentication/") == (
+        "http://qlik.example.com:4248/internal_windows_authentication/"
+    )
+    assert plain.owns("http://qlik.example.com:4248/internal_windows_authentication/")
+    assert not plain.owns("https://qlik.example.com:4248/")
+    assert not plain.owns("https://qlik.example.com/hdr/hub/")
+    # QPS, QRS and the engine speak https whatever the proxy does.
+    assert plain.owns("https://qlik.example.com:4243/qps/hdr/ticket")
+    assert not plain.owns("http://qlik.example.com:4243/qps/hdr/ticket")
+    assert Site("qlik.example.com").auth_port == 4244
+    assert Site("qlik.example.com", scheme="http", auth_port=9000).auth_port == 9000
+
+
 @pytest.mark.parametrize(
     ("prefix", "suggestion"),
     [("/hdr/", "'hdr'"), ("HDR", "'hdr'"), ("hdr/x", "'hdrx'"), ("my proxy", "'myproxy'")],

@@ -35,6 +35,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="websockets as before November 2024 (no CSRF token; mustAuthenticate)",
     )
+    parser.add_argument(
+        "--allow-http",
+        action="store_true",
+        help="also serve the proxy and the login module over plain http (cookies get '-HTTP')",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -44,6 +49,11 @@ def _announce(info: dict[str, object]) -> None:
         f"QRS {info['qrs_url']}, engine {info['engine_url']}, login {info['auth_url']}",
         flush=True,
     )
+    if info.get("allow_http"):
+        print(
+            f"plain http: proxy {info['proxy_http_url']}, login {info['auth_http_url']}",
+            flush=True,
+        )
     print(f"info file: {info['info_file']}", flush=True)
 
 
@@ -62,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, host=args.host)
     if args.legacy_websocket:
         config = dataclasses.replace(config, legacy_websocket=True)
+    if args.allow_http:
+        config = dataclasses.replace(config, allow_http=True)
     emulator = Emulator(config, Path(args.state_dir), info_file=args.info_file)
     try:
         emulator.serve_forever(on_ready=_announce)

@@ -118,6 +118,11 @@ class EmulatorConfig:
     qrs_port: int = 0
     engine_port: int = 0
     auth_port: int = 0
+    #: Qlik's "Allow HTTP" proxy setting: also serve the proxy and the internal
+    #: authentication module over plain http (80 and 4248 on Qlik).
+    allow_http: bool = False
+    proxy_http_port: int = 0
+    auth_http_port: int = 0
     legacy_websocket: bool = False
     ticket_ttl: float = 60.0
     max_parallel_sessions: int = 5
@@ -299,12 +304,13 @@ _TOP_SCALARS: dict[str, type | tuple[type, ...]] = {
     "host": str,
     "bind": str,
     "legacy_websocket": bool,
+    "allow_http": bool,
     "ticket_ttl": (int, float),
     "max_parallel_sessions": int,
     "jwt_leeway": (int, float),
     "large_app_rows": int,
 }
-_PORTS = ("proxy", "qps", "qrs", "engine", "auth")
+_PORTS = ("proxy", "qps", "qrs", "engine", "auth", "proxy_http", "auth_http")
 
 
 def config_from_mapping(data: Mapping[str, Any]) -> EmulatorConfig:

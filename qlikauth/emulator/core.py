@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from qlikauth.emulator.qix import Engine
     from qlikauth.emulator.wsbridge import EngineSocket
 
-__all__ = ["EmulatorCore", "Urls", "add_query"]
+__all__ = ["EmulatorCore", "Urls", "add_query", "listener"]
 
 _END_NOTIFICATIONS = {
     "timeout": ("OnSessionTimedOut", "The session has timed out due to inactivity."),
@@ -44,6 +44,11 @@ def add_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def listener(name: str, secure: bool) -> str:
+    """The listener that serves ``name`` (``proxy``, ``auth``) over https, or over http."""
+    return name if secure else f"{name}_http"
+
+
 @dataclass
 class Urls:
     """Where each listener answers, once bound."""
@@ -51,14 +56,15 @@ class Urls:
     host: str
     ports: dict[str, int] = field(default_factory=dict)
 
-    def base(self, listener: str, scheme: str = "https") -> str:
-        """``scheme://host:port`` of one listener."""
-        return f"{scheme}://{self.host}:{self.ports[listener]}"
+    def base(self, name: str, scheme: str | None = None) -> str:
+        """``scheme://host:port`` of one listener (``http`` for the ``*_http`` ones)."""
+        scheme = scheme or ("http" if name.endswith("_http") else "https")
+        return f"{scheme}://{self.host}:{self.ports[name]}"
 
-    def proxy(self, prefix: str, path: str = "") -> str:
-        """An absolute proxy URL under a virtual proxy prefix."""
+    def proxy(self, prefix: str, path: str = "", *, secure: bool = True) -> str:
+        """An absolute proxy URL under a virtual proxy prefix (over http if not ``secure``)."""
         head = f"/{prefix}" if prefix else ""
-        return f"{self.base('proxy')}{head}/{path.lstrip('/')}"
+        return f"{self.base(listener('proxy', secure))}{head}/{path.lstrip('/')}"
 
 
 class EmulatorCore:
@@ -141,31 +147,33 @@ class EmulatorCore:
 
     # -- login redirects -----------------------------------------------------------------
 
-    def login_redirect(self, vp: VirtualProxyConfig, original_uri: str) -> str | None:
-        """Where an unauthenticated GET goes (§2.3); None when the method has no login page."""
+    def login_redirect(
+        self, vp: VirtualProxyConfig, original_uri: str, *, secure: bool = True
+    ) -> str | None:
+        """Where an unauthenticated GET goes (§2.3); None when the method has no login page.
+
+        A request over plain http is sent to the module's http listener (4248 on Qlik).
+        """
+        module = self.urls.base(listener("auth", secure))
         if vp.method == "windows":
             target_id = self.targets.remember(vp.prefix, original_uri)
-            return add_query(
-                f"{self.urls.base('auth')}/internal_windows_authentication/", targetId=target_id
-            )
+            return add_query(f"{module}/internal_windows_authentication/", targetId=target_id)
         if vp.method == "ticket":
             target_id = self.targets.remember(vp.prefix, original_uri)
-            module = vp.auth_module_uri or f"{self.urls.base('auth')}/no_authentication_module/"
             head = f"{vp.prefix}/" if vp.prefix else ""
             return add_query(
-                module,
+                vp.auth_module_uri or f"{module}/no_authentication_module/",
                 targetId=target_id,
                 proxyRestUri=f"{self.urls.base('qps')}/qps/{head}",
             )
         return None
 
-    def login_uri(self, vp: VirtualProxyConfig, target_uri: str) -> str:
+    def login_uri(self, vp: VirtualProxyConfig, target_uri: str, *, secure: bool = True) -> str:
         """The ``loginUri`` for the Personal API and ``OnAuthenticationInformation``."""
         if vp.method == "ticket" and vp.auth_module_uri:
             return add_query(vp.auth_module_uri, targetUri=target_uri)
-        return add_query(
-            f"{self.urls.base('auth')}/internal_windows_authentication/", targetUri=target_uri
-        )
+        module = self.urls.base(listener("auth", secure))
+        return add_query(f"{module}/internal_windows_authentication/", targetUri=target_uri)
 
     def ticket_return(self, prefix: str, target_id: str | None, ticket: str) -> str:
         """Back through the proxy with a fresh ticket, to the remembered target or the hub."""

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from qlikauth.emulator.common import json_response, query_value, text_response
 from qlikauth.emulator.config import VirtualProxyConfig
-from qlikauth.emulator.core import EmulatorCore
+from qlikauth.emulator.core import EmulatorCore, listener
 from qlikauth.emulator.jwtcheck import JwtRejected
 from qlikauth.emulator.state import Session, SessionLimitExceeded
 from qlikauth.emulator.wsbridge import EngineSocket, notification, serve_engine_socket
@@ -31,7 +31,7 @@ from qlikauth.emulator.wsbridge import EngineSocket, notification, serve_engine_
 if TYPE_CHECKING:
     from qlikauth.emulator.qix import EngineConnection
 
-__all__ = ["Proxy", "app_route", "limit_text"]
+__all__ = ["Proxy", "app_route", "cookie_name", "limit_text"]
 
 _CSWSH = "Cross-Site Websocket Hijacking attack prevention check failed"
 _TICKET_PARAMS = ("qlikticket", "x-qlik-ticket")
@@ -44,6 +44,12 @@ def limit_text(directory: str, user_id: str, exc: SessionLimitExceeded) -> str:
         f"Access denied for user '{directory}\\{user_id}': the maximum number of parallel "
         f"sessions is reached. SessionCount: '{exc.count}', limit: {exc.limit}."
     )
+
+
+def cookie_name(vp: VirtualProxyConfig, request: web.Request) -> str:
+    """The virtual proxy's session cookie name on this request's scheme (§2.1: Qlik
+    appends ``-HTTP`` over plain http, so the two schemes never share a session cookie)."""
+    return vp.cookie_name if request.secure else f"{vp.cookie_name}-HTTP"
 
 
 @dataclass
@@ -146,7 +152,7 @@ class Proxy:
                     return self._create(
                         vp, ticket.user_directory, ticket.user_id, ticket.attributes
                     )
-        cookie = request.cookies.get(vp.cookie_name)
+        cookie = request.cookies.get(cookie_name(vp, request))
         if cookie:
             session = core.sessions.get(vp.prefix, cookie)
             if session is not None:
@@ -176,9 +182,10 @@ class Proxy:
                 return self._create(vp, user_jwt.directory, user_jwt.user_id, attributes)
         return _Auth()
 
-    def _cookie(self, vp: VirtualProxyConfig, session: Session) -> str:
-        # HttpOnly and Path=/ are INFERRED (qlik-protocol.md §2.1); Secure because HTTPS only.
-        value = f"{vp.cookie_name}={session.session_id}; Path=/; Secure; HttpOnly"
+    def _cookie(self, request: web.Request, vp: VirtualProxyConfig, session: Session) -> str:
+        # HttpOnly and Path=/ are INFERRED (qlik-protocol.md §2.1); Secure over https only.
+        secure = "; Secure" if request.secure else ""
+        value = f"{cookie_name(vp, request)}={session.session_id}; Path=/{secure}; HttpOnly"
         if vp.same_site:
             value += f"; SameSite={vp.same_site}"
         return value
@@ -188,11 +195,13 @@ class Proxy:
         path = request.path
         if query:
             path += "?" + urlencode(query)
-        return f"{self.core.urls.base('proxy')}{path}"
+        return f"{self.core.urls.base(listener('proxy', request.secure))}{path}"
 
     def _unauthenticated(self, request: web.Request, vp: VirtualProxyConfig) -> web.Response:
         if request.method in ("GET", "HEAD"):
-            location = self.core.login_redirect(vp, self._original_uri(request))
+            location = self.core.login_redirect(
+                vp, self._original_uri(request), secure=request.secure
+            )
             if location is not None:
                 return web.Response(status=302, headers={"Location": location})
         if vp.method in ("header", "header_dynamic"):
@@ -228,7 +237,7 @@ class Proxy:
             return self._unauthenticated(request, vp)
         response = await self._resource(request, vp, rest, session)
         if auth.new_session and not response.prepared:
-            response.headers.add("Set-Cookie", self._cookie(vp, session))
+            response.headers.add("Set-Cookie", self._cookie(request, vp, session))
         return response
 
     async def _resource(
@@ -236,15 +245,14 @@ class Proxy:
     ) -> web.StreamResponse:
         path = rest.rstrip("/")
         if path == "":
-            return web.Response(
-                status=302, headers={"Location": self.core.urls.proxy(vp.prefix, "hub/")}
-            )
+            hub = self.core.urls.proxy(vp.prefix, "hub/", secure=request.secure)
+            return web.Response(status=302, headers={"Location": hub})
         if path == "hub" or path.startswith("hub/"):
             return self._hub(vp, session)
         if path == "qps/user":
             if request.method == "DELETE":
                 return self._logout(vp, session)
-            return json_response(200, self._user_info(vp, session))
+            return json_response(200, self._user_info(request, vp, session))
         if path == "qps/csrftoken":
             return web.Response(status=204, headers={"qlik-csrf-token": session.csrf_token})
         if path.startswith("tempcontent/"):
@@ -264,14 +272,16 @@ class Proxy:
                 return user.name or user.user_id
         return user_id
 
-    def _user_info(self, vp: VirtualProxyConfig, session: Session) -> dict[str, Any]:
+    def _user_info(
+        self, request: web.Request, vp: VirtualProxyConfig, session: Session
+    ) -> dict[str, Any]:
         if session.anonymous:
             return {"userDirectory": "NONE", "userId": session.user_id, "session": "inactive"}
         return {
             "userDirectory": session.user_directory,
             "userId": session.user_id,
             "userName": self._user_name(session.user_directory, session.user_id),
-            "logoutUri": self.core.urls.proxy(vp.prefix, "qps/user"),
+            "logoutUri": self.core.urls.proxy(vp.prefix, "qps/user", secure=request.secure),
         }
 
     def _user_inactive(self, request: web.Request, vp: VirtualProxyConfig) -> web.Response:
@@ -280,7 +290,7 @@ class Proxy:
         if target:
             host = (urlsplit(target).hostname or "").lower()
             if host in self.core.allowed_hosts(vp):
-                body["loginUri"] = self.core.login_uri(vp, target)
+                body["loginUri"] = self.core.login_uri(vp, target, secure=request.secure)
         return json_response(200, body)
 
     def _logout(self, vp: VirtualProxyConfig, session: Session) -> web.Response:
@@ -350,8 +360,8 @@ class Proxy:
             },
         )
         response.content_length = size
-        if request.cookies.get(vp.cookie_name) != session.session_id:
-            response.headers.add("Set-Cookie", self._cookie(vp, session))
+        if request.cookies.get(cookie_name(vp, request)) != session.session_id:
+            response.headers.add("Set-Cookie", self._cookie(request, vp, session))
         await response.prepare(request)
         if request.method == "HEAD":
             return _Served(response, complete=False)
@@ -396,9 +406,10 @@ class Proxy:
     def _cswsh_check(self, request: web.Request, vp: VirtualProxyConfig) -> Session | str:
         if "Authorization" in request.headers:
             return "Authorization header on the websocket upgrade"
-        cookie = request.cookies.get(vp.cookie_name)
+        name = cookie_name(vp, request)
+        cookie = request.cookies.get(name)
         if not cookie:
-            return f"no session cookie {vp.cookie_name}"
+            return f"no session cookie {name}"
         session = self.core.sessions.get(vp.prefix, cookie)
         if session is None:
             return "the session cookie names no live session of this virtual proxy"
@@ -431,7 +442,7 @@ class Proxy:
         if auth.failure is not None and auth.limit is None:
             return auth.failure
         if auth.new_session and auth.session is not None:
-            ws.headers.add("Set-Cookie", self._cookie(vp, auth.session))
+            ws.headers.add("Set-Cookie", self._cookie(request, vp, auth.session))
         await ws.prepare(request)
         if auth.limit is not None:
             directory, user_id = auth.limit_user
@@ -447,7 +458,7 @@ class Proxy:
             core.register_socket(None, sock)
             try:
                 if await sock.first_text() is not None:
-                    login = core.login_uri(vp, self._original_uri(request))
+                    login = core.login_uri(vp, self._original_uri(request), secure=request.secure)
                     await ws.send_str(
                         json.dumps(
                             {
@@ -469,7 +480,7 @@ class Proxy:
                 "params": {
                     "userId": session.user_id,
                     "userDirectory": session.user_directory,
-                    "logoutUri": core.urls.proxy(vp.prefix, "qps/user"),
+                    "logoutUri": core.urls.proxy(vp.prefix, "qps/user", secure=request.secure),
                     "mustAuthenticate": False,
                 },
             }

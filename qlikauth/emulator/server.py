@@ -36,7 +36,6 @@ __all__ = ["Emulator"]
 
 log = logging.getLogger("qlikauth.emulator")
 
-_LISTENERS = ("proxy", "qps", "qrs", "engine", "auth")
 _SWEEP_SECONDS = 0.2
 
 
@@ -95,19 +94,25 @@ class Emulator:
         )
         return EmulatorCore(config, self.state_dir, pki, jwt_keypair, engine)
 
-    def _apps(self, core: EmulatorCore) -> dict[str, tuple[web.Application, ssl.SSLContext, int]]:
+    def _apps(
+        self, core: EmulatorCore
+    ) -> dict[str, tuple[web.Application, ssl.SSLContext | None, int]]:
         config = core.config
         plain = server_context(core.pki, require_client_cert=False)
         mutual = server_context(core.pki, require_client_cert=True)
         middleware = fault_middleware(core.faults, core.counters)
-        handlers = {
-            "proxy": (Proxy(core).handle, plain, config.proxy_port),
+        proxy, auth = Proxy(core).handle, AuthModule(core).handle
+        handlers: dict[str, tuple[Any, ssl.SSLContext | None, int]] = {
+            "proxy": (proxy, plain, config.proxy_port),
             "qps": (Qps(core).handle, mutual, config.qps_port),
             "qrs": (Qrs(core).handle, mutual, config.qrs_port),
             "engine": (EngineDirect(core).handle, mutual, config.engine_port),
-            "auth": (AuthModule(core).handle, plain, config.auth_port),
+            "auth": (auth, plain, config.auth_port),
         }
-        result: dict[str, tuple[web.Application, ssl.SSLContext, int]] = {}
+        if config.allow_http:
+            handlers["proxy_http"] = (proxy, None, config.proxy_http_port)
+            handlers["auth_http"] = (auth, None, config.auth_http_port)
+        result: dict[str, tuple[web.Application, ssl.SSLContext | None, int]] = {}
         for name, (handler, context, port) in handlers.items():
             app = web.Application(middlewares=[middleware], client_max_size=16 * 1024 * 1024)
             if name == "proxy":
@@ -204,7 +209,11 @@ class Emulator:
             if vp.method == "windows":
                 entry["windows_pattern"] = vp.windows_pattern
             vps.append(entry)
+        http: dict[str, str] = {}
+        if config.allow_http:
+            http = {f"{name}_http_url": urls.base(f"{name}_http") for name in ("proxy", "auth")}
         return {
+            **http,
             "host": config.host,
             "bind": config.bind,
             "pid": os.getpid(),
@@ -214,6 +223,7 @@ class Emulator:
             "qrs_url": urls.base("qrs"),
             "engine_url": urls.base("engine", "wss"),
             "auth_url": urls.base("auth"),
+            "allow_http": config.allow_http,
             "admin_url": f"{urls.base('proxy')}/_emulator/",
             "admin_token": core.admin_token,
             "state_dir": str(self.state_dir),

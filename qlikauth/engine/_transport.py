@@ -107,12 +107,13 @@ def options_for(
     timeout: float | None = DEFAULT_OPEN_TIMEOUT,
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
 ) -> ConnectOptions:
-    """The upgrade for ``credentials`` on ``site``: URL, TLS, headers and Origin."""
+    """The upgrade for ``credentials`` on ``site``: URL, TLS (``wss://`` only), headers, Origin."""
+    upgrade = credentials.websocket_options(site, app_id, identity=identity, ttl=ttl)
     return ConnectOptions(
-        url=credentials.websocket_url(site, app_id, identity=identity, ttl=ttl),
-        ssl=credentials.ssl_context(site),
-        headers=credentials.websocket_headers(),
-        origin=credentials.origin(site),
+        url=upgrade.url,
+        ssl=upgrade.ssl_context,
+        headers=upgrade.headers,
+        origin=upgrade.origin,
         open_timeout=timeout,
         max_message_size=max_message_size,
         tls=site.tls,

@@ -3,6 +3,8 @@
 Fixtures (enable with ``pytest_plugins = ["qlikauth.testing.plugin"]``):
 
 * ``qlik_emulator`` - one emulator for the whole test session (default configuration);
+* ``qlik_emulator_http`` - one emulator for the session that also serves the proxy and the
+  login module over plain http (``allow_http``; URLs in ``proxy_http_url``, ``auth_http_url``);
 * ``qlik_emulator_fresh`` - a new emulator per test, for tests that change its state;
 * ``qlik_emulator_factory`` - call it with configuration overrides (for example
   ``session_timeout=1.0``, ``ticket_ttl=0.5``, ``legacy_websocket=True``) to get a new one.
@@ -34,6 +36,7 @@ __all__ = [
     "qlik_emulator",
     "qlik_emulator_factory",
     "qlik_emulator_fresh",
+    "qlik_emulator_http",
     "qlik_emulator_template",
     "running_emulator",
 ]
@@ -245,6 +248,17 @@ def qlik_emulator(
     pytest.importorskip("aiohttp", reason="the emulator needs the 'server' extra (aiohttp)")
     state = tmp_path_factory.mktemp("qlik-emulator")
     with running_emulator(state, qlik_emulator_template) as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
+def qlik_emulator_http(
+    tmp_path_factory: pytest.TempPathFactory, qlik_emulator_template: Path
+) -> Iterator[EmulatorInfo]:
+    """One emulator for the session that also serves plain http (Qlik's "Allow HTTP")."""
+    pytest.importorskip("aiohttp", reason="the emulator needs the 'server' extra (aiohttp)")
+    state = tmp_path_factory.mktemp("qlik-emulator-http")
+    with running_emulator(state, qlik_emulator_template, allow_http=True) as info:
         yield info
 
 

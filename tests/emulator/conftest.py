@@ -105,6 +105,12 @@ class Wire:
             timeout=10,
         )
 
+    def http(self, path: str, **kwargs: Any) -> requests.Response:
+        """A GET on the proxy's plain http listener, redirects not followed."""
+        return requests.get(
+            self.info["proxy_http_url"] + path, allow_redirects=False, timeout=10, **kwargs
+        )
+
     def add_session(
         self,
         prefix: str,
@@ -276,6 +282,12 @@ class Rpc:
 def wire(qlik_emulator: EmulatorInfo) -> Wire:
     """Calls against the session-scoped emulator."""
     return Wire(qlik_emulator)
+
+
+@pytest.fixture
+def http_wire(qlik_emulator_http: EmulatorInfo) -> Wire:
+    """Calls against the session-scoped emulator that also serves plain http."""
+    return Wire(qlik_emulator_http)
 
 
 @pytest.fixture

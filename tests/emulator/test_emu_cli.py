@@ -62,6 +62,7 @@ def test_cli_writes_info_serves_and_stops_on_signal(tmp_path: Path, sig: int) ->
             "--config",
             str(config),
             "--legacy-websocket",
+            "--allow-http",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -91,6 +92,11 @@ def test_cli_writes_info_serves_and_stops_on_signal(tmp_path: Path, sig: int) ->
             timeout=10,
         )
         assert hub.status_code == 200
+        plain = requests.get(
+            f"{info['proxy_http_url']}/hdr/hub/", headers={"header_user": "alice"}, timeout=10
+        )
+        assert plain.status_code == 200
+        assert plain.cookies.get("X-Qlik-Session-hdr-HTTP")
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -99,6 +105,7 @@ def test_cli_writes_info_serves_and_stops_on_signal(tmp_path: Path, sig: int) ->
             proc.communicate()
     assert proc.returncode == 0, err
     assert "ready" in out
+    assert f"plain http: proxy {info['proxy_http_url']}" in out
     assert not info_file.exists()
     assert "Traceback" not in err
     assert str(info["pfx_password"]) not in out + err
@@ -120,9 +127,11 @@ def test_config_overrides_and_merges_virtual_proxies(tmp_path: Path) -> None:
     path = tmp_path / "emu.toml"
     path.write_text(
         "session_timeout = 5\n"
+        "allow_http = true\n"
         "max_parallel_sessions = 2\n"
         'certificate_names = ["qlik.corp.example"]\n'
         "[apps]\nlarge_app_rows = 1000\ncsv_cell_limit = 0\n"
+        "[ports]\nauth_http = 18248\n"
         '[[virtual_proxies]]\nprefix = "hdr"\nheader_name = "hdr-usr"\n'
         '[[virtual_proxies]]\nprefix = "sso"\nmethod = "ticket"\n'
         'auth_module_uri = "https://localhost:9999/login"\n'
@@ -137,6 +146,8 @@ def test_config_overrides_and_merges_virtual_proxies(tmp_path: Path) -> None:
     assert sso is not None and sso.cookie_name == "X-Qlik-Session-sso"
     assert all(vp.session_timeout == 5 for vp in config.virtual_proxies)
     assert config.max_parallel_sessions == 2
+    assert config.allow_http and config.auth_http_port == 18248 and config.proxy_http_port == 0
+    assert load_config(None).allow_http is False
     assert config.large_app_rows == 1000
     assert config.csv_cell_limit is None
     assert config.server_certificate_names() == ("qlik.corp.example",)
@@ -153,6 +164,8 @@ def test_config_overrides_and_merges_virtual_proxies(tmp_path: Path) -> None:
         "certificate_names = []\n",
         "[apps]\nrows = 5\n",
         'ticket_ttl = "long"\n',
+        'allow_http = "yes"\n',
+        "[ports]\nplain = 80\n",
         '[[virtual_proxies]]\nprefix = "Bad/"\nmethod = "header"\n',
         '[[virtual_proxies]]\nprefix = "hdr"\nheader_name = "X-Qlik-User-Name"\n',
         '[[virtual_proxies]]\nprefix = "new"\n',

@@ -1,0 +1,65 @@
+"""Every proxy authenticator over plain http (Qlik's "Allow HTTP"): the session cookie gets
+``-HTTP``, websockets use ``ws://`` with an ``http://`` Origin, and downloads work the same."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from client_support import AUTH_CASES, AuthCase, new_user_id, proxy_sessions
+
+from qlikauth.client import QlikClient
+from qlikauth.config import site_from_emulator
+from qlikauth.credentials import QlikUser
+from qlikauth.errors import ConfigurationError
+from qlikauth.testing.emulator import EmulatorInfo
+
+PROXY_CASES = [case for case in AUTH_CASES if not case.direct]
+
+
+@pytest.mark.parametrize("case", PROXY_CASES, ids=[c.name for c in PROXY_CASES])
+def test_login_engine_and_download_over_http(
+    qlik_emulator_http: EmulatorInfo, case: AuthCase, tmp_path: Path
+) -> None:
+    info = qlik_emulator_http
+    site = site_from_emulator(info.raw, case.prefix, http=True)
+    assert site.proxy_url().startswith("http://")
+    user = QlikUser(case.directory, new_user_id())
+    with QlikClient(site, case.build(info, user.user_id)) as client:
+        assert client.whoami() == user
+        credentials = client.credentials()
+        assert set(credentials.cookies) == {f"{info.cookie_name(case.prefix)}-HTTP"}
+        options = client.websocket_options()
+        assert options.url.startswith("ws://")
+        assert options.origin == f"http://{info.host}:{info['ports']['proxy_http']}"
+        doc = client.open_app(info.app_id("Sales"))
+        assert doc.evaluate("6 * 7") == 42
+        cube = doc.create_hypercube(["Region"], ["Sum(Amount)"])
+        result = client.download(cube.export_data("CSV_C"), tmp_path / "sales.csv")
+        assert result.path.read_text(encoding="utf-8-sig").startswith("Region,")
+        assert client.login_count == 1
+        assert proxy_sessions(info, case.prefix, user) == 1
+
+
+def test_ntlm_over_http_uses_the_login_module_on_its_http_port(
+    qlik_emulator_http: EmulatorInfo,
+) -> None:
+    pytest.importorskip("spnego", reason="NTLM needs the 'windows' extra (pyspnego)")
+    from qlikauth.auth.ntlm import NtlmAuth
+
+    info = qlik_emulator_http
+    site = site_from_emulator(info.raw, "", http=True)
+    assert site.auth_port == info["ports"]["auth_http"]
+    domain = info.windows_domain
+    auth = NtlmAuth(user=f"{domain}\\dave", password=info.windows_password("dave"))
+    with QlikClient(site, auth) as client:
+        assert client.whoami() == QlikUser(domain, "dave")
+        assert set(client.credentials().cookies) == {"X-Qlik-Session-HTTP"}
+        with client.engine() as engine:
+            assert engine.global_.engine_version()
+
+
+def test_an_emulator_without_http_is_named_as_the_problem(qlik_emulator: EmulatorInfo) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        site_from_emulator(qlik_emulator.raw, "hdr", http=True)
+    assert "--allow-http" in (refused.value.hint or "")
