@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin
 
 from qlikauth.testing.emulator import EmulatorInfo
@@ -95,25 +95,29 @@ def test_forms_login_over_http_comes_back_to_the_http_proxy(http_wire: Any) -> N
     assert http_wire.qps("GET", f"/qps/session/{sid}").json()["UserId"] == "carol"
 
 
-def test_websocket_over_ws_with_the_http_cookie_and_an_http_origin(http_wire: Any) -> None:
-    info = http_wire.info
-    sid = http_wire.add_session("hdr", http_wire.new_user())
-    name = f"{info.cookie_name('hdr')}-HTTP"
-    token = http_wire.http("/hdr/qps/csrftoken", cookies={name: sid}).headers["qlik-csrf-token"]
+def ws_over_http(info: EmulatorInfo, cookie: str, token: str) -> ClientConnection:
+    """A Nov-2024-style engine socket on ``hdr`` through the plain http proxy."""
     base = info["proxy_http_url"].replace("http://", "ws://")
-    ws = connect(
+    return connect(
         f"{base}/hdr/app/engineData?qlik-csrf-token={token}",
         origin=Origin(f"http://{info.host}"),
-        additional_headers={"Cookie": f"{name}={sid}"},
+        additional_headers={"Cookie": cookie},
         proxy=None,
         legacy=True,  # websockets 17: connect directly, not as a context manager
         open_timeout=10,
         close_timeout=2,
     )
+
+
+def test_websocket_over_ws_with_the_http_cookie_and_an_http_origin(http_wire: Any) -> None:
+    info = http_wire.info
+    sid = http_wire.add_session("hdr", http_wire.new_user())
+    name = f"{info.cookie_name('hdr')}-HTTP"
+    token = http_wire.http("/hdr/qps/csrftoken", cookies={name: sid}).headers["qlik-csrf-token"]
+    ws = ws_over_http(info, f"{name}={sid}", token)
     try:
         assert http_wire.recv(ws)["method"] == "OnConnected"
-        rpc = http_wire.rpc(ws)
-        q_url = rpc.export(info.app_id("Sales"))
+        q_url = http_wire.rpc(ws).export(info.app_id("Sales"))
     finally:
         ws.close()
     download = http_wire.http(f"/hdr{q_url}", cookies={name: sid})
@@ -124,15 +128,8 @@ def test_websocket_over_ws_with_the_http_cookie_and_an_http_origin(http_wire: An
 def test_websocket_over_ws_without_the_http_cookie_is_refused(http_wire: Any) -> None:
     info = http_wire.info
     sid = http_wire.add_session("hdr", http_wire.new_user())
-    base = info["proxy_http_url"].replace("http://", "ws://")
+    token = http_wire.csrf("hdr", sid)  # a valid token, from the https side
     with pytest.raises(InvalidStatus) as refused:
-        connect(
-            f"{base}/hdr/app/engineData?qlik-csrf-token=x",
-            origin=Origin(f"http://{info.host}"),
-            additional_headers={"Cookie": f"{info.cookie_name('hdr')}={sid}"},
-            proxy=None,
-            legacy=True,  # websockets 17: connect directly, not as a context manager
-            open_timeout=10,
-        )
+        ws_over_http(info, f"{info.cookie_name('hdr')}={sid}", token)
     assert refused.value.response.status_code == 403
     assert b"no session cookie X-Qlik-Session-hdr-HTTP" in refused.value.response.body
