@@ -171,7 +171,7 @@ def current_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="256M", help="file size to download (e.g. 1G)")
     parser.add_argument("--rounds", type=int, default=3)
@@ -183,7 +183,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child_rss:
         child_rss(args)
-        return
+        return 0
     if shutil.which("curl") is None:
         sys.exit("curl is needed for the baseline (apt-get install -y curl)")
     size = parse_size(args.size)
@@ -288,7 +288,8 @@ def main() -> None:
         "(target < 64 MB for 1 GB); the machine's dirty page cache peaked at "
         f"{rss['dirty'] / (1 << 20):.0f} MiB"
     )
+    return 0 if median >= 0.8 and growth < 64_000_000 else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -13,35 +13,13 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
+from _slices import interleaved
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from qlikauth.auth.jwt import JwtAuth, JwtSigner, make_jwt_keypair
-
-
-def interleaved(rows: dict[str, Callable[[], object]], seconds: float) -> dict[str, float]:
-    """Operations per CPU second of each row, measured in short alternating slices.
-
-    The CPU time of this thread is counted, not wall time, and the rows alternate in
-    50 ms slices: other processes on a busy machine then skew no row more than another.
-    """
-    counts = dict.fromkeys(rows, 0)
-    spent = dict.fromkeys(rows, 0.0)
-    deadline = time.perf_counter() + seconds * len(rows)
-    while time.perf_counter() < deadline:
-        for name, work in rows.items():
-            cpu_start, stop, done = time.thread_time(), time.perf_counter() + 0.05, 0
-            while True:
-                work()
-                done += 1
-                if time.perf_counter() >= stop:
-                    break
-            counts[name] += done
-            spent[name] += time.thread_time() - cpu_start
-    return {name: counts[name] / spent[name] for name in rows}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,8 +49,13 @@ def main(argv: list[str] | None = None) -> int:
             "JwtSigner.sign (same claims)": lambda: signer.sign(claims),
             "JwtAuth.token (fresh claims + jti)": auth.token,
         }
-        best = interleaved(rows, args.seconds)
-        per_token_load = interleaved({"load": load_per_token}, min(args.seconds, 1.0))["load"]
+        # CPU time of this thread: signing is CPU-bound, so waiting for other processes
+        # on a busy machine is left out of every row alike.
+        tallies = interleaved(rows, args.seconds, clock=time.thread_time)
+        best = {name: tally.per_second for name, tally in tallies.items()}
+        per_token_load = interleaved(
+            {"load": load_per_token}, min(args.seconds, 1.0), clock=time.thread_time
+        )["load"].per_second
 
     baseline = best["raw cryptography RSA sign (baseline)"]
     print(f"{'operation':<42} {'per CPU s':>12} {'vs baseline':>12}")

@@ -108,7 +108,7 @@ def _row(
     }
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--downloads", type=int, default=10)
@@ -136,7 +136,8 @@ def main() -> None:
         f"operation ({polite['sessions_created']} sessions); the leaky script completed "
         f"{leaky['done']} and was refused {leaky['refused']} times"
     )
+    return 0 if (one["sessions_created"], one["refused"]) == (1, 0) else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
