@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import queue
 import sys
@@ -46,6 +47,8 @@ __all__ = [
     "download",
     "resolve_url",
 ]
+
+log = logging.getLogger("qlikauth.download")
 
 #: Bytes read and written per step; memory use stays near this, whatever the file size.
 DEFAULT_CHUNK_SIZE = 1 << 20
@@ -356,7 +359,7 @@ class _Sink:
     def __init__(self, handle: IO[bytes], depth: int = 4) -> None:
         self._handle = handle
         self._digest = hashlib.sha256()
-        self._writeback = _Writeback(handle.fileno())
+        self._writeback = _Writeback(handle.fileno(), WRITEBACK_WINDOW)
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="qlikauth-download", daemon=True)
@@ -378,9 +381,10 @@ class _Sink:
                 try:
                     self._handle.write(chunk)
                     self._digest.update(chunk)
-                    self._writeback.wrote(len(chunk))
                 except BaseException as exc:
                     self._error = exc
+                else:
+                    self._writeback.wrote(len(chunk))
 
     def _stop(self) -> None:
         self._queue.put(None)
@@ -405,25 +409,31 @@ class _Writeback:
     """Writes a large download out to disk while it is still arriving.
 
     At the end of each window of ``window`` bytes the kernel is told
-    (``POSIX_FADV_DONTNEED``) that the last two windows will not be read again: it starts
-    writing out the newer one and frees the cache pages of the older one, on disk by then.
-    Otherwise a 1 GB download sits in memory as dirty pages until the closing fsync writes
-    it all at once. Where ``posix_fadvise`` is missing (Windows, macOS) only that fsync
+    (``POSIX_FADV_DONTNEED``) that the windows since the last advice, and the one before
+    them, will not be read again: it starts writing out the new ones and frees the cache
+    pages of the older one, on disk by then. Otherwise a 1 GB download sits in memory as
+    dirty pages until the closing fsync writes it all at once. The advice is only advice:
+    where ``posix_fadvise`` is missing (Windows, macOS) or fails, the closing fsync alone
     writes the file out.
     """
 
-    def __init__(self, fd: int, window: int = WRITEBACK_WINDOW) -> None:
+    def __init__(self, fd: int, window: int) -> None:
         self._fd = fd
         self._window = window
         self._written = 0
         self._windows = 0
+        self._advise = _fadvise
 
     def wrote(self, size: int) -> None:
         """Count ``size`` more bytes written to the file; advise the kernel as windows end."""
         self._written += size
         windows = self._written // self._window
-        if windows == self._windows or _fadvise is None:
+        if windows == self._windows or self._advise is None:
             return
+        start = max(self._windows - 1, 0) * self._window
         self._windows = windows
-        start = max(windows - 2, 0) * self._window
-        _fadvise(self._fd, start, windows * self._window - start, os.POSIX_FADV_DONTNEED)
+        try:
+            self._advise(self._fd, start, windows * self._window - start, os.POSIX_FADV_DONTNEED)
+        except OSError as exc:
+            log.debug("no writeback advice for this download (%s); fsync will do", exc)
+            self._advise = None

@@ -126,6 +126,18 @@ class VirtualProxy:
         return DEFAULT_COOKIE_NAME if self.prefix == "" else None
 
 
+def _standard_port(scheme: str) -> int:
+    """The port a URL of this scheme leaves out."""
+    return 443 if scheme in ("https", "wss") else 80
+
+
+#: Default ports of the listeners whose scheme follows the site's: https, then http.
+_SCHEME_PORTS = {
+    True: {"proxy_port": 443, "auth_port": 4244},
+    False: {"proxy_port": 80, "auth_port": 4248},
+}
+
+
 @dataclass(frozen=True)
 class Site:
     """A Qlik Sense site as seen from the client: host, ports, virtual proxy and trust.
@@ -134,11 +146,15 @@ class Site:
     authentication module 4244). Over plain http (``scheme="http"``, Qlik's "Allow HTTP") the
     proxy and the authentication module speak http, on 80 and 4248 by default; QPS, QRS and
     the engine stay https. ``tls`` holds the trusted root and the client certificate.
+
+    A proxy or module port of 0 stands for that default, filled in on construction: to move
+    a site to the other scheme, build a new one rather than ``dataclasses.replace`` it.
     """
 
     host: str
     virtual_proxy: VirtualProxy = field(default_factory=VirtualProxy)
-    proxy_port: int = 443
+    #: 0 means Qlik's default: 443 over https, 80 over http.
+    proxy_port: int = 0
     qps_port: int = 4243
     qrs_port: int = 4242
     engine_port: int = 4747
@@ -149,16 +165,17 @@ class Site:
 
     def __post_init__(self) -> None:
         _check_host(self.host)
-        if self.auth_port == 0:
-            # Frozen: the default depends on the scheme, so it is filled in here.
-            object.__setattr__(self, "auth_port", 4244 if self.scheme == "https" else 4248)
-        for name in ("proxy_port", "qps_port", "qrs_port", "engine_port", "auth_port"):
-            _check_port(name, getattr(self, name))
         if self.scheme not in ("https", "http"):
             raise ConfigurationError(
                 f"scheme must be 'https' or 'http', not {self.scheme!r}",
                 hint="Qlik Sense serves https on port 443 unless http was enabled.",
             )
+        for name, default in _SCHEME_PORTS[self.scheme == "https"].items():
+            if getattr(self, name) == 0:
+                # Frozen: the default depends on the scheme, so it is filled in here.
+                object.__setattr__(self, name, default)
+        for name in ("proxy_port", "qps_port", "qrs_port", "engine_port", "auth_port"):
+            _check_port(name, getattr(self, name))
 
     @classmethod
     def from_url(cls, url: str, **settings: object) -> Site:
@@ -181,11 +198,10 @@ class Site:
         vp = settings.pop("virtual_proxy", None)
         if vp is None:
             vp = VirtualProxy(prefix=prefix)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         return cls(
             host=parts.hostname,
             virtual_proxy=vp,  # type: ignore[arg-type]
-            proxy_port=port,
+            proxy_port=parts.port or 0,  # 0: the scheme's default
             scheme=parts.scheme,  # type: ignore[arg-type]
             **settings,  # type: ignore[arg-type]
         )
@@ -212,31 +228,31 @@ class Site:
     def _netloc_host(self) -> str:
         return f"[{self.host}]" if ":" in self.host else self.host
 
-    def _netloc(self, port: int, default: int) -> str:
-        return self._netloc_host if port == default else f"{self._netloc_host}:{port}"
+    def _netloc(self, port: int, scheme: str) -> str:
+        if port == _standard_port(scheme):
+            return self._netloc_host
+        return f"{self._netloc_host}:{port}"
 
     @property
     def origin(self) -> str:
         """The proxy's origin, ``https://host[:port]``: the Origin of websocket upgrades."""
-        default = 443 if self.scheme == "https" else 80
-        return f"{self.scheme}://{self._netloc(self.proxy_port, default)}"
+        return f"{self.scheme}://{self._netloc(self.proxy_port, self.scheme)}"
 
     def with_prefix(self, prefix: str, cookie_name: str | None = None) -> Site:
         """The same site seen through another virtual proxy."""
         return replace(self, virtual_proxy=VirtualProxy(prefix, cookie_name))
 
-    def _url(self, scheme: str, port: int, default: int, path: str, query: Query) -> str:
+    def _url(self, scheme: str, port: int, path: str, query: Query) -> str:
         return urlunsplit(
-            (scheme, self._netloc(port, default), "/" + path, urlencode(query or {}), "")
+            (scheme, self._netloc(port, scheme), "/" + path, urlencode(query or {}), "")
         )
 
     def proxy_url(self, path: str = "", query: Query = None) -> str:
         """A resource on the proxy under this virtual proxy: ``/{prefix}/{path}``."""
-        default = 443 if self.scheme == "https" else 80
         full = _join(self.prefix, path)
         if path.endswith("/") or not path:
             full += "/" if full else ""
-        return self._url(self.scheme, self.proxy_port, default, full, query)
+        return self._url(self.scheme, self.proxy_port, full, query)
 
     def personal_url(self, path: str, query: Query = None) -> str:
         """The personal API on the proxy: ``/{prefix}/qps/{path}`` (e.g. ``user``)."""
@@ -244,16 +260,15 @@ class Site:
 
     def qps_url(self, path: str, query: Query = None) -> str:
         """The QPS REST API on its trusted port: ``/qps/{prefix}/{path}`` (mutual TLS)."""
-        return self._url("https", self.qps_port, 443, _join("qps", self.prefix, path), query)
+        return self._url("https", self.qps_port, _join("qps", self.prefix, path), query)
 
     def qrs_url(self, path: str, query: Query = None) -> str:
         """The repository API on its trusted port: ``/qrs/{path}`` (no prefix, mutual TLS)."""
-        return self._url("https", self.qrs_port, 443, _join("qrs", path), query)
+        return self._url("https", self.qrs_port, _join("qrs", path), query)
 
     def auth_url(self, path: str, query: Query = None) -> str:
         """The internal authentication module (Windows/forms login) on its own port."""
-        default = 443 if self.scheme == "https" else 80
-        return self._url(self.scheme, self.auth_port, default, path.lstrip("/"), query)
+        return self._url(self.scheme, self.auth_port, path.lstrip("/"), query)
 
     @staticmethod
     def _app_path(app_id: str | None, identity: str | None, ttl: int | None) -> str:
@@ -279,9 +294,8 @@ class Site:
     ) -> str:
         """The engine websocket through the proxy: ``wss://host/{prefix}/app/{id}``."""
         scheme = "wss" if self.scheme == "https" else "ws"
-        default = 443 if self.scheme == "https" else 80
         path = _join(self.prefix, self._app_path(app_id, identity, ttl))
-        return self._url(scheme, self.proxy_port, default, path, query)
+        return self._url(scheme, self.proxy_port, path, query)
 
     def engine_websocket_url(
         self,
@@ -292,7 +306,7 @@ class Site:
         query: Query = None,
     ) -> str:
         """The engine websocket direct on its port (client certificate): ``/app/{id}``."""
-        return self._url("wss", self.engine_port, 443, self._app_path(app_id, identity, ttl), query)
+        return self._url("wss", self.engine_port, self._app_path(app_id, identity, ttl), query)
 
     def owns(self, url: str) -> bool:
         """Whether ``url`` points at this site (same host, one of its ports, right scheme)."""
@@ -307,10 +321,12 @@ class Site:
         if parts.scheme not in ("https", "wss", "http", "ws"):
             return False
         if port is None:
-            port = 443 if secure else 80
-        if port in (self.proxy_port, self.auth_port):
-            return secure == (self.scheme == "https")
-        return secure and port in (self.qps_port, self.qrs_port, self.engine_port)
+            port = _standard_port(parts.scheme)
+        front = {self.proxy_port, self.auth_port}
+        always_tls = {self.qps_port, self.qrs_port, self.engine_port}
+        if self.scheme == "https":
+            return secure and port in front | always_tls
+        return port in always_tls if secure else port in front
 
     def resolve(self, url: str) -> str:
         """Resolve a server-relative ``qUrl`` under this virtual proxy; keep its query.
@@ -321,8 +337,7 @@ class Site:
         """
         parts = urlsplit(url)
         if parts.scheme or parts.netloc:
-            secure = parts.scheme in ("https", "wss")
-            port = parts.port or (443 if secure else 80)
+            port = parts.port or _standard_port(parts.scheme)
             if not self.owns(url) or port != self.proxy_port:
                 raise ForeignHostError(
                     f"refusing {parts.scheme}://{parts.netloc}: it is not this site's proxy "
@@ -335,7 +350,6 @@ class Site:
         first = _join(path).split("/", 1)[0]
         if self.prefix and first != self.prefix:
             path = "/" + _join(self.prefix, path)
-        default = 443 if self.scheme == "https" else 80
         return urlunsplit(
-            (self.scheme, self._netloc(self.proxy_port, default), path, parts.query, "")
+            (self.scheme, self._netloc(self.proxy_port, self.scheme), path, parts.query, "")
         )

@@ -279,6 +279,13 @@ def test_auth_port_is_not_an_authenticator_setting(config_file: Path) -> None:
     assert "auth.port" not in resolved.sources
 
 
+def test_plain_http_profile_gets_the_http_default_ports(config_file: Path) -> None:
+    resolved = resolve(config=config_file, env={"QLIKAUTH_SCHEME": "http"}, profile="other")
+    assert (resolved.site.proxy_port, resolved.site.auth_port) == (80, 4248)
+    assert resolved.site.qps_port == 4243  # QPS stays https on its own port
+    assert resolved.site.proxy_url().startswith(f"http://{resolved.site.host}/")
+
+
 def test_profile_choice(config_file: Path) -> None:
     assert resolve(config=config_file, env={}, profile="other").site.host == "other.example.com"
     env = {"QLIKAUTH_PROFILE": "other"}

@@ -3,7 +3,10 @@ explained, truncation leaves nothing behind, memory does not grow with the file.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import itertools
+import os
 import time
 import tracemalloc
 import uuid
@@ -14,12 +17,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from qlikauth import download as downloads
 from qlikauth.auth.header import HeaderAuth
 from qlikauth.auth.jwt import JwtAuth
 from qlikauth.client import QlikClient
 from qlikauth.config import site_from_emulator
 from qlikauth.credentials import Credentials
-from qlikauth.download import WRITEBACK_WINDOW, download, resolve_url
+from qlikauth.download import download, resolve_url
 from qlikauth.errors import (
     DownloadError,
     ForeignHostError,
@@ -252,19 +256,65 @@ def test_memory_does_not_grow_with_the_file(qlik_emulator_factory: Any, tmp_path
     assert large < small + (1 << 20), (small, large)
 
 
-def test_a_download_spanning_many_writeback_windows_arrives_intact(
-    qlik_emulator_factory: Any, tmp_path: Path
+@pytest.fixture
+def grown_export(qlik_emulator: EmulatorInfo) -> Iterator[tuple[QlikClient, str, Path]]:
+    """A client and the ``qUrl`` of a Sales export grown on disk to about 1 MiB."""
+    with QlikClient(make_site(qlik_emulator, "hdr"), HeaderAuth(user=new_user())) as client:
+        q_url = export(client, qlik_emulator, "Sales", dims=["Country", "Region"])
+        served = next(qlik_emulator.certs_dir.parent.rglob(Path(urlsplit(q_url).path).name))
+        _grow(served, (1 << 20) // served.stat().st_size + 1)
+        assert served.stat().st_size > 1 << 19  # there were data rows to copy: it grew
+        yield client, q_url, served
+
+
+@pytest.mark.parametrize("chunk_size", [16 << 10, 256 << 10], ids=["4-per-window", "4-windows"])
+def test_writeback_advice_covers_the_file_window_by_window(
+    grown_export: tuple[QlikClient, str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    chunk_size: int,
 ) -> None:
-    info = qlik_emulator_factory(large_app_rows=200_000)
-    with QlikClient(make_site(info, "hdr"), HeaderAuth(user=new_user())) as client:
-        q_url = export(client, info, "Large", dims=["OrderId", "Customer"])
-        served = next(info.certs_dir.parent.rglob(Path(urlsplit(q_url).path).name))
-        # Past two windows, the kernel is told to write out and free the earlier ones.
-        _grow(served, 3 * WRITEBACK_WINDOW // served.stat().st_size + 2)
-        result = client.download(q_url, tmp_path / "big.csv", progress=False)
-    wait_sockets_closed(info)
-    expected = hashlib.sha256(served.read_bytes()).hexdigest()
-    assert result.size == served.stat().st_size > 3 * WRITEBACK_WINDOW
-    assert result.sha256 == expected
-    assert hashlib.sha256(result.path.read_bytes()).hexdigest() == expected
-    assert leftovers(tmp_path) == ["big.csv"]
+    advised: list[tuple[int, int]] = []
+    real = getattr(os, "posix_fadvise", None)
+
+    def recording(fd: int, offset: int, length: int, advice: int) -> None:
+        assert advice == os.POSIX_FADV_DONTNEED
+        advised.append((offset, offset + length))
+        if real is not None:
+            real(fd, offset, length, advice)  # the kernel still gets the advice
+
+    window = 64 << 10
+    monkeypatch.setattr(downloads, "WRITEBACK_WINDOW", window)
+    monkeypatch.setattr(downloads, "_fadvise", recording)
+    client, q_url, served = grown_export
+    result = client.download(q_url, tmp_path / "sales.csv", chunk_size=chunk_size)
+    assert result.sha256 == hashlib.sha256(served.read_bytes()).hexdigest()
+    whole_windows = result.size // window * window
+    # Every range ends on a window boundary, each starts where the window before the last
+    # advice began (so that window's pages are freed), and together they cover every
+    # whole window from the first byte.
+    assert advised[0][0] == 0
+    assert advised[-1][1] == whole_windows
+    for (_, end), (start, _) in itertools.pairwise(advised):
+        assert start == max(end - window, 0)
+    assert all(end % window == 0 for _, end in advised)
+
+
+def test_failing_writeback_advice_costs_nothing_but_the_advice(
+    grown_export: tuple[QlikClient, str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+
+    def refusing(fd: int, offset: int, length: int, advice: int) -> None:
+        calls.append(offset)
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(downloads, "WRITEBACK_WINDOW", 64 << 10)
+    monkeypatch.setattr(downloads, "_fadvise", refusing)
+    client, q_url, served = grown_export
+    result = client.download(q_url, tmp_path / "sales.csv")
+    assert result.sha256 == hashlib.sha256(served.read_bytes()).hexdigest()
+    assert result.path.read_bytes() == served.read_bytes()
+    assert calls == [0]  # given up after the first refusal, not retried per window

@@ -91,6 +91,17 @@ def test_plain_http_site_reaches_proxy_and_login_module_over_http_only() -> None
     assert not plain.owns("http://qlik.example.com:4243/qps/hdr/ticket")
     assert Site("qlik.example.com").auth_port == 4244
     assert Site("qlik.example.com", scheme="http", auth_port=9000).auth_port == 9000
+    built = Site("qlik.example.com", VirtualProxy("hdr"), scheme="http")
+    assert built == plain
+    assert built.proxy_url("hub/") == "http://qlik.example.com/hdr/hub/"
+    assert built.app_websocket_url("a") == "ws://qlik.example.com/hdr/app/a"
+
+
+def test_http_site_owns_trusted_ports_even_when_a_front_port_collides() -> None:
+    odd = Site("h", scheme="http", proxy_port=4242)  # the proxy's http port is QRS's number
+    assert odd.owns("http://h:4242/hub/")
+    assert odd.owns("https://h:4242/qrs/about")
+    assert not odd.owns("https://h:4248/")
 
 
 @pytest.mark.parametrize(
@@ -124,10 +135,18 @@ def test_bad_hosts_are_refused(host: str, fragment: str) -> None:
         Site(host)
 
 
-@pytest.mark.parametrize("port", [0, 65536, -1, True, "443"])
+@pytest.mark.parametrize("port", [65536, -1, True, "443"])
 def test_ports_out_of_range_are_refused(port: object) -> None:
     with pytest.raises(ConfigurationError, match="proxy_port"):
         Site("h", proxy_port=port)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="qps_port"):
+        Site("h", qps_port=port)  # type: ignore[arg-type]
+
+
+def test_port_zero_is_the_default_only_where_the_scheme_decides_it() -> None:
+    assert Site("h", proxy_port=0, auth_port=0) == Site("h", proxy_port=443, auth_port=4244)
+    with pytest.raises(ConfigurationError, match="qps_port"):
+        Site("h", qps_port=0)
 
 
 def test_bad_cookie_name_is_refused() -> None:

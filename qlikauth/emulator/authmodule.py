@@ -42,12 +42,12 @@ class AuthModule:
         vp = self.core.config.virtual_proxy(prefix)
         return prefix if vp is not None and vp.method == "windows" else None
 
-    def _success(self, user: str, target_id: str | None) -> web.Response:
+    def _success(self, request: web.Request, user: str, target_id: str | None) -> web.Response:
         prefix = self._prefix_for(target_id)
         if prefix is None:
             return text_response(400, "No Windows virtual proxy started this login.")
         ticket = self.core.tickets.issue(prefix, self.core.config.windows.domain, user, [])
-        location = self.core.ticket_return(prefix, target_id, ticket)
+        location = self.core.ticket_return(prefix, target_id, ticket, secure=request.secure)
         return web.Response(status=302, headers={"Location": location})
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -90,7 +90,7 @@ class AuthModule:
         known = self.core.windows_user(domain, name)
         if known is None:
             return self._challenge(None, "Windows authentication failed: unknown user.")
-        response = self._success(known, target_id)
+        response = self._success(request, known, target_id)
         if result.token:
             response.headers["WWW-Authenticate"] = (
                 f"{result.scheme} {base64.b64encode(result.token).decode()}"
@@ -137,4 +137,4 @@ class AuthModule:
         user = self.core.check_windows_password(domain, name, password) if sep else None
         if user is None:
             return self._forms_page(target_id, "Invalid user name or password.", 401)
-        return self._success(user, target_id or None)
+        return self._success(request, user, target_id or None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import tomllib
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,8 @@ class VirtualProxyConfig:
     session_timeout: float = 1800.0
     anonymous: Anonymous = "none"
     same_site: SameSite = ""
+    #: Qlik's separate http setting (sameSiteAttributeHttp); the http cookie has no Secure.
+    same_site_http: SameSite = ""
     windows_pattern: str = "Windows"
 
 
@@ -219,6 +222,11 @@ def _validate_vp(vp: VirtualProxyConfig) -> VirtualProxyConfig:
             raise ConfigurationError(f"{where}: user_directory is mandatory for static headers")
     if vp.session_timeout <= 0:
         raise ConfigurationError(f"{where}: session_timeout must be positive")
+    for name in ("same_site", "same_site_http"):
+        if getattr(vp, name) not in typing.get_args(SameSite):
+            raise ConfigurationError(
+                f'{where}: {name} must be "", "None", "Lax" or "Strict", not {getattr(vp, name)!r}'
+            )
     return vp
 
 
@@ -254,6 +262,7 @@ _VP_SCALARS: dict[str, type | tuple[type, ...]] = {
     "session_timeout": (int, float),
     "anonymous": str,
     "same_site": str,
+    "same_site_http": str,
     "windows_pattern": str,
 }
 

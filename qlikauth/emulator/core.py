@@ -175,11 +175,15 @@ class EmulatorCore:
         module = self.urls.base(listener("auth", secure))
         return add_query(f"{module}/internal_windows_authentication/", targetUri=target_uri)
 
-    def ticket_return(self, prefix: str, target_id: str | None, ticket: str) -> str:
-        """Back through the proxy with a fresh ticket, to the remembered target or the hub."""
+    def ticket_return(
+        self, prefix: str, target_id: str | None, ticket: str, *, secure: bool = True
+    ) -> str:
+        """Back through the proxy with a fresh ticket, to the remembered target or the hub
+        (on the scheme the login came in on)."""
         target = self.targets.get(target_id) if target_id else None
-        uri = target.uri if target and target.prefix == prefix else self.urls.proxy(prefix, "hub/")
-        return add_query(uri, qlikTicket=ticket)
+        if target and target.prefix == prefix:
+            return add_query(target.uri, qlikTicket=ticket)
+        return add_query(self.urls.proxy(prefix, "hub/", secure=secure), qlikTicket=ticket)
 
     def allowed_hosts(self, vp: VirtualProxyConfig) -> set[str]:
         """Host names the virtual proxy trusts for Origin and targetUri checks."""

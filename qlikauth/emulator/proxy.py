@@ -186,8 +186,9 @@ class Proxy:
         # HttpOnly and Path=/ are INFERRED (qlik-protocol.md §2.1); Secure over https only.
         secure = "; Secure" if request.secure else ""
         value = f"{cookie_name(vp, request)}={session.session_id}; Path=/{secure}; HttpOnly"
-        if vp.same_site:
-            value += f"; SameSite={vp.same_site}"
+        same_site = vp.same_site if request.secure else vp.same_site_http
+        if same_site:
+            value += f"; SameSite={same_site}"
         return value
 
     def _original_uri(self, request: web.Request) -> str:

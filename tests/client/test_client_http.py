@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from client_support import AUTH_CASES, AuthCase, new_user_id, proxy_sessions
 
+from qlikauth.auth.header import HeaderAuth
 from qlikauth.client import QlikClient
 from qlikauth.config import site_from_emulator
 from qlikauth.credentials import QlikUser
-from qlikauth.errors import ConfigurationError
+from qlikauth.errors import ConfigurationError, ForeignHostError
 from qlikauth.testing.emulator import EmulatorInfo
 
 PROXY_CASES = [case for case in AUTH_CASES if not case.direct]
@@ -63,3 +64,15 @@ def test_an_emulator_without_http_is_named_as_the_problem(qlik_emulator: Emulato
     with pytest.raises(ConfigurationError) as refused:
         site_from_emulator(qlik_emulator.raw, "hdr", http=True)
     assert "--allow-http" in (refused.value.hint or "")
+
+
+def test_credentials_stay_on_the_http_site_they_were_made_for(
+    qlik_emulator_http: EmulatorInfo,
+) -> None:
+    info = qlik_emulator_http
+    site = site_from_emulator(info.raw, "hdr", http=True)
+    with QlikClient(site, HeaderAuth(user=new_user_id())) as client:
+        assert client.get("qrs/about").status == 200
+        # The same host's https proxy is another origin: the -HTTP cookie is not sent there.
+        with pytest.raises(ForeignHostError):
+            client.get(f"{info.proxy_url}/hdr/qrs/about")

@@ -165,6 +165,7 @@ def test_config_overrides_and_merges_virtual_proxies(tmp_path: Path) -> None:
         "[apps]\nrows = 5\n",
         'ticket_ttl = "long"\n',
         'allow_http = "yes"\n',
+        '[[virtual_proxies]]\nprefix = "hdr"\nsame_site_http = "Sometimes"\n',
         "[ports]\nplain = 80\n",
         '[[virtual_proxies]]\nprefix = "Bad/"\nmethod = "header"\n',
         '[[virtual_proxies]]\nprefix = "hdr"\nheader_name = "X-Qlik-User-Name"\n',

@@ -4,6 +4,7 @@ websockets and downloads, spoken by hand with requests and websockets."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -38,6 +39,27 @@ def test_login_over_http_sets_the_http_cookie_without_secure(http_wire: Any) -> 
     me = http_wire.http("/hdr/qps/user", cookies={name: sid}).json()
     assert me["userId"] == user
     assert me["logoutUri"].startswith(http_wire.info["proxy_http_url"] + "/hdr/")
+
+
+def test_each_scheme_has_its_own_same_site_setting(fresh_wire: Any, tmp_path: Path) -> None:
+    from qlikauth.emulator.config import load_config
+
+    config_file = tmp_path / "emu.toml"
+    config_file.write_text(
+        'allow_http = true\n[[virtual_proxies]]\nprefix = "hdr"\nsame_site = "None"\n'
+    )
+    config = load_config(config_file)
+    wire = fresh_wire(allow_http=True, virtual_proxies=config.virtual_proxies)
+    over_https = wire.proxy("GET", "/hdr/hub/", headers={"header_user": wire.new_user()})
+    assert flags(over_https.headers["Set-Cookie"])[1] == {
+        "Path=/",
+        "Secure",
+        "HttpOnly",
+        "SameSite=None",
+    }
+    # SameSite=None without Secure is refused by browsers: the http cookie gets neither.
+    over_http = wire.http("/hdr/hub/", headers={"header_user": wire.new_user()})
+    assert flags(over_http.headers["Set-Cookie"])[1] == {"Path=/", "HttpOnly"}
 
 
 def test_the_two_schemes_never_share_a_cookie_name(http_wire: Any) -> None:
@@ -107,6 +129,25 @@ def ws_over_http(info: EmulatorInfo, cookie: str, token: str) -> ClientConnectio
         open_timeout=10,
         close_timeout=2,
     )
+
+
+def test_forms_login_over_http_without_a_target_lands_on_the_http_hub(http_wire: Any) -> None:
+    info = http_wire.info
+    page = requests.get(f"{info['auth_http_url']}/internal_forms_authentication/", timeout=10)
+    token = re.search(r'name="__token" value="([^"]+)"', page.text)
+    assert token
+    posted = requests.post(
+        f"{info['auth_http_url']}/internal_forms_authentication/login",
+        data={
+            "username": f"{info.windows_domain}\\dave",
+            "pwd": info.windows_password("dave"),
+            "__token": token.group(1),
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert posted.status_code == 302, posted.text
+    assert posted.headers["Location"].startswith(f"{info['proxy_http_url']}/hub/?qlikTicket=")
 
 
 def test_websocket_over_ws_with_the_http_cookie_and_an_http_origin(http_wire: Any) -> None:
