@@ -9,14 +9,16 @@ with ``--verbose``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from qlikauth._version import __version__
 from qlikauth.cli._common import EXIT_USAGE, exit_code_for, print_error
 from qlikauth.errors import QlikAuthError
+from qlikauth.logfilter import SecretFilter
 
 __all__ = ["main"]
 
@@ -67,18 +69,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     verbose = getattr(args, "verbose", 0)
-    if verbose:
-        logging.basicConfig(
-            level=logging.DEBUG if verbose > 1 else logging.INFO,
-            format="%(levelname)s %(name)s: %(message)s",
-        )
+    with _logging_to_stderr(verbose):
+        try:
+            return int(handler(args))
+        except QlikAuthError as exc:
+            if verbose:
+                log.exception("command failed")
+            print_error(exc, as_json=getattr(args, "json", False))
+            return exit_code_for(exc)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+
+
+@contextlib.contextmanager
+def _logging_to_stderr(verbose: int) -> Iterator[None]:
+    """``-v``: INFO, ``-vv``: DEBUG of every library, secrets masked (``SecretFilter``)."""
+    if not verbose:
+        yield
+        return
+    root = logging.getLogger()
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(SecretFilter())
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
     try:
-        return int(handler(args))
-    except QlikAuthError as exc:
-        if verbose:
-            log.exception("command failed")
-        print_error(exc, as_json=getattr(args, "json", False))
-        return exit_code_for(exc)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)

@@ -36,6 +36,7 @@ from qlikauth.errors import (
     WebSocketRejectedError,
     redact_url,
 )
+from qlikauth.logfilter import SecretFilter
 
 if TYPE_CHECKING:
     from qlikauth.credentials import Credentials
@@ -45,6 +46,10 @@ if TYPE_CHECKING:
 __all__ = ["ConnectOptions", "close_details", "connect_error", "options_for"]
 
 logger = logging.getLogger(__name__)
+#: What ``websockets`` logs about engine sockets (at DEBUG: every upgrade header, so the
+#: session cookie), with secrets masked before any handler sees the record.
+websocket_logger = logging.getLogger("qlikauth.engine.websocket")
+websocket_logger.addFilter(SecretFilter())
 
 #: Engine answers can be large (layouts, data pages); the websockets default is 1 MiB.
 DEFAULT_MAX_MESSAGE_SIZE = 256 * 2**20

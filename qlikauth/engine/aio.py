@@ -35,6 +35,7 @@ from qlikauth.engine._transport import (
     connect_error,
     options_for,
     run_listener,
+    websocket_logger,
 )
 from qlikauth.engine.objects import AsyncDoc, AsyncGlobal, Call, HandleEventKind, Listener
 from qlikauth.engine.protocol import (
@@ -207,6 +208,7 @@ class AsyncEngineConnection(ConnectionCore):
                 open_timeout=options.open_timeout,
                 max_size=options.max_message_size,
                 user_agent_header=options.user_agent,
+                logger=websocket_logger,
             )
         except asyncio.CancelledError:
             raise

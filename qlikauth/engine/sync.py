@@ -38,6 +38,7 @@ from qlikauth.engine._transport import (
     connect_error,
     options_for,
     run_listener,
+    websocket_logger,
 )
 from qlikauth.engine.objects import Call, Doc, Global, HandleEventKind, Listener
 from qlikauth.engine.protocol import (
@@ -250,6 +251,7 @@ class EngineConnection(ConnectionCore):
                 open_timeout=options.open_timeout,
                 max_size=options.max_message_size,
                 user_agent_header=options.user_agent,
+                logger=websocket_logger,
                 create_connection=_Connection,
             ).connect()
         except Exception as exc:
