@@ -34,6 +34,7 @@ from qlikauth.http import (
     check_login_redirect,
     session_limit_refusal,
 )
+from qlikauth.qps import delete_session_request
 from qlikauth.site import DEFAULT_COOKIE_NAME, Site
 
 __all__ = [
@@ -93,10 +94,22 @@ class Authenticator(ABC):
 
 
 def logout_flow(site: Site, credentials: Credentials) -> Flow[None]:
-    """End a proxy session: ``DELETE /{prefix}/qps/user`` with its cookie (none to end for
-    direct or cookie-less credentials)."""
+    """End this proxy session, and only it where Qlik allows that.
+
+    With the site's client certificate, QPS deletes the one session
+    (``DELETE /qps/{prefix}/session/{id}``). Without it, or if QPS refuses, the personal
+    API's logout (``DELETE /{prefix}/qps/user``) is what is left, and Qlik then ends every
+    session of the user on that virtual proxy: browser tabs and other scripts included.
+    Direct and cookie-less credentials have no proxy session to end.
+    """
     if credentials.route is Route.DIRECT or not credentials.cookies:
         return None
+    session_id = credentials.session_id
+    if site.tls.bundle is not None and session_id:
+        answer = yield delete_session_request(site, session_id)
+        if answer.status in (200, 204, 404):  # 404: the session had ended already
+            return None
+        log.info("QPS did not end the session (HTTP %s); logging the user out", answer.status)
     yield HttpRequest("DELETE", site.personal_url("user"), credentials.http_headers())
     return None
 

@@ -385,7 +385,7 @@ class EngineProtocol:
         if self.closed:
             error = _closed_error(
                 f"cannot call {method}: the engine connection is closed",
-                hint="open a new connection",
+                hint=_closed_hint(self.fatal_error),
             )
             raise error from self.fatal_error
         self.check_handle(handle, method)
