@@ -53,6 +53,7 @@ from qlikauth.http import (
     HttpResponse,
     HttpTransport,
     check_login_redirect,
+    check_response,
     mount_site_tls,
     run_flow,
     run_flow_async,
@@ -202,6 +203,8 @@ def _whoami_op(site: Site) -> _Op[QlikUser]:
     response = yield from _authed(site, _personal_user_request(site), refused, credentials)
     user = personal_api_user(response, include_anonymous=True)
     if user is None:
+        # Not a refusal of the session (those were handled above): a server error, say.
+        check_response(response, what="the personal API (GET qps/user)")
         raise SessionExpiredError(
             f"the personal API answered {response.status} without a user",
             url=response.url,

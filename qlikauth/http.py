@@ -316,7 +316,12 @@ def _status_hint(status: int) -> str | None:
         401: "The credentials were not accepted.",
         403: "The identity has no access, or the host is not in the virtual proxy's allow list.",
         404: "Check the virtual proxy prefix and the path; direct ports take no prefix.",
-    }.get(status)
+    }.get(status) or (
+        "The server failed, not the credentials: try again later, and check the Qlik services "
+        "(proxy, repository, engine) and their logs if it goes on."
+        if status >= 500
+        else None
+    )
 
 
 class _SiteTLSAdapter(HTTPAdapter):

@@ -17,7 +17,7 @@ from qlikauth.auth.header import HeaderAuth
 from qlikauth.auth.jwt import JwtAuth
 from qlikauth.client import AsyncQlikClient, QlikClient
 from qlikauth.credentials import QlikUser
-from qlikauth.errors import SessionExpiredError, SessionLimitError
+from qlikauth.errors import ApiError, SessionExpiredError, SessionLimitError
 from qlikauth.testing.emulator import EmulatorInfo
 
 
@@ -180,3 +180,19 @@ def test_async_client_tasks_share_one_login(qlik_emulator: EmulatorInfo, tmp_pat
         assert proxy_sessions(qlik_emulator, "hdr", user) == 0
 
     asyncio.run(main())
+
+
+def test_a_server_error_is_not_called_an_expired_session(qlik_emulator_fresh: EmulatorInfo) -> None:
+    info = qlik_emulator_fresh
+    with QlikClient(make_site(info, "hdr"), HeaderAuth(user=new_user_id())) as client:
+        client.whoami()
+        info.set_faults(error_rate=1.0)
+        try:
+            with pytest.raises(ApiError) as failed:
+                client.whoami()
+        finally:
+            info.set_faults(error_rate=0.0)
+        assert not isinstance(failed.value, SessionExpiredError)
+        assert failed.value.status == 503
+        assert "not the credentials" in (failed.value.hint or "")
+        assert client.login_count == 1  # a server error is no reason to log in again
