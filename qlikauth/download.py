@@ -144,7 +144,14 @@ def _diagnose(
         facts.append(f"the session is still valid for {user} per the personal API")
     elif valid is False:
         facts.append(_SESSION_ENDED)
-    if exporter is not None and user is not None and not _same_user(exporter, user):
+    if credentials.route is Route.DIRECT:
+        facts.append("certificate (direct) credentials make no proxy session")
+        hint = (
+            "Temporary content is served by the proxy, to a proxy session: for a file "
+            "exported over the direct engine port, download with a proxy session of the same "
+            "user (SessionAuth, which QPS creates with the same client certificate)."
+        )
+    elif exporter is not None and user is not None and not _same_user(exporter, user):
         facts.append(f"the file was exported by {exporter}, not by {user}")
         hint = (
             "Exported files belong to the user who exported them: download with the "

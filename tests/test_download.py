@@ -318,3 +318,18 @@ def test_failing_writeback_advice_costs_nothing_but_the_advice(
     assert result.sha256 == hashlib.sha256(served.read_bytes()).hexdigest()
     assert result.path.read_bytes() == served.read_bytes()
     assert calls == [0]  # given up after the first refusal, not retried per window
+
+
+def test_certificate_credentials_are_told_to_download_with_a_proxy_session(
+    qlik_emulator: EmulatorInfo, tmp_path: Path
+) -> None:
+    from qlikauth.auth.certificate import CertificateAuth
+
+    site = site_from_emulator(qlik_emulator.raw, "")
+    with QlikClient(site, CertificateAuth(user=new_user(), directory="CORP")) as client:
+        q_url = export(client, qlik_emulator)
+        with pytest.raises(LoginRedirectError) as refused:
+            client.download(q_url, tmp_path / "direct.csv")
+    assert "certificate (direct) credentials make no proxy session" in str(refused.value)
+    assert "SessionAuth" in (refused.value.hint or "")
+    assert leftovers(tmp_path) == []
