@@ -295,6 +295,12 @@ class _Core:
     ) -> None:
         self.site = site
         self.authenticator = authenticator
+        if site.scheme == "http":
+            log.warning(
+                "%s is plain http: its session cookie and any credentials cross the network "
+                "in clear",
+                site.origin,
+            )
         self.transport = transport or HttpTransport(site, timeout=timeout)
         self.logout_on_close = (
             authenticator.creates_session if logout_on_close is None else logout_on_close

@@ -428,6 +428,11 @@ class IncompleteDownloadError(DownloadError):
     def __init__(
         self, message: str, *, expected: int, received: int, url: str | None = None
     ) -> None:
-        super().__init__(message, url=url)
+        super().__init__(
+            message,
+            url=url,
+            hint="Nothing was kept at the target path. Download again; if the export was "
+            "served once (qServeOnce) or has expired, the retry gets a 404: export again.",
+        )
         self.expected = expected
         self.received = received

@@ -209,6 +209,7 @@ def test_truncated_download_leaves_no_file(
         with pytest.raises(IncompleteDownloadError) as cut:
             client.download(q_url, target)
         assert 0 <= cut.value.received < cut.value.expected
+        assert "Nothing was kept at the target path" in (cut.value.hint or "")
         assert leftovers(tmp_path) == []
         info.set_faults(truncate_downloads=False)
         whole = client.download(q_url, target)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,16 @@ def test_credentials_stay_on_the_http_site_they_were_made_for(
         # The same host's https proxy is another origin: the -HTTP cookie is not sent there.
         with pytest.raises(ForeignHostError):
             client.get(f"{info.proxy_url}/hdr/qrs/about")
+
+
+def test_a_plain_http_client_warns_that_credentials_cross_in_clear(
+    qlik_emulator_http: EmulatorInfo, caplog: pytest.LogCaptureFixture
+) -> None:
+    site = site_from_emulator(qlik_emulator_http.raw, "hdr", http=True)
+    with caplog.at_level(logging.WARNING, logger="qlikauth.client"):
+        QlikClient(site, HeaderAuth(user=new_user_id())).close()
+    assert f"{site.origin} is plain http" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="qlikauth.client"):
+        QlikClient(site_from_emulator(qlik_emulator_http.raw, "hdr"), HeaderAuth(user="x")).close()
+    assert "plain http" not in caplog.text
