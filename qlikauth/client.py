@@ -326,6 +326,8 @@ class _Core:
         now = time.time()
         self.credentials = credentials
         self.logins += 1
+        made = "logged in to" if self.authenticator.creates_session else "using a session on"
+        log.info("%s %s as %s", made, self.site.origin, credentials.user)
         window = credentials.expires_at - now if credentials.expires_at is not None else None
         if self.session_timeout is not None and credentials.route is Route.PROXY:
             window = self.session_timeout if window is None else min(window, self.session_timeout)
@@ -558,7 +560,6 @@ class QlikClient:
             except SessionLimitError as exc:
                 raise self._explain_limit(exc) from exc
             core.accept(credentials)
-            log.info("logged in to %s as %s", core.site.origin, credentials.user)
             return credentials
 
     def _explain_limit(self, exc: SessionLimitError) -> SessionLimitError:

@@ -196,3 +196,29 @@ def test_a_server_error_is_not_called_an_expired_session(qlik_emulator_fresh: Em
         assert failed.value.status == 503
         assert "not the credentials" in (failed.value.hint or "")
         assert client.login_count == 1  # a server error is no reason to log in again
+
+
+def test_the_log_says_logged_in_only_for_a_session_qlikauth_made(
+    qlik_emulator: EmulatorInfo, caplog: pytest.LogCaptureFixture
+) -> None:
+    from qlikauth.auth.existing import ExistingSessionAuth
+
+    caplog.set_level(logging.INFO, logger="qlikauth.client")
+    site = make_site(qlik_emulator, "hdr")
+    user = QlikUser("QLIKEMU", new_user_id())
+    with QlikClient(site, HeaderAuth(user=user.user_id), logout_on_close=False) as made:
+        session_id = made.credentials().session_id
+    assert caplog.text.count("logged in to") == 1
+    caplog.clear()
+    assert session_id
+    with QlikClient(site, ExistingSessionAuth(session_id=session_id)) as reused:
+        reused.whoami()
+
+    async def reuse_async() -> None:
+        async with AsyncQlikClient(site, ExistingSessionAuth(session_id=session_id)) as client:
+            await client.whoami()
+
+    asyncio.run(reuse_async())
+    assert caplog.text.count(f"using a session on {site.origin}") == 2
+    assert "logged in to" not in caplog.text
+    end_user_sessions(qlik_emulator, "hdr", user)
