@@ -32,6 +32,7 @@ The file::
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import os
 import re
@@ -58,18 +59,22 @@ __all__ = [
     "KEYRING_SERVICE",
     "PROFILE_ENV",
     "ConfigFile",
+    "MissingSettingsError",
     "Options",
     "Profile",
     "Resolved",
     "authenticator_settings",
     "default_config_path",
+    "emulator_profile_settings",
     "is_reference",
     "is_secret_key",
+    "missing_settings",
     "profile_from_settings",
     "redacted",
     "resolve",
     "resolve_secret",
     "site_from_emulator",
+    "toml_assignment",
 ]
 
 #: The environment variable naming the configuration file.
@@ -521,11 +526,11 @@ class ConfigFile:
             table = self.profiles[name].to_table()
             auth = table.pop("auth", None)
             lines.append(f"[profiles.{name}]")
-            lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items()]
+            lines += [toml_assignment(k, v) for k, v in table.items()]
             lines.append("")
             if auth:
                 lines.append(f"[profiles.{name}.auth]")
-                lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in auth.items()]
+                lines += [toml_assignment(k, v) for k, v in auth.items()]
                 lines.append("")
         return "\n".join(lines)
 
@@ -534,6 +539,11 @@ class ConfigFile:
         text = self.dumps()
         tomllib.loads(text)  # never write what cannot be read back
         atomic_write(self.path, text.encode("utf-8"), mode=0o600)
+
+
+def toml_assignment(key: str, value: Any) -> str:
+    """``key = value`` as a line of TOML (strings quoted and escaped)."""
+    return f"{_toml_key(key)} = {_toml_value(value)}"
 
 
 def _toml_key(key: str) -> str:
@@ -685,6 +695,20 @@ def _blame(error: QlikAuthError, where: str) -> ConfigurationError:
     return ConfigurationError(f"{where}: {error.message}", hint=error.hint)
 
 
+#: How a profile (or the environment) gives the password of a PFX or an encrypted key.
+_PFX_ADVICE = (
+    'Give it in the profile as certs_password = "env:VAR" or certs_password = "keyring:NAME" '
+    "(qlikauth profile add NAME --prompt-secret certs_password stores it in the keyring), or "
+    "in the environment variable QLIKAUTH_CERTS_PASSWORD; it is the password typed when "
+    "exporting from the QMC. Never put it on a command line."
+)
+
+
+def _asks_for_password(error: TLSError) -> bool:
+    """Whether the certificate files failed to load only for want of a password."""
+    return "needs its password" in error.message or "give its passphrase" in error.message
+
+
 def _build_tls(
     values: Mapping[str, Any], sources: Mapping[str, str], env: Mapping[str, str]
 ) -> TlsConfig:
@@ -698,6 +722,8 @@ def _build_tls(
             bundle = CertificateBundle.from_folder(Path(certs).expanduser(), passphrase=password)
         except TLSError as exc:
             exc.message = f"{sources['certs']}: {exc.message}"
+            if password is None and _asks_for_password(exc):
+                exc.hint = _PFX_ADVICE
             raise
     root = values.get("root")
     try:
@@ -758,11 +784,74 @@ def _resolve_references(
     return resolved
 
 
+class MissingSettingsError(ConfigurationError):
+    """Settings the authenticator requires are given nowhere; ``settings`` names them."""
+
+    def __init__(self, message: str, *, settings: Iterable[str], hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.settings = tuple(settings)
+
+
+def missing_settings(name: str, settings: Mapping[str, Any]) -> list[str]:
+    """The settings the authenticator ``name`` requires (no default) that ``settings`` lacks.
+
+    Empty when ``settings`` also holds a name the constructor does not take: that mistake
+    is the one to report first (the constructor does).
+    """
+    from qlikauth.auth.base import get_authenticator
+
+    try:
+        parameters = inspect.signature(get_authenticator(name)).parameters.values()
+    except (TypeError, ValueError):
+        return []  # not introspectable: the constructor itself says what is wrong
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    named = {p.name for p in parameters if p.kind in kinds}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    if not takes_any and not set(settings) <= named:
+        return []
+    return [
+        p.name
+        for p in parameters
+        if p.kind in kinds and p.default is inspect.Parameter.empty and p.name not in settings
+    ]
+
+
+def _missing_settings_error(
+    name: str, missing: list[str], profile: Profile, config_path: Path
+) -> MissingSettingsError:
+    where = f"{config_path}: profile {profile.name!r}: " if profile.name else ""
+    quoted = ", ".join(repr(k) for k in missing)
+    table = f"[profiles.{profile.name or 'NAME'}.auth]"
+    ways = []
+    for key in missing:
+        env = f"{AUTH_ENV_PREFIX}{key.upper()}"
+        if is_secret_key(key):
+            ways.append(
+                f'write {key} = "env:VAR" or {key} = "keyring:NAME" under {table} (qlikauth '
+                f"profile add ... --prompt-secret auth.{key} stores it in the keyring), or set "
+                f"the environment variable {env}"
+            )
+        else:
+            ways.append(
+                f'write {key} = "..." under {table} (profile add ... --set auth.{key}=...), '
+                f"or set the environment variable {env}"
+            )
+    plural = "s" if len(missing) > 1 else ""
+    return MissingSettingsError(
+        f"{where}the {name!r} authenticator needs the setting{plural} {quoted}, which "
+        f"{'are' if plural else 'is'} not given",
+        settings=missing,
+        hint="W" + "; ".join(ways)[1:] + ".",
+    )
+
+
 def _build_authenticator(
     name: str | None,
     settings: Mapping[str, Any],
     sources: Mapping[str, str],
     env: Mapping[str, str],
+    profile: Profile,
+    config_path: Path,
 ) -> Authenticator | None:
     if not name:
         if settings:
@@ -774,6 +863,12 @@ def _build_authenticator(
         return None
     from qlikauth.auth.base import create_authenticator
 
+    try:
+        missing = missing_settings(name, settings)
+    except ConfigurationError as exc:  # an unknown authenticator
+        raise _blame(exc, sources.get("authenticator", "authenticator")) from None
+    if missing:
+        raise _missing_settings_error(name, missing, profile, config_path)
     resolved = _resolve_references(settings, sources, env)
     try:
         return create_authenticator(name, **resolved)
@@ -804,7 +899,9 @@ def resolve(
     site = _build_site(values, sources, tls, chosen)
     authenticator = None
     if with_authenticator:
-        authenticator = _build_authenticator(values.get("authenticator"), auth, sources, environ)
+        authenticator = _build_authenticator(
+            values.get("authenticator"), auth, sources, environ, chosen, file.path
+        )
     timeout = float(values.get("timeout", 30.0))
     return Resolved(chosen, site, authenticator, timeout, MappingProxyType(sources), file.path)
 
@@ -843,6 +940,55 @@ def profile_from_settings(name: str, settings: Iterable[tuple[str, Any]]) -> Pro
     return Profile(name=name, auth=auth, **values)
 
 
+def emulator_profile_settings(
+    info: Mapping[str, Any], prefix: str | None = None, *, http: bool = False
+) -> dict[str, Any]:
+    """Profile settings for a running emulator, from its info file: server, ports, certs.
+
+    ``info`` is the parsed JSON the emulator writes (``qlikauth emulator --info-file``).
+    With ``prefix`` the settings also name that virtual proxy and its cookie name; ``http``
+    reaches the proxy and the login module over plain http (the emulator must run with
+    ``--allow-http``). A relative certificate folder is taken from the current folder.
+    """
+    try:
+        ports = info["ports"]
+        certs = Path(info["certs_dir"])
+        settings: dict[str, Any] = {"server": str(info["host"])}
+        proxies = list(info["virtual_proxies"])
+    except (KeyError, TypeError):
+        raise ConfigurationError(
+            "not an emulator info file (no host, ports, certs_dir or virtual_proxies)",
+            hint="Name the JSON file qlikauth emulator writes (--info-file, or "
+            "STATE_DIR/emulator.json).",
+        ) from None
+    if prefix is not None:
+        cookie_name = next(
+            (vp.get("cookie_name") for vp in proxies if vp["prefix"] == prefix), None
+        )
+        if cookie_name is None:
+            raise ConfigurationError(
+                f"the emulator has no virtual proxy with prefix {prefix!r}",
+                hint="Known prefixes: " + ", ".join(repr(vp["prefix"]) for vp in proxies),
+            )
+        settings.update(prefix=prefix, cookie_name=cookie_name)
+    if http and "proxy_http" not in ports:
+        raise ConfigurationError(
+            "the emulator serves no plain http",
+            hint="Start it with --allow-http (or allow_http = true in its configuration).",
+        )
+    if http:
+        settings["scheme"] = "http"
+    settings.update(
+        proxy_port=ports["proxy_http" if http else "proxy"],
+        qps_port=ports["qps"],
+        qrs_port=ports["qrs"],
+        engine_port=ports["engine"],
+        auth_port=ports["auth_http" if http else "auth"],
+        certs=str(certs if certs.is_absolute() else Path.cwd() / certs),
+    )
+    return settings
+
+
 def site_from_emulator(
     info: Mapping[str, Any],
     prefix: str = "",
@@ -857,34 +1003,16 @@ def site_from_emulator(
     its client certificate on the trusted ports. ``http`` reaches the proxy and the login
     module over plain http (the emulator must run with ``allow_http``).
     """
-    certs = Path(info["certs_dir"])
+    settings = emulator_profile_settings(info, prefix, http=http)
+    certs = Path(settings["certs"])
     if client_certificate:
         tls = TlsConfig(bundle=CertificateBundle.from_folder(certs))
     else:
         tls = TlsConfig(root=certs / "root.pem")
-    cookie_name = next(
-        (vp.get("cookie_name") for vp in info["virtual_proxies"] if vp["prefix"] == prefix), None
-    )
-    if cookie_name is None:
-        raise ConfigurationError(
-            f"the emulator has no virtual proxy with prefix {prefix!r}",
-            hint="Known prefixes: "
-            + ", ".join(repr(vp["prefix"]) for vp in info["virtual_proxies"]),
-        )
-    ports = info["ports"]
-    if http and "proxy_http" not in ports:
-        raise ConfigurationError(
-            "the emulator serves no plain http",
-            hint="Start it with --allow-http (or allow_http = true in its configuration).",
-        )
     return Site(
-        str(info["host"]),
-        VirtualProxy(prefix, cookie_name),
-        proxy_port=ports["proxy_http" if http else "proxy"],
-        qps_port=ports["qps"],
-        qrs_port=ports["qrs"],
-        engine_port=ports["engine"],
-        auth_port=ports["auth_http" if http else "auth"],
-        scheme="http" if http else "https",
+        settings["server"],
+        VirtualProxy(prefix, settings["cookie_name"]),
+        scheme=settings.get("scheme", "https"),
         tls=tls,
+        **{port: settings[port] for port in _PORTS},
     )

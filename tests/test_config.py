@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import stat
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import keyring
 import keyring.backend
@@ -15,11 +17,15 @@ from qlikauth.auth.header import HeaderAuth
 from qlikauth.config import (
     ENVIRONMENT,
     ConfigFile,
+    MissingSettingsError,
     Options,
     Profile,
     default_config_path,
+    emulator_profile_settings,
+    missing_settings,
     resolve,
     resolve_secret,
+    toml_assignment,
 )
 from qlikauth.errors import CertificateFileError, ConfigurationError
 from qlikauth.pki import make_test_pki
@@ -384,3 +390,131 @@ def test_a_session_id_is_a_secret_setting() -> None:
     assert is_secret_key("session_id")
     assert is_secret_key("csrf_token")
     assert not is_secret_key("user")
+
+
+# --------------------------------------------------------------------------- what is missing
+
+
+@pytest.mark.parametrize(
+    ("authenticator", "auth", "missing", "advice"),
+    [
+        ("ntlm", 'user = "CORP\\\\bob"\n', "'password'", 'password = "env:VAR"'),
+        ("ntlm", "", "'user', 'password'", "QLIKAUTH_AUTH_USER"),
+        ("header", 'header_name = "h"\n', "'user'", "--set auth.user="),
+    ],
+)
+def test_a_missing_required_setting_is_named_with_how_to_give_it(
+    tmp_path: Path, authenticator: str, auth: str, missing: str, advice: str
+) -> None:
+    path = write(
+        tmp_path / "c.toml",
+        f'[profiles.win2]\nserver = "q"\nauthenticator = "{authenticator}"\n'
+        f"[profiles.win2.auth]\n{auth}",
+    )
+    with pytest.raises(MissingSettingsError) as info:
+        resolve(config=path, env={})
+    message, hint = info.value.message, info.value.hint or ""
+    assert f"profile 'win2': the '{authenticator}' authenticator needs the setting" in message
+    assert missing in message
+    assert "__init__" not in message
+    assert "[profiles.win2.auth]" in hint
+    assert advice in hint
+    if "password" in missing:
+        assert 'password = "keyring:NAME"' in hint
+        assert "--prompt-secret auth.password" in hint
+    # Given in the environment instead, it is not missing.
+    env = {f"QLIKAUTH_AUTH_{k.upper()}": "CORP\\bob" for k in info.value.settings}
+    assert resolve(config=path, env=env).authenticator is not None
+
+
+def test_missing_settings_lists_required_settings_without_defaults() -> None:
+    assert missing_settings("ntlm", {"user": "u"}) == ["password"]
+    assert missing_settings("ntlm", {"user": "u", "password": "p"}) == []
+    assert missing_settings("header", {}) == ["user"]
+    # A name the constructor does not take is the mistake the constructor reports.
+    assert missing_settings("header", {"colour": 1}) == []
+
+
+def test_a_pfx_without_its_password_says_how_a_profile_gives_it(tmp_path: Path) -> None:
+    pki = make_test_pki(tmp_path / "certs", ["localhost"], pfx_password="pfx-pw")
+    path = write(
+        tmp_path / "c.toml", f'[profiles.pfx]\nserver = "localhost"\ncerts = "{pki.client_pfx}"\n'
+    )
+    for options in (Options(), Options(certs=str(pki.client_pfx))):
+        with pytest.raises(CertificateFileError) as info:
+            resolve(config=path, env={}, profile="pfx", options=options)
+        hint = info.value.hint or ""
+        assert "needs its password" in info.value.message
+        assert "--pfx-password-env" not in hint  # an option of `certs check` only
+        assert "password=..." not in hint  # Python advice
+        assert 'certs_password = "env:VAR"' in hint
+        assert "QLIKAUTH_CERTS_PASSWORD" in hint
+    # ... and it works that way.
+    site = resolve(config=path, env={"QLIKAUTH_CERTS_PASSWORD": "pfx-pw"}, profile="pfx").site
+    assert site.tls.bundle is not None
+
+
+def test_toml_assignment_is_valid_toml() -> None:
+    values = {
+        "password": "env:EMU_PW",
+        "user": "CORP\\bob",
+        "quote": 'say "hi"\n',
+        "port": 4243,
+        "verify": False,
+        "groups": ["Sales", "EU"],
+        "claims": {"a": 1},
+        "bad key": "x",
+    }
+    text = "\n".join(toml_assignment(k, v) for k, v in values.items())
+    assert 'password = "env:EMU_PW"' in text
+    assert tomllib.loads(text) == values
+
+
+# --------------------------------------------------------------------------- the emulator
+
+
+def _info(tmp_path: Path, certs: str, *, http: bool = False) -> dict[str, Any]:
+    ports = {"proxy": 1001, "qps": 1002, "qrs": 1003, "engine": 1004, "auth": 1005}
+    if http:
+        ports.update(proxy_http=1006, auth_http=1007)
+    return {
+        "host": "localhost",
+        "ports": ports,
+        "certs_dir": certs,
+        "virtual_proxies": [
+            {"prefix": "", "cookie_name": "X-Qlik-Session"},
+            {"prefix": "hdr", "cookie_name": "X-Qlik-Session-hdr"},
+        ],
+    }
+
+
+def test_emulator_profile_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    info = _info(tmp_path, str(tmp_path / "state" / "certs"), http=True)
+    assert emulator_profile_settings(info) == {
+        "server": "localhost",
+        "proxy_port": 1001,
+        "qps_port": 1002,
+        "qrs_port": 1003,
+        "engine_port": 1004,
+        "auth_port": 1005,
+        "certs": str(tmp_path / "state" / "certs"),
+    }
+    hdr = emulator_profile_settings(info, "hdr", http=True)
+    assert (hdr["prefix"], hdr["cookie_name"], hdr["scheme"]) == (
+        "hdr",
+        "X-Qlik-Session-hdr",
+        "http",
+    )
+    assert (hdr["proxy_port"], hdr["auth_port"], hdr["qps_port"]) == (1006, 1007, 1002)
+    # A relative certificate folder is the emulator's folder seen from here.
+    monkeypatch.chdir(tmp_path)
+    relative = emulator_profile_settings(_info(tmp_path, ".qlikauth-emulator/certs"))
+    assert relative["certs"] == str(tmp_path / ".qlikauth-emulator" / "certs")
+    with pytest.raises(ConfigurationError, match="no virtual proxy with prefix 'jwt'") as error:
+        emulator_profile_settings(info, "jwt")
+    assert "'hdr'" in (error.value.hint or "")
+    with pytest.raises(ConfigurationError, match="serves no plain http") as error:
+        emulator_profile_settings(_info(tmp_path, "c"), "hdr", http=True)
+    assert "--allow-http" in (error.value.hint or "")
+    with pytest.raises(ConfigurationError, match="not an emulator info file"):
+        emulator_profile_settings({"host": "localhost"})
