@@ -9,13 +9,22 @@ never lands in the file, nor on the command line. ``show`` redacts.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tomllib
+from pathlib import Path
 from typing import Any
 
 from qlikauth.cli._common import EXIT_OK, common_options, emit, show_help
 from qlikauth.cli._context import command, load_config
-from qlikauth.config import PROFILE_ENV, ConfigFile, is_secret_key, profile_from_settings
+from qlikauth.config import (
+    PROFILE_ENV,
+    ConfigFile,
+    emulator_profile_settings,
+    is_secret_key,
+    profile_from_settings,
+    toml_assignment,
+)
 from qlikauth.errors import ConfigurationError
 
 __all__ = ["parse_setting", "register"]
@@ -78,6 +87,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="KEY",
         help="ask for KEY's secret (e.g. auth.password, certs_password) without echo, store "
         "it in the OS keyring and write the keyring: reference (repeatable)",
+    )
+    add.add_argument(
+        "--from-emulator",
+        metavar="INFO_FILE",
+        help="take server, ports, certs (and, with --prefix, the cookie name) from the info "
+        "file of a running qlikauth emulator; other options override them",
     )
     add.add_argument("--default", action="store_true", help="make it the default profile")
     add.add_argument("--force", action="store_true", help="replace an existing profile")
@@ -158,6 +173,36 @@ def parse_setting(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def _emulator_settings(info_file: str, prefix: str | None, scheme: object) -> list[tuple[str, Any]]:
+    """The site settings of a running emulator, from its info file."""
+    path = Path(info_file).expanduser()
+    hint = (
+        "Start the emulator first (qlikauth emulator); it writes STATE_DIR/emulator.json, or "
+        "the file named by --info-file."
+    )
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(
+            f"--from-emulator: cannot read {path}: {exc.strerror or exc}", hint=hint
+        ) from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ConfigurationError(f"--from-emulator: {path} is not JSON", hint=hint) from None
+    if not isinstance(info, dict):
+        raise ConfigurationError(f"--from-emulator: {path} is not an info file", hint=hint)
+    try:
+        settings = emulator_profile_settings(info, prefix, http=scheme == "http")
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"--from-emulator {path}: {exc.message}", hint=exc.hint) from None
+    if not Path(settings["certs"]).is_dir():
+        raise ConfigurationError(
+            f"--from-emulator {path}: the emulator's certificate folder {settings['certs']} "
+            "does not exist",
+            hint="Run this in the folder the emulator was started from, or give --certs.",
+        )
+    return list(settings.items())
+
+
 @command
 def _add(args: argparse.Namespace) -> int:
     config = load_config(args)
@@ -167,6 +212,9 @@ def _add(args: argparse.Namespace) -> int:
             hint="Pass --force to replace it, or choose another name.",
         )
     settings = [parse_setting(text) for text in args.settings]
+    if args.from_emulator:
+        scheme = dict(settings).get("scheme")
+        settings = [*_emulator_settings(args.from_emulator, args.prefix, scheme), *settings]
     for key in ("server", "prefix", "certs", "cookie_name", "authenticator", "timeout"):
         given = getattr(args, key, None)
         if given is not None:
@@ -235,12 +283,12 @@ def _show(args: argparse.Namespace) -> int:
     config = load_config(args)
     profile = config.profile(_chosen(args, config))
     shown = profile.redacted()
-    lines = [f"[profiles.{profile.name}]  ({config.path})"]
+    lines = [f"# {config.path}", f"[profiles.{profile.name}]"]
     auth = shown.pop("auth", {})
-    lines += [f"{key} = {_show_value(key, value)}" for key, value in shown.items()]
+    lines += [toml_assignment(key, value) for key, value in shown.items()]
     if auth:
         lines.append(f"[profiles.{profile.name}.auth]")
-        lines += [f"{key} = {_show_value(key, value)}" for key, value in auth.items()]
+        lines += [toml_assignment(key, value) for key, value in auth.items()]
     data = {
         "config": str(config.path),
         "profile": profile.name,
@@ -249,12 +297,6 @@ def _show(args: argparse.Namespace) -> int:
     }
     emit(args, data, "\n".join(lines))
     return EXIT_OK
-
-
-def _show_value(key: str, value: Any) -> str:
-    if is_secret_key(key) and isinstance(value, str):
-        return value  # a reference (or already "[secure]")
-    return repr(value) if isinstance(value, str) else str(value)
 
 
 @command

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from cli_support import run_json
 
 from qlikauth.cli import main
 from qlikauth.config import ConfigFile
+from qlikauth.testing.emulator import EmulatorInfo
 
 
 @pytest.fixture
@@ -76,7 +78,7 @@ def test_add_list_show_remove(cfg: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert settings["server"] == "qlik.example.com"
 
     assert main(["profile", "show", "dev"]) == 0
-    assert "'localhost'" in capsys.readouterr().out
+    assert 'server = "localhost"' in capsys.readouterr().out
 
     code, removed = run_json(capsys, "profile", "remove", "prod")
     assert code == 0
@@ -132,4 +134,96 @@ def test_config_option_beats_the_environment(
     other = tmp_path / "other.toml"
     assert main(["profile", "add", "x", "--server", "q", "--config", str(other)]) == 0
     assert other.exists()
+    assert not cfg.exists()
+
+
+def test_show_prints_valid_toml(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["profile", "add", "emu", "--server", "localhost", "--prefix", "hdr"]
+    argv += ["--authenticator", "ntlm", "--set", "qps_port=4243", "--set", "auth.user=CORP\\bob"]
+    argv += ["--set", "auth.password=env:EMU_PW", "--set", "certs_password=keyring:emu:pfx"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["profile", "show", "emu"]) == 0
+    out = capsys.readouterr().out
+    assert 'password = "env:EMU_PW"' in out
+    assert tomllib.loads(out) == {
+        "profiles": {
+            "emu": {
+                "server": "localhost",
+                "prefix": "hdr",
+                "qps_port": 4243,
+                "certs_password": "keyring:emu:pfx",
+                "authenticator": "ntlm",
+                "auth": {"user": "CORP\\bob", "password": "env:EMU_PW"},
+            }
+        }
+    }
+    assert str(cfg) in out.splitlines()[0]  # which file, as a comment
+
+
+def test_add_from_emulator_fills_server_ports_and_certs(
+    cfg: Path, qlik_emulator: EmulatorInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    info_file = str(qlik_emulator["info_file"])
+    argv = ["profile", "add", "emu", "--from-emulator", info_file, "--prefix", "ticket"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    stored = ConfigFile.load(cfg).profile("emu")
+    ports = qlik_emulator["ports"]
+    assert stored.server == qlik_emulator["host"]
+    assert (stored.proxy_port, stored.qps_port, stored.qrs_port) == (
+        ports["proxy"],
+        ports["qps"],
+        ports["qrs"],
+    )
+    assert (stored.engine_port, stored.auth_port) == (ports["engine"], ports["auth"])
+    assert stored.certs == str(qlik_emulator.certs_dir)
+    assert (stored.prefix, stored.cookie_name) == ("ticket", "X-Qlik-Session-ticket")
+    # The profile reaches QPS as it is: a ticket for the ticket virtual proxy.
+    code, ticket = run_json(capsys, "ticket", "--user", "QLIKEMU\\fromemu")
+    assert code == 0, ticket
+    assert f":{ports['proxy']}/ticket/" in str(ticket["redirect_url"])
+
+    # Other options override what the info file says.
+    argv = ["profile", "add", "other", "--from-emulator", info_file, "--server", "127.0.0.1"]
+    assert main([*argv, "--set", "qps_port=4243", "--certs", "/elsewhere"]) == 0
+    other = ConfigFile.load(cfg).profile("other")
+    assert (other.server, other.qps_port, other.certs) == ("127.0.0.1", 4243, "/elsewhere")
+    assert other.proxy_port == ports["proxy"]
+    assert other.prefix is None
+
+
+def test_add_from_emulator_over_plain_http(
+    cfg: Path, qlik_emulator_http: EmulatorInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    info_file = str(qlik_emulator_http["info_file"])
+    argv = ["profile", "add", "h", "--from-emulator", info_file, "--prefix", "hdr"]
+    assert main([*argv, "--set", "scheme=http"]) == 0
+    stored = ConfigFile.load(cfg).profile("h")
+    ports = qlik_emulator_http["ports"]
+    assert (stored.scheme, stored.proxy_port, stored.auth_port, stored.qps_port) == (
+        "http",
+        ports["proxy_http"],
+        ports["auth_http"],
+        ports["qps"],
+    )
+
+
+def test_add_from_emulator_errors(
+    cfg: Path, tmp_path: Path, qlik_emulator: EmulatorInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "none.json"
+    assert main(["profile", "add", "e", "--from-emulator", str(missing)]) == 4
+    err = capsys.readouterr().err
+    assert f"cannot read {missing}" in err
+    assert "qlikauth emulator" in err
+    info_file = str(qlik_emulator["info_file"])
+    assert main(["profile", "add", "e", "--from-emulator", info_file, "--prefix", "nope"]) == 4
+    assert "no virtual proxy with prefix 'nope'" in capsys.readouterr().err
+    argv = ["profile", "add", "e", "--from-emulator", info_file, "--set", "scheme=http"]
+    assert main(argv) == 4  # this emulator serves no plain http
+    assert "--allow-http" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text("{not json")
+    assert main(["profile", "add", "e", "--from-emulator", str(tmp_path / "bad.json")]) == 4
+    assert "is not JSON" in capsys.readouterr().err
     assert not cfg.exists()
