@@ -17,8 +17,10 @@ from qlikauth.errors import (
 
 __all__ = [
     "EXIT_AUTH",
+    "EXIT_CANNOT_RUN",
     "EXIT_CONFIG",
     "EXIT_FAILURE",
+    "EXIT_NOT_FOUND",
     "EXIT_OK",
     "EXIT_USAGE",
     "common_options",
@@ -33,6 +35,9 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_AUTH = 3
 EXIT_CONFIG = 4
+#: ``exec``: the command could not be run / was not found (what shells return).
+EXIT_CANNOT_RUN = 126
+EXIT_NOT_FOUND = 127
 
 
 def common_options() -> argparse.ArgumentParser:

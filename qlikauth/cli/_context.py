@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import functools
 import os
+import re
+import shlex
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -26,14 +27,16 @@ from qlikauth.auth.base import Authenticator
 from qlikauth.client import QlikClient
 from qlikauth.config import (
     ConfigFile,
+    MissingSettingsError,
     Options,
     Resolved,
     authenticator_settings,
     is_secret_key,
+    missing_settings,
     resolve,
 )
 from qlikauth.credentials import Credentials
-from qlikauth.errors import ConfigurationError
+from qlikauth.errors import ConfigurationError, SessionLimitError
 from qlikauth.qps import QpsClient
 from qlikauth.session_cache import CachedSessionAuth, SessionCache, cache_key, fingerprint
 from qlikauth.site import Site
@@ -51,6 +54,7 @@ __all__ = [
     "profile_session",
     "qps_client",
     "resolve_args",
+    "session_limit_hint",
 ]
 
 #: Printed on stderr by every command run with ``--insecure``.
@@ -63,20 +67,68 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def command(handler: Handler) -> Handler:
-    """Wrap a handler: the loud ``--insecure`` line, then the handler."""
+    """Wrap a handler: the loud ``--insecure`` line, then the handler.
+
+    An error's Python advice becomes the command to run where the CLI has one (see
+    :func:`session_limit_hint`).
+    """
 
     @functools.wraps(handler)
     def run(args: argparse.Namespace) -> int:
-        if getattr(args, "insecure", False):
-            print(INSECURE_WARNING, file=sys.stderr)
-            with warnings.catch_warnings():
-                # Said once above, loudly; the per-context warning would repeat it.
-                warnings.simplefilter("ignore", InsecureTLSWarning)
-                warnings.simplefilter("ignore", InsecureRequestWarning)
-                return handler(args)
-        return handler(args)
+        try:
+            if getattr(args, "insecure", False):
+                print(INSECURE_WARNING, file=sys.stderr)
+                with warnings.catch_warnings():
+                    # Said once above, loudly; the per-context warning would repeat it.
+                    warnings.simplefilter("ignore", InsecureTLSWarning)
+                    warnings.simplefilter("ignore", InsecureRequestWarning)
+                    return handler(args)
+            return handler(args)
+        except SessionLimitError as exc:
+            exc.hint = session_limit_hint(args, exc)
+            raise
 
     return run
+
+
+#: ``user 'DIR\id'`` (the proxy's and QPS's refusal text), or ``DIR\id holds`` (the client's).
+_LIMIT_USER_RES = (
+    re.compile(r"user '([^'\\\s]+\\[^'\s]+)'"),
+    re.compile(r"([^\s'\\]+\\[^\s'\\]+) holds"),
+)
+
+
+def _refused_user(args: argparse.Namespace, exc: SessionLimitError) -> str | None:
+    """The user whose session was refused: ``--user`` (with ``--directory``), else the text's."""
+    user = getattr(args, "user", None)
+    if isinstance(user, str) and user:
+        directory = getattr(args, "directory", None)
+        return user if "\\" in user or not directory else f"{directory}\\{user}"
+    for pattern in _LIMIT_USER_RES:
+        found = pattern.search(exc.message)
+        if found:
+            return found.group(1)
+    return None
+
+
+def session_limit_hint(args: argparse.Namespace, exc: SessionLimitError) -> str:
+    """What to run to free a session slot, with this command line's site options."""
+    options = [
+        f"--{name} {shlex.quote(str(value))}"
+        for name in ("config", "profile", "server", "prefix", "certs")
+        if (value := getattr(args, name, None)) is not None
+    ]
+    user = _refused_user(args, exc)
+    who = ["--user", shlex.quote(user) if user else "'DIRECTORY\\user'"]
+    listing = " ".join(["qlikauth session list", *options, *who])
+    deleting = " ".join(["qlikauth session delete", *options, *who])
+    return (
+        f"Free a slot: `{listing}` shows the user's sessions on this virtual proxy and "
+        f"`{deleting}` ends them all (or pipe chosen ids from `session list --show-ids` to "
+        "`qlikauth session delete --stdin`); sessions on every virtual proxy count toward "
+        "the limit (--prefix for another one). Commands of one profile share one cached "
+        "session (qlikauth login); other sessions end at the inactivity timeout."
+    )
 
 
 def load_config(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> ConfigFile:
@@ -101,24 +153,11 @@ def missing_secrets(name: str | None, settings: Mapping[str, Any]) -> list[str]:
     """Required secret settings (``password``, ...) of authenticator ``name`` not given."""
     if not name:
         return []
-    from qlikauth.auth.base import get_authenticator
-
     try:
-        cls = get_authenticator(name)
+        missing = missing_settings(name, settings)
     except ConfigurationError:
         return []  # resolve() reports the unknown name with its hint
-    target: Any = cls
-    if not dataclasses.is_dataclass(target):
-        return []
-    return [
-        f.name
-        for f in dataclasses.fields(target)
-        if f.init
-        and is_secret_key(f.name)
-        and f.name not in settings
-        and f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING
-    ]
+    return [key for key in missing if is_secret_key(key)]
 
 
 def _prompted(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
@@ -151,13 +190,22 @@ def resolve_args(
     environ = os.environ if env is None else env
     if with_authenticator:
         auth = {**_prompted(args, environ), **auth}
-    return resolve(
-        getattr(args, "profile", None),
-        config=load_config(args, environ),
-        env=environ,
-        options=options_from(args, **auth),
-        with_authenticator=with_authenticator,
-    )
+    try:
+        return resolve(
+            getattr(args, "profile", None),
+            config=load_config(args, environ),
+            env=environ,
+            options=options_from(args, **auth),
+            with_authenticator=with_authenticator,
+        )
+    except MissingSettingsError as exc:
+        secrets = [key for key in exc.settings if is_secret_key(key)]
+        if secrets and not sys.stdin.isatty():
+            exc.hint = (
+                f"{exc.hint or ''} Or run the command on a terminal: it asks for "
+                f"{' and '.join(secrets)} without echo."
+            ).strip()
+        raise
 
 
 def qps_client(args: argparse.Namespace, *, prefix: str | None = None) -> QpsClient:

@@ -10,7 +10,8 @@ without auth code of their own. Output formats (``--format``):
 * ``curl`` - a curl config file, for ``curl -K`` (secrets never on curl's command line);
 * ``netscape`` - a cookie jar for ``curl -b`` / ``wget --load-cookies``.
 
-``exec [--] CMD ...`` runs CMD with the :data:`ENV_VARS` set and returns its exit code.
+``exec [--] CMD ...`` runs CMD with the :data:`ENV_VARS` set and returns its exit code (127
+when CMD is not found and 126 when it cannot run, as shells do).
 """
 
 from __future__ import annotations
@@ -26,9 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from qlikauth._files import atomic_write
-from qlikauth.cli._common import EXIT_OK, EXIT_USAGE, common_options
+from qlikauth.cli._common import (
+    EXIT_CANNOT_RUN,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_USAGE,
+    common_options,
+    print_error,
+)
 from qlikauth.cli._context import Connected, command, connected
-from qlikauth.errors import ConfigurationError
+from qlikauth.errors import ConfigurationError, QlikAuthError
 
 __all__ = ["ENV_VARS", "FORMATS", "register", "session_environment"]
 
@@ -215,6 +223,12 @@ def _cookie(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _not_run(args: argparse.Namespace, message: str, hint: str, code: int) -> int:
+    """Say why CMD did not run (as errors are said) and return the shell's exit code."""
+    print_error(QlikAuthError(message, hint=hint), as_json=getattr(args, "json", False))
+    return code
+
+
 @command
 def _exec(args: argparse.Namespace) -> int:
     cmd = list(args.cmd)
@@ -229,12 +243,26 @@ def _exec(args: argparse.Namespace) -> int:
     try:
         code = subprocess.run(cmd, env=env, check=False).returncode
     except FileNotFoundError:
-        raise ConfigurationError(
-            f"command not found: {cmd[0]}", hint="Check the name, or give its full path."
-        ) from None
+        # What a shell does: 127 when the command is not found, 126 when it cannot run.
+        return _not_run(
+            args,
+            f"qlikauth exec: command not found: {cmd[0]}",
+            "Check the name and PATH, or give the command's full path.",
+            EXIT_NOT_FOUND,
+        )
     except PermissionError:
-        raise ConfigurationError(
-            f"cannot run {cmd[0]}: permission denied", hint="Check that it is executable."
-        ) from None
+        return _not_run(
+            args,
+            f"qlikauth exec: cannot run {cmd[0]}: permission denied",
+            "Check that it is an executable file (chmod +x).",
+            EXIT_CANNOT_RUN,
+        )
+    except OSError as exc:
+        return _not_run(
+            args,
+            f"qlikauth exec: cannot run {cmd[0]}: {exc.strerror or exc}",
+            "Check that it is a program this system can run.",
+            EXIT_CANNOT_RUN,
+        )
     # Killed by a signal: the shell's convention, 128 + the signal number.
     return 128 - code if code < 0 else code

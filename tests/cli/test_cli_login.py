@@ -272,7 +272,7 @@ def test_exec_passes_the_session_and_the_exit_code(
     assert env["QLIK_PREFIX"] == "hdr"
     assert Path(env["QLIK_ROOT_CA"]).is_file()
     assert main(["exec"]) == 2
-    assert main(["exec", "--", "qlikauth-no-such-command"]) == 4
+    assert main(["exec", "--", "qlikauth-no-such-command"]) == 127
 
 
 def test_two_evals_use_one_proxy_session(
@@ -518,3 +518,63 @@ def test_windows_profile_prepares_its_login_and_reuses_the_session(
     code, error = run_json(capsys, "login")
     assert code == 3
     assert error["error"] == "InvalidCredentialsError"
+
+
+def test_missing_password_without_a_terminal_says_how_to_give_it(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emu: EmulatorInfo,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("QLIKAUTH_CONFIG", str(write_ntlm_profile(tmp_path / "c.toml", emu)))
+    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["whoami", "--profile", "win"]) == 4
+    err = capsys.readouterr().err
+    assert "the 'ntlm' authenticator needs the setting 'password'" in err
+    assert "__init__" not in err
+    assert 'password = "env:VAR"' in err
+    assert "keyring:NAME" in err
+    assert "[profiles.win.auth]" in err
+    assert "on a terminal" in err
+
+
+def test_exec_of_a_missing_command_exits_127(
+    profile: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["exec", "--", "qlikauth-no-such-command"]) == 127
+    err = capsys.readouterr().err
+    assert "command not found: qlikauth-no-such-command" in err
+    assert "hint:" in err
+    assert main(["exec", "--json", "--", "qlikauth-no-such-command"]) == 127
+    error = json.loads(capsys.readouterr().out)
+    assert error["ok"] is False
+    assert "command not found" in str(error["message"])
+    not_executable = tmp_path / "script.sh"
+    not_executable.write_text("#!/bin/sh\nexit 0\n")
+    assert main(["exec", "--", str(not_executable)]) == 126
+    assert "permission denied" in capsys.readouterr().err
+
+
+def test_session_limit_hint_names_the_commands_that_free_a_slot(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emu: EmulatorInfo,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = write_profile(tmp_path / "c.toml", emu, "ulimitlogin")
+    monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))
+    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
+    for _ in range(5):
+        assert main(["session", "create", "--user", "QLIKEMU\\ulimitlogin"]) == 0
+    capsys.readouterr()
+    code, error = run_json(capsys, "whoami", "--profile", "emu")
+    assert code == 3
+    hint = str(error["hint"])
+    assert "qlikauth session list --profile emu --user 'QLIKEMU\\ulimitlogin'" in hint
+    assert "qlikauth session delete --profile emu --user 'QLIKEMU\\ulimitlogin'" in hint
+    assert "QlikClient" not in hint
+    assert "DELETE https" not in hint
+    # The hint's own command frees the slots.
+    assert main(["session", "delete", "--profile", "emu", "--user", "QLIKEMU\\ulimitlogin"]) == 0
+    assert main(["whoami", "--profile", "emu"]) == 0

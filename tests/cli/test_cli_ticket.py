@@ -189,3 +189,42 @@ def test_session_create_list_delete(
 
     assert main(["session", "delete"]) == 4
     assert "--stdin" in capsys.readouterr().err
+
+
+def test_encrypted_pfx_without_its_password_names_a_way_the_cli_has(
+    cfg: Path, qlik_emulator: EmulatorInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pfx = str(qlik_emulator.client_pfx)
+    code = main(["ticket", "--user", "QLIKEMU\\a", "--certs", pfx])
+    assert code == 4
+    err = capsys.readouterr().err
+    assert "needs its password" in err
+    assert "--pfx-password-env" not in err  # an option of `certs check` only
+    assert "QLIKAUTH_CERTS_PASSWORD" in err
+    assert 'certs_password = "env:VAR"' in err
+
+
+def test_session_limit_hint_names_the_session_commands(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    qlik_emulator: EmulatorInfo,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
+    path = write_profile(tmp_path / "config.toml", qlik_emulator, "hdr", name="lim")
+    monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))
+    user = ["--user", "ulimitqps", "--directory", "QLIKEMU"]
+    try:
+        for _ in range(5):
+            assert main(["session", "create", *user]) == 0
+        capsys.readouterr()
+        code, error = run_json(capsys, "session", "create", "--profile", "lim", *user)
+        assert code == 3
+        hint = str(error["hint"])
+        assert "QpsClient" not in hint
+        assert "delete_session(id)" not in hint
+        assert "qlikauth session list --profile lim --user 'QLIKEMU\\ulimitqps'" in hint
+        assert "qlikauth session delete --profile lim --user 'QLIKEMU\\ulimitqps'" in hint
+        assert "--stdin" in hint
+    finally:
+        assert main(["session", "delete", *user]) == 0
