@@ -2,7 +2,8 @@
 
 Steps, in order (later steps are skipped when an earlier one makes them pointless):
 configuration, certificate files (key match, expiry, chain, host name), DNS, TCP to each
-port, TLS handshake with the proxy and with QPS, QPS Xrfkey round trip (which also shows
+port, TLS handshake with the proxy (a plain-http profile gets a warning instead: nothing to
+check, and credentials cross in clear) and with QPS, QPS Xrfkey round trip (which also shows
 whether QPS knows the prefix), the virtual proxy prefix, clock skew against the proxy's
 ``Date`` (what JWTs depend on), a fresh login (and the session cookie name the proxy
 really sets), the websocket CSRF flow and the engine greeting. The login made here is
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import email.utils
 import socket
 import time
@@ -28,7 +30,7 @@ from qlikauth.cli._common import (
     emit,
     exit_code_for,
 )
-from qlikauth.cli._context import command, resolve_args
+from qlikauth.cli._context import command, resolve_args, session_limit_hint
 from qlikauth.config import Resolved
 from qlikauth.credentials import Credentials, Route
 from qlikauth.errors import (
@@ -36,6 +38,7 @@ from qlikauth.errors import (
     ConfigurationError,
     LoginRedirectError,
     QlikAuthError,
+    SessionLimitError,
     TLSError,
     TransportError,
 )
@@ -187,13 +190,24 @@ def _network(report: _Report, resolved: Resolved) -> bool:
 
 def _tls(report: _Report, resolved: Resolved) -> bool:
     site = resolved.site
-    proxy_trust = TlsConfig(root=site.tls.root, verify=site.tls.verify)
     ok = True
-    for finding in check_connection(
-        site.host, site.proxy_port, config=proxy_trust, timeout=resolved.timeout
-    ):
-        ok = ok and finding.level != "error"
-        report.add("tls", finding.level, f"proxy: {finding.message}", finding.hint)
+    if site.scheme == "http":
+        report.add(
+            "tls",
+            "warning",
+            f'proxy: plain http (scheme = "http"): no TLS on the proxy ({site.host}:'
+            f"{site.proxy_port}) nor on the login module (port {site.auth_port}); session "
+            "cookies, CSRF tokens and any password cross the network in clear",
+            "use https unless every network hop between here and the proxy is trusted; QPS, "
+            "QRS and the engine stay on https",
+        )
+    else:
+        proxy_trust = TlsConfig(root=site.tls.root, verify=site.tls.verify)
+        for finding in check_connection(
+            site.host, site.proxy_port, config=proxy_trust, timeout=resolved.timeout
+        ):
+            ok = ok and finding.level != "error"
+            report.add("tls", finding.level, f"proxy: {finding.message}", finding.hint)
     if site.tls.bundle is not None and not report.has_errors("certificates"):
         for finding in check_connection(
             site.host, site.qps_port, config=site.tls, timeout=resolved.timeout
@@ -427,6 +441,14 @@ def _exit_code(steps: list[Step]) -> int:
     return EXIT_FAILURE if kind is None else exit_code_for(kind)
 
 
+def _for_the_cli(args: argparse.Namespace, step: Step) -> Step:
+    """A step whose hint gives Python advice, with the command to run instead."""
+    if step.error is not None and issubclass(step.error, SessionLimitError):
+        hint = session_limit_hint(args, SessionLimitError(step.message))
+        return dataclasses.replace(step, hint=hint)
+    return step
+
+
 @command
 def _doctor(args: argparse.Namespace) -> int:
     report = _Report()
@@ -443,7 +465,7 @@ def _doctor(args: argparse.Namespace) -> int:
             "ok",
             f"profile {profile}: {resolved.site.origin}/{resolved.site.prefix}",
         )
-        steps = report.steps + diagnose(resolved)
+        steps = [_for_the_cli(args, step) for step in report.steps + diagnose(resolved)]
         name = resolved.name
     code = _exit_code(steps)
     lines = []
@@ -453,7 +475,10 @@ def _doctor(args: argparse.Namespace) -> int:
             lines.append(f"         hint: {step.hint}")
     errors = sum(s.level == "error" for s in steps)
     warnings = sum(s.level == "warning" for s in steps)
-    lines.append("all good" if code == EXIT_OK else f"{errors} problem(s), {warnings} warning(s)")
+    if code != EXIT_OK:
+        lines.append(f"{errors} problem(s), {warnings} warning(s)")
+    else:
+        lines.append(f"all good ({warnings} warning(s))" if warnings else "all good")
     data = {
         "ok": code == EXIT_OK,
         "profile": name,

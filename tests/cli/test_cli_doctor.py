@@ -210,3 +210,48 @@ def test_hostname_not_in_certificate(
     assert "does not name 'localhost'" in message
     assert "qlik.example.test" in message
     assert "login" not in steps  # nothing is sent to a server that is not verified
+
+
+def test_plain_http_profile_is_a_warning_and_every_step_is_checked(
+    tmp_path: Path, qlik_emulator_http: EmulatorInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ports = qlik_emulator_http["ports"]
+    config = write_profile(tmp_path / "c.toml", qlik_emulator_http)
+    config.write_text(
+        re.sub(
+            r"proxy_port = \d+", f"proxy_port = {ports['proxy_http']}", config.read_text()
+        ).replace(
+            "timeout = 10\n", f'timeout = 10\nscheme = "http"\nauth_port = {ports["auth_http"]}\n'
+        ),
+        encoding="utf-8",
+    )
+    code, steps = doctor(capsys, config)
+    assert code == 0, steps
+    proxy_tls = [s for s in steps["tls"] if s["message"].startswith("proxy:")]
+    assert [s["level"] for s in proxy_tls] == ["warning"]
+    assert "plain http" in text(proxy_tls)
+    assert "in clear" in text(proxy_tls)
+    assert "WRONG_VERSION_NUMBER" not in text(steps["tls"])
+    # QPS stays on TLS with the client certificate; the rest goes on over http.
+    assert any(s["level"] == "ok" and s["message"].startswith("QPS:") for s in steps["tls"])
+    for name in ("qps", "virtual proxy", "login", "session cookie", "websocket", "engine"):
+        assert levels(steps[name]) == {"ok"}, (name, steps.get(name))
+
+
+def test_session_limit_hint_names_the_session_commands(
+    tmp_path: Path, qlik_emulator: EmulatorInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    auth = 'authenticator = "header"\n[profiles.d.auth]\nuser = "doclimit"\n'
+    config = write_profile(tmp_path / "c.toml", qlik_emulator, auth=auth)
+    user = ["--config", str(config), "--user", "QLIKEMU\\doclimit"]
+    try:
+        for _ in range(5):
+            assert main(["session", "create", *user]) == 0
+        capsys.readouterr()
+        code, steps = doctor(capsys, config)
+        assert code == 3
+        assert levels(steps["login"]) == {"error"}
+        hint = text(steps["login"])
+        assert f"qlikauth session delete --config {config} --user 'QLIKEMU\\doclimit'" in hint
+    finally:
+        assert main(["session", "delete", *user]) == 0
