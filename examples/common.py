@@ -1,14 +1,20 @@
 """What the examples share: where to connect, and the export-and-download job.
 
-Against a real server, set ``QLIK_HOST`` (the name in its certificate) and ``QLIK_CERTS``
-(the folder of a QMC certificate export). To try the examples offline, start the emulator
-(``qlikauth emulator --info-file emu.json``) and set ``QLIKAUTH_EMULATOR_INFO=emu.json``.
+The examples read where to connect from environment variables:
+
+* offline, against the emulator: start it (``qlikauth emulator --info-file emu.json``) and
+  set ``QLIKAUTH_EMULATOR_INFO=emu.json``;
+* against a real server: set ``QLIK_HOST`` (the name in its certificate) and ``QLIK_CERTS``
+  (the folder of a QMC certificate export).
+
+A missing variable stops the example with a message that names it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from qlikauth import CertificateBundle, QlikClient, Site, TlsConfig, VirtualProxy
@@ -20,8 +26,21 @@ def example_site(prefix: str) -> Site:
     info_file = os.environ.get("QLIKAUTH_EMULATOR_INFO")
     if info_file:
         return site_from_emulator(json.loads(Path(info_file).read_text()), prefix)
-    certs = CertificateBundle.from_folder(os.environ["QLIK_CERTS"])
-    return Site(os.environ["QLIK_HOST"], VirtualProxy(prefix), tls=TlsConfig(bundle=certs))
+    certs = CertificateBundle.from_folder(_required("QLIK_CERTS"))
+    return Site(_required("QLIK_HOST"), VirtualProxy(prefix), tls=TlsConfig(bundle=certs))
+
+
+def _required(name: str) -> str:
+    """The environment variable ``name``; stop with a message naming it when it is not set."""
+    value = os.environ.get(name)
+    if not value:
+        raise SystemExit(
+            f"{Path(sys.argv[0]).name}: the environment variable {name} is not set. Against a "
+            "real server set QLIK_HOST (the name in its certificate) and QLIK_CERTS (a QMC "
+            "certificate export folder); offline, start `qlikauth emulator --info-file "
+            "emu.json` and set QLIKAUTH_EMULATOR_INFO=emu.json."
+        )
+    return value
 
 
 def app_id(client: QlikClient, name: str) -> str:
