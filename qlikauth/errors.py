@@ -49,6 +49,7 @@ redacted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -102,6 +103,10 @@ SECRET_QUERY_PARAMETERS = frozenset(
 )
 
 
+#: A proxy session id in a QPS path (``/qps/{prefix}/session/{id}``) is a live credential.
+_QPS_SESSION_PATH = re.compile(r"(/qps/(?:[^/]+/)?session/)[^/]+")
+
+
 def redact_url(url: str) -> str:
     """Return ``url`` with secret query values (tickets, CSRF tokens, keys) masked and any
     ``user:password@`` dropped."""
@@ -118,9 +123,8 @@ def redact_url(url: str) -> str:
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
         netloc = f"{netloc}:{port}"
-    return urlunsplit(
-        (parts.scheme, netloc, parts.path, urlencode(pairs, safe="[]"), parts.fragment)
-    )
+    path = _QPS_SESSION_PATH.sub(r"\1[secure]", parts.path)
+    return urlunsplit((parts.scheme, netloc, path, urlencode(pairs, safe="[]"), parts.fragment))
 
 
 class QlikAuthError(Exception):

@@ -182,8 +182,8 @@ def _load_private_key(path: Path, passphrase: str | None, what: str) -> PrivateK
     if encrypted and passphrase is None:
         raise CertificateFileError(
             f"{what} {path} is encrypted; give its passphrase",
-            hint="pass passphrase=... (CLI: put it in an environment variable and name it "
-            "with --pfx-password-env); never put it on the command line",
+            hint="pass passphrase=... (on the command line: a profile's certs_password or "
+            "QLIKAUTH_CERTS_PASSWORD); never put it on a command line",
         )
     password = passphrase.encode() if encrypted and passphrase is not None else None
     try:
@@ -227,8 +227,8 @@ class _Pfx:
 def _pfx_needs_password(path: Path) -> CertificateFileError:
     return CertificateFileError(
         f"the PFX file {path} needs its password",
-        hint="pass password=... (CLI: put it in an environment variable and name it with "
-        "--pfx-password-env); it is the password typed when exporting from the QMC",
+        hint="pass password=... (on the command line: a profile's certs_password or "
+        "QLIKAUTH_CERTS_PASSWORD); it is the password typed when exporting from the QMC",
     )
 
 

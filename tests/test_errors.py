@@ -35,6 +35,12 @@ def test_urls_in_errors_are_redacted() -> None:
         redact_url("https://user:pw@h:8443/x?QlikTicket=t")
         == "https://h:8443/x?QlikTicket=[secure]"
     )
+    # A proxy session id in a QPS session path is a live credential too.
+    assert redact_url("https://h:4243/qps/hdr/session/SECRET4?xrfkey=k") == (
+        "https://h:4243/qps/hdr/session/[secure]?xrfkey=[secure]"
+    )
+    assert redact_url("https://h:4243/qps/session/SECRET5") == "https://h:4243/qps/session/[secure]"
+    assert redact_url("https://h/hdr/qps/user") == "https://h/hdr/qps/user"
 
 
 def test_engine_errors_map_to_subclasses() -> None:
