@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from qlikauth import keystore
 from qlikauth._files import atomic_write
-from qlikauth.errors import ConfigurationError, QlikAuthError, TLSError
+from qlikauth.errors import ConfigurationError, MissingSettingsError, QlikAuthError, TLSError
 from qlikauth.site import Site, VirtualProxy
 from qlikauth.tls import CertificateBundle, TlsConfig
 
@@ -59,7 +59,6 @@ __all__ = [
     "KEYRING_SERVICE",
     "PROFILE_ENV",
     "ConfigFile",
-    "MissingSettingsError",
     "Options",
     "Profile",
     "Resolved",
@@ -782,14 +781,6 @@ def _resolve_references(
         else:
             resolved[key] = value
     return resolved
-
-
-class MissingSettingsError(ConfigurationError):
-    """Settings the authenticator requires are given nowhere; ``settings`` names them."""
-
-    def __init__(self, message: str, *, settings: Iterable[str], hint: str | None = None):
-        super().__init__(message, hint=hint)
-        self.settings = tuple(settings)
 
 
 def missing_settings(name: str, settings: Mapping[str, Any]) -> list[str]:

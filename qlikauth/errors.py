@@ -8,6 +8,7 @@ redacted.
 * QlikAuthError
     * ConfigurationError (also ValueError) - bad setting, profile or argument
         * InvalidHeaderValueError - non-ASCII, CR/LF or reserved name in an HTTP header
+        * MissingSettingsError - an authenticator setting is given nowhere
     * TLSError - certificate files and handshakes
         * CertificateFileError - missing, unreadable, not PEM/PFX, wrong passphrase
         * CertificateMismatchError - the private key does not belong to the certificate
@@ -50,7 +51,7 @@ redacted.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -82,6 +83,7 @@ __all__ = [
     "JwtError",
     "LoginRedirectError",
     "MethodNotFoundError",
+    "MissingSettingsError",
     "MustAuthenticateError",
     "ObjectNotFoundError",
     "QlikAuthError",
@@ -159,6 +161,14 @@ class ConfigurationError(QlikAuthError, ValueError):
 
 class InvalidHeaderValueError(ConfigurationError):
     """A value cannot go into an HTTP header (non-ASCII, CR/LF, or a reserved name)."""
+
+
+class MissingSettingsError(ConfigurationError):
+    """Settings the authenticator requires are given nowhere; ``settings`` names them."""
+
+    def __init__(self, message: str, *, settings: Iterable[str], hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.settings = tuple(settings)
 
 
 class TLSError(QlikAuthError):

@@ -17,7 +17,6 @@ from qlikauth.auth.header import HeaderAuth
 from qlikauth.config import (
     ENVIRONMENT,
     ConfigFile,
-    MissingSettingsError,
     Options,
     Profile,
     default_config_path,
@@ -27,7 +26,7 @@ from qlikauth.config import (
     resolve_secret,
     toml_assignment,
 )
-from qlikauth.errors import CertificateFileError, ConfigurationError
+from qlikauth.errors import CertificateFileError, ConfigurationError, MissingSettingsError
 from qlikauth.pki import make_test_pki
 
 

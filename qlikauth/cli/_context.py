@@ -27,7 +27,6 @@ from qlikauth.auth.base import Authenticator
 from qlikauth.client import QlikClient
 from qlikauth.config import (
     ConfigFile,
-    MissingSettingsError,
     Options,
     Resolved,
     authenticator_settings,
@@ -36,7 +35,7 @@ from qlikauth.config import (
     resolve,
 )
 from qlikauth.credentials import Credentials
-from qlikauth.errors import ConfigurationError, SessionLimitError
+from qlikauth.errors import ConfigurationError, MissingSettingsError, SessionLimitError
 from qlikauth.qps import QpsClient
 from qlikauth.session_cache import CachedSessionAuth, SessionCache, cache_key, fingerprint
 from qlikauth.site import Site
