@@ -410,6 +410,7 @@ class _Core:
         return SessionLimitError(
             f"{exc.message}; {counted}",
             session_count=count,
+            user=user,
             hint=f"Free them: DELETE {self.site.qps_url(path)} with the client certificate "
             "ends every session of that "
             "user on this virtual proxy (or log out each script's session: QlikClient.close "

@@ -52,8 +52,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from qlikauth.credentials import QlikUser
 
 __all__ = [
     "AccessDeniedError",
@@ -316,14 +319,21 @@ class MustAuthenticateError(AuthenticationError):
 class SessionLimitError(AuthenticationError):
     """The user holds too many proxy sessions (``OnMaxParallelSessionsExceeded``).
 
-    ``session_count`` is how many the user holds, when known.
+    ``user`` is the refused user and ``session_count`` how many sessions they hold, when
+    known.
     """
 
     def __init__(
-        self, message: str, *, session_count: int | None = None, hint: str | None = None
+        self,
+        message: str,
+        *,
+        session_count: int | None = None,
+        user: QlikUser | None = None,
+        hint: str | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
         self.session_count = session_count
+        self.user = user
 
 
 class SessionExpiredError(AuthenticationError):

@@ -437,6 +437,7 @@ def _raise_for_session_limit(response: HttpResponse, site: Site, user: QlikUser)
         f"QPS refused a new session for {user} on {site.virtual_proxy_label}: "
         f"the user holds {held} ({text[:200]})",
         session_count=count,
+        user=user,
         hint=f"Free a slot: end unused sessions (QpsClient.user_sessions('{user}') lists them, "
         f"delete_session(id) or logout_user('{user}') ends them), or reuse one session; "
         "sessions otherwise last until the inactivity timeout.",

@@ -176,6 +176,7 @@ def test_session_limit_says_how_many_and_how_to_free() -> None:
     with pytest.raises(SessionLimitError) as error:
         flow.send(HttpResponse(403, (), text))
     assert error.value.session_count == 5
+    assert error.value.user == ALICE
     assert "5 sessions" in str(error.value)
     assert "logout_user" in str(error.value)
 

@@ -98,7 +98,10 @@ _LIMIT_USER_RES = (
 
 
 def _refused_user(args: argparse.Namespace, exc: SessionLimitError) -> str | None:
-    """The user whose session was refused: ``--user`` (with ``--directory``), else the text's."""
+    """The user whose session was refused: the error's, ``--user`` (with ``--directory``),
+    else the one its text names."""
+    if exc.user is not None:
+        return str(exc.user)
     user = getattr(args, "user", None)
     if isinstance(user, str) and user:
         directory = getattr(args, "directory", None)

@@ -122,6 +122,7 @@ def test_session_limit_says_how_many_and_how_to_free_them(
             sixth.whoami()
         error = refused.value
         assert error.session_count == 5
+        assert str(error.user) == str(user)
         text = str(error)
         assert f"{user} holds 5 proxy session(s)" in text
         assert "QPS user API" in text if certificate else "as the proxy reports" in text
