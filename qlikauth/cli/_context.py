@@ -304,7 +304,10 @@ def connected(
     open (``qlikauth logout`` ends it). ``fresh`` ignores the cached session.
     """
     plan = profile_session(args, env)
-    cached = None if fresh else plan.cache.load(plan.identity)
+    # A session made elsewhere (``existing``) is the profile's own setting: use it as given,
+    # so that a changed session id takes effect, and never cache it.
+    caching = plan.creates_session
+    cached = plan.cache.load(plan.identity) if caching and not fresh else None
     client = QlikClient(
         plan.site,
         plan.authenticator(cached),
@@ -314,7 +317,7 @@ def connected(
     try:
         credentials = client.credentials()
         reused = cached is not None and credentials.session_id == cached.session_id
-        if not reused:
+        if caching and not reused:
             plan.cache.save(plan.site, plan.identity, credentials)
         yield Connected(plan.resolved, client, plan.cache, credentials, reused)
     finally:

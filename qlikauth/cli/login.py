@@ -76,12 +76,16 @@ def session_summary(session: Connected) -> dict[str, Any]:
 
 
 def _end_cached(args: argparse.Namespace) -> tuple[SessionCache, bool, bool]:
-    """End the cached session on the proxy and forget it: (cache, had one, ended on proxy)."""
+    """End the cached session on the proxy and forget it: (cache, had one, ended on proxy).
+
+    A profile whose session was made elsewhere (``existing``) has none cached: qlikauth
+    leaves that session to whoever made it.
+    """
     plan = profile_session(args)
-    cached = plan.cache.load(plan.identity)
+    cached = plan.cache.load(plan.identity) if plan.creates_session else None
     ended = False
     if cached is not None:
-        # The personal API ends any proxy session; no password is needed for that.
+        # QPS (with the client certificate) or the personal API ends it; no password needed.
         auth = CachedSessionAuth(cached, None)
         with HttpTransport(plan.site, timeout=plan.resolved.timeout) as transport:
             try:

@@ -578,3 +578,41 @@ def test_session_limit_hint_names_the_commands_that_free_a_slot(
     # The hint's own command frees the slots.
     assert main(["session", "delete", "--profile", "emu", "--user", "QLIKEMU\\ulimitlogin"]) == 0
     assert main(["whoami", "--profile", "emu"]) == 0
+
+
+def test_an_existing_session_profile_uses_the_session_it_is_given_and_never_ends_it(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emu: EmulatorInfo,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ports = emu["ports"]
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[profiles.ex]\nserver = "localhost"\nprefix = "hdr"\n'
+        f'cookie_name = "{emu.cookie_name("hdr")}"\ncerts = "{emu.certs_dir}"\n'
+        f"proxy_port = {ports['proxy']}\nqps_port = {ports['qps']}\n"
+        'authenticator = "existing"\n[profiles.ex.auth]\nsession_id = "env:QSID"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("QLIKAUTH_CONFIG", str(config))
+    site = Site(
+        "localhost",
+        VirtualProxy("hdr", emu.cookie_name("hdr")),
+        proxy_port=ports["proxy"],
+        qps_port=ports["qps"],
+        tls=TlsConfig(bundle=CertificateBundle.from_folder(emu.certs_dir)),
+    )
+    with QpsClient(site) as qps:
+        first = qps.add_session("QLIKEMU\\exfirst").session_id
+        second = qps.add_session("QLIKEMU\\exsecond").session_id
+    monkeypatch.setenv("QSID", first)
+    assert main(["whoami", "--profile", "ex"]) == 0
+    assert capsys.readouterr().out.strip() == "QLIKEMU\\exfirst"
+    monkeypatch.setenv("QSID", second)  # the browser's cookie changed: so does the session
+    assert main(["whoami", "--profile", "ex"]) == 0
+    assert capsys.readouterr().out.strip() == "QLIKEMU\\exsecond"
+    assert main(["logout", "--profile", "ex"]) == 0
+    assert "no cached session" in capsys.readouterr().out
+    assert qps_sessions(emu, "QLIKEMU\\exsecond") == 1  # still its owner's
+    assert qps_sessions(emu, "QLIKEMU\\exfirst") == 1
