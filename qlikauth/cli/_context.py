@@ -35,7 +35,13 @@ from qlikauth.config import (
     resolve,
 )
 from qlikauth.credentials import Credentials
-from qlikauth.errors import ConfigurationError, MissingSettingsError, SessionLimitError
+from qlikauth.engine import DocInfo
+from qlikauth.errors import (
+    AppNotFoundError,
+    ConfigurationError,
+    MissingSettingsError,
+    SessionLimitError,
+)
 from qlikauth.qps import QpsClient
 from qlikauth.session_cache import CachedSessionAuth, SessionCache, cache_key, fingerprint
 from qlikauth.site import Site
@@ -45,8 +51,10 @@ __all__ = [
     "INSECURE_WARNING",
     "Connected",
     "ProfileSession",
+    "app_id_of",
     "command",
     "connected",
+    "doc_list",
     "load_config",
     "missing_secrets",
     "options_from",
@@ -322,3 +330,30 @@ def connected(
         yield Connected(plan.resolved, client, plan.cache, credentials, reused)
     finally:
         client.close()
+
+
+_APP_ID_RE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+
+def doc_list(session: Connected) -> list[DocInfo]:
+    """The apps the session's user can open (the engine's GetDocList)."""
+    with session.client.engine() as connection:
+        return connection.global_.get_doc_list()
+
+
+def app_id_of(session: Connected, app: str) -> str:
+    """The id of APP: itself when it looks like an id, else looked up by name or title."""
+    if _APP_ID_RE.fullmatch(app):
+        return app
+    docs = doc_list(session)
+    for doc in docs:
+        if app in (doc.doc_id, doc.name, doc.title):
+            return str(doc.doc_id)
+    names = ", ".join(sorted(d.title or d.name for d in docs)) or "none"
+    raise AppNotFoundError(
+        f"no app named {app!r} for {session.credentials.user}",
+        code=1003,
+        hint=f"Apps this user can open: {names} (qlikauth doclist shows their ids).",
+    )

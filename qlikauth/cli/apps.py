@@ -10,20 +10,15 @@ APP is an app id or an app name.
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 from typing import Any
 
 from qlikauth.cli._common import EXIT_OK, common_options, emit
-from qlikauth.cli._context import Connected, command, connected
-from qlikauth.engine import DocInfo
-from qlikauth.errors import AppNotFoundError, ConfigurationError
+from qlikauth.cli._context import app_id_of, command, connected, doc_list
+from qlikauth.errors import ConfigurationError
 
 __all__ = ["register"]
 
-_UUID_RE = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
 #: ``--format`` of ``export`` to Qlik's ExportData file types.
 EXPORT_TYPES = {"csv": "CSV_C", "tsv": "CSV_T", "xlsx": "OOXML"}
 
@@ -69,31 +64,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     export.set_defaults(handler=_export)
 
 
-def _doc_list(session: Connected) -> list[DocInfo]:
-    with session.client.engine() as connection:
-        return connection.global_.get_doc_list()
-
-
-def _app_id(session: Connected, app: str) -> str:
-    """The id of APP: itself when it looks like an id, else looked up by name or title."""
-    if _UUID_RE.fullmatch(app):
-        return app
-    docs = _doc_list(session)
-    for doc in docs:
-        if app in (doc.doc_id, doc.name, doc.title):
-            return str(doc.doc_id)
-    names = ", ".join(sorted(d.title or d.name for d in docs)) or "none"
-    raise AppNotFoundError(
-        f"no app named {app!r} for {session.credentials.user}",
-        code=1003,
-        hint=f"Apps this user can open: {names} (qlikauth doclist shows their ids).",
-    )
-
-
 @command
 def _doclist(args: argparse.Namespace) -> int:
     with connected(args) as session:
-        docs = _doc_list(session)
+        docs = doc_list(session)
     rows = [
         {"id": d.doc_id, "name": d.name, "title": d.title, "last_reload": d.last_reload_time}
         for d in docs
@@ -106,7 +80,7 @@ def _doclist(args: argparse.Namespace) -> int:
 @command
 def _eval(args: argparse.Namespace) -> int:
     with connected(args) as session:
-        app_id = _app_id(session, args.app)
+        app_id = app_id_of(session, args.app)
         # open_app attaches when this user's engine session already has the app open.
         result = session.client.open_app(app_id).evaluate_ex(args.expression)
     data: dict[str, Any] = {"ok": True, "app": app_id, "expression": args.expression}
@@ -134,7 +108,7 @@ def _export(args: argparse.Namespace) -> int:
     target = Path(args.output).expanduser()
     file_type = _file_type(args, target)
     with connected(args) as session:
-        app_id = _app_id(session, args.app)
+        app_id = app_id_of(session, args.app)
         cube = session.client.open_app(app_id).create_hypercube(args.dims, args.measures)
         url = cube.export_data(file_type)
         # Downloaded while the engine session is open: the file belongs to it.

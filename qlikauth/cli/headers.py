@@ -35,7 +35,7 @@ from qlikauth.cli._common import (
     common_options,
     print_error,
 )
-from qlikauth.cli._context import Connected, command, connected
+from qlikauth.cli._context import Connected, app_id_of, command, connected
 from qlikauth.errors import ConfigurationError, QlikAuthError
 
 __all__ = ["ENV_VARS", "FORMATS", "register", "session_environment"]
@@ -79,7 +79,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             default=None,
             help="output format (default: header; json with --json)",
         )
-        parser.add_argument("--app", metavar="ID", help="app id for the websocket URL")
+        parser.add_argument("--app", metavar="APP", help="app id or name for the websocket URL")
         parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE (mode 0600)")
         parser.set_defaults(handler=_headers if name == "headers" else _cookie)
 
@@ -90,9 +90,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Run CMD with " + ", ".join(ENV_VARS) + " set from the profile's "
         "session; exit with CMD's exit code. Put -- before CMD.",
     )
-    run.add_argument("--app", metavar="ID", help="app id for QLIK_WS_URL")
+    run.add_argument("--app", metavar="APP", help="app id or name for QLIK_WS_URL")
     run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="CMD", help="command and arguments")
     run.set_defaults(handler=_exec)
+
+
+def _app(session: Connected, args: argparse.Namespace) -> str | None:
+    """``--app`` as an app id (a name is looked up, as ``eval`` does)."""
+    return app_id_of(session, args.app) if args.app else None
 
 
 def session_environment(session: Connected, app_id: str | None = None) -> dict[str, str]:
@@ -156,7 +161,7 @@ def _headers_text(args: argparse.Namespace, session: Connected) -> str:
     if fmt == "header":
         return "".join(f"{k}: {v}\n" for k, v in headers.items())
     if fmt == "env":
-        return _env_lines(session_environment(session, args.app))
+        return _env_lines(session_environment(session, _app(session, args)))
     if fmt == "netscape":
         return _netscape(session)
     if fmt == "curl":
@@ -164,7 +169,7 @@ def _headers_text(args: argparse.Namespace, session: Connected) -> str:
         if session.site.tls.root is not None:
             lines.append(f"cacert = {_curl_quote(str(session.site.tls.root))}")
         return "\n".join(lines) + "\n"
-    options = session.client.websocket_options(args.app)
+    options = session.client.websocket_options(_app(session, args))
     data: dict[str, Any] = {
         "proxy_url": session.site.proxy_url(""),
         "user": str(credentials.user) if credentials.user is not None else None,
@@ -192,7 +197,7 @@ def _cookie_text(args: argparse.Namespace, session: Connected) -> str:
     if fmt == "header":
         return cookie + "\n"
     if fmt == "env":
-        env = session_environment(session, args.app)
+        env = session_environment(session, _app(session, args))
         keys = ("QLIK_COOKIE", "QLIK_COOKIE_NAME", "QLIK_SESSION_ID")
         return _env_lines({k: env[k] for k in keys})
     if fmt == "netscape":
@@ -238,7 +243,7 @@ def _exec(args: argparse.Namespace) -> int:
         print("usage: qlikauth exec [options] -- CMD [ARG ...]", file=sys.stderr)
         return EXIT_USAGE
     with connected(args) as session:
-        env = {**os.environ, **session_environment(session, args.app)}
+        env = {**os.environ, **session_environment(session, _app(session, args))}
     sys.stdout.flush()
     try:
         code = subprocess.run(cmd, env=env, check=False).returncode

@@ -234,6 +234,10 @@ def test_headers_cookie_formats(
     env_text = capsys.readouterr().out
     assert f"export QLIK_SESSION_ID={data['session_id']}" in env_text
     assert emu.app_id("Sales") in env_text
+    assert main(["headers", "--format", "json", "--app", "Sales"]) == 0  # a name, as eval takes
+    assert f"/app/{emu.app_id('Sales')}?" in json.loads(capsys.readouterr().out)["websocket_url"]
+    assert main(["headers", "--format", "json", "--app", "No such app"]) == 1
+    assert "no app named 'No such app'" in capsys.readouterr().err
 
     config = tmp_path / "curl.cfg"
     assert main(["headers", "--format", "curl", "-o", str(config)]) == 0
