@@ -89,17 +89,21 @@ def user_of(profile: Path) -> str:
     raise AssertionError("no user")
 
 
-def qps_sessions(info: EmulatorInfo, user: str) -> int:
-    """How many proxy sessions the user holds on 'hdr', asked through the QPS user API."""
+def hdr_site(info: EmulatorInfo) -> Site:
+    """The emulator's 'hdr' virtual proxy with the client certificate (QPS works)."""
     ports = info["ports"]
-    site = Site(
+    return Site(
         "localhost",
         VirtualProxy("hdr", info.cookie_name("hdr")),
         proxy_port=ports["proxy"],
         qps_port=ports["qps"],
         tls=TlsConfig(bundle=CertificateBundle.from_folder(info.certs_dir)),
     )
-    with QpsClient(site) as qps:
+
+
+def qps_sessions(info: EmulatorInfo, user: str) -> int:
+    """How many proxy sessions the user holds on 'hdr', asked through the QPS user API."""
+    with QpsClient(hdr_site(info)) as qps:
         return len(qps.user_sessions(user))
 
 
@@ -600,14 +604,7 @@ def test_an_existing_session_profile_uses_the_session_it_is_given_and_never_ends
         encoding="utf-8",
     )
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(config))
-    site = Site(
-        "localhost",
-        VirtualProxy("hdr", emu.cookie_name("hdr")),
-        proxy_port=ports["proxy"],
-        qps_port=ports["qps"],
-        tls=TlsConfig(bundle=CertificateBundle.from_folder(emu.certs_dir)),
-    )
-    with QpsClient(site) as qps:
+    with QpsClient(hdr_site(emu)) as qps:
         first = qps.add_session("QLIKEMU\\exfirst").session_id
         second = qps.add_session("QLIKEMU\\exsecond").session_id
     monkeypatch.setenv("QSID", first)
