@@ -7,7 +7,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from qlikauth.cli._common import EXIT_CONFIG, EXIT_OK, common_options
+from qlikauth.cli._common import EXIT_CONFIG, EXIT_OK
 from qlikauth.errors import ConfigurationError
 
 __all__ = ["register"]
@@ -15,13 +15,17 @@ __all__ = ["register"]
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``emulator`` command."""
+    # Not the common options: the emulator is the server, so profiles, servers, certificates
+    # and TLS settings of a client mean nothing here, and --config is its own TOML file.
     parser = subparsers.add_parser(
         "emulator",
-        parents=[common_options()],
         help="run the Qlik Sense emulator (proxy, QPS, QRS, engine, login module)",
         description="Run an emulated Qlik Sense Enterprise on Windows server on loopback. "
-        "--config names the emulator's TOML file. The info file (JSON) says which ports "
-        "were chosen and where the certificates are.",
+        "The info file (JSON) says which ports were chosen and where the certificates are.",
+    )
+    parser.add_argument("--config", metavar="FILE", help="the emulator's TOML configuration")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log what the emulator does"
     )
     parser.add_argument("--host", help="host name the certificates and URLs use (localhost)")
     parser.add_argument(
