@@ -212,7 +212,10 @@ def resolve_secret(
 
 
 def redacted(value: object, key: str) -> object:
-    """``value`` fit to show: references as they are, any other secret as ``[secure]``."""
+    """``value`` fit to show: references as they are, any other secret as ``[secure]``
+    (also inside a table, such as a validator's ``bind_password``)."""
+    if isinstance(value, dict):
+        return {k: redacted(v, k) for k, v in value.items()}
     if is_secret_key(key) and not is_reference(value) and value not in (None, ""):
         return "[secure]"
     return value
@@ -347,14 +350,11 @@ def _check_auth_value(key: str, value: Any, where: Callable[[str], str]) -> Any:
                 f"{where(key)}: a table may hold only strings, numbers and booleans",
                 hint="Flatten the value.",
             )
+        for inner, item in value.items():
+            _check_secret(f"{key}.{inner}", inner, item, where)
+        return value
     elif not isinstance(value, scalar):
         raise ConfigurationError(f"{where(key)}: unsupported value", hint="Use a string.")
-    if isinstance(value, str) and is_reference(value):
-        problem = _check_reference(value)
-        if problem is not None:
-            raise ConfigurationError(
-                f"{where(key)}: {problem}", hint="Write keyring:NAME or env:VAR."
-            )
     if isinstance(value, str) and "PRIVATE KEY-----" in value:
         raise ConfigurationError(
             f"{where(key)} holds a private key in plain text; secrets are never stored in the "
@@ -362,14 +362,25 @@ def _check_auth_value(key: str, value: Any, where: Callable[[str], str]) -> Any:
             hint=f"Give the key file's path, or store the PEM in the keyring and write {key} = "
             '"keyring:NAME".',
         )
-    if is_secret_key(key) and not is_reference(value):
+    _check_secret(key, key, value, where)
+    return value
+
+
+def _check_secret(path: str, key: str, value: Any, where: Callable[[str], str]) -> None:
+    """A secret setting (``path``, named ``key``) must be a reference, also inside a table."""
+    if isinstance(value, str) and is_reference(value):
+        problem = _check_reference(value)
+        if problem is not None:
+            raise ConfigurationError(
+                f"{where(path)}: {problem}", hint="Write keyring:NAME or env:VAR."
+            )
+    elif is_secret_key(key):
         raise ConfigurationError(
-            f"{where(key)} holds a secret in plain text; secrets are never stored in the "
+            f"{where(path)} holds a secret in plain text; secrets are never stored in the "
             "configuration file",
             hint=f'Store it in the keyring and write {key} = "keyring:NAME", or in an '
             f'environment variable and write {key} = "env:VAR".',
         )
-    return value
 
 
 def _profile_from_table(
@@ -776,8 +787,16 @@ def _resolve_references(
 ) -> dict[str, Any]:
     resolved: dict[str, Any] = {}
     for key, value in settings.items():
+        where = sources.get(f"auth.{key}", key)
         if isinstance(value, str) and is_reference(value):
-            resolved[key] = resolve_secret(value, env=env, where=sources.get(f"auth.{key}", key))
+            resolved[key] = resolve_secret(value, env=env, where=where)
+        elif isinstance(value, dict):
+            resolved[key] = {
+                k: resolve_secret(v, env=env, where=f"{where}: {k}")
+                if isinstance(v, str) and is_reference(v)
+                else v
+                for k, v in value.items()
+            }
         else:
             resolved[key] = value
     return resolved

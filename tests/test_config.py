@@ -19,9 +19,11 @@ from qlikauth.config import (
     ConfigFile,
     Options,
     Profile,
+    authenticator_settings,
     default_config_path,
     emulator_profile_settings,
     missing_settings,
+    redacted,
     resolve,
     resolve_secret,
     toml_assignment,
@@ -150,6 +152,32 @@ def test_plain_text_secret_is_refused_naming_file_profile_and_key(tmp_path: Path
     assert "auth.password" in message
     assert "hunter2" not in message
     assert "keyring:" in (info.value.hint or "")
+
+
+def test_secrets_inside_a_table_are_refused_shown_masked_and_resolved(tmp_path: Path) -> None:
+    plain = write(
+        tmp_path / "plain.toml",
+        '[profiles.w]\nserver = "q"\nauthenticator = "windows"\n[profiles.w.auth]\n'
+        'validator = { kind = "ldap", bind_password = "hunter5" }\n',
+    )
+    with pytest.raises(ConfigurationError, match=r"auth\.validator\.bind_password") as info:
+        ConfigFile.load(plain)
+    assert "hunter5" not in str(info.value)
+    referenced = write(
+        tmp_path / "ref.toml",
+        '[profiles.w]\nserver = "q"\nauthenticator = "windows"\n[profiles.w.auth]\n'
+        'validator = { kind = "ldap", bind_password = "env:BIND_PW" }\n',
+    )
+    profile = ConfigFile.load(referenced).profiles["w"]
+    assert profile.redacted()["auth"]["validator"]["bind_password"] == "env:BIND_PW"
+    assert redacted({"bind_password": "hunter5", "kind": "ldap"}, "validator") == {
+        "bind_password": "[secure]",
+        "kind": "ldap",
+    }
+    _, settings = authenticator_settings(
+        "w", config=ConfigFile.load(referenced), env={"BIND_PW": "from-env"}
+    )
+    assert settings["validator"]["bind_password"] == "from-env"
 
 
 def test_plain_text_certs_password_is_refused(tmp_path: Path) -> None:
