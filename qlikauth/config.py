@@ -960,27 +960,29 @@ def emulator_profile_settings(
     reaches the proxy and the login module over plain http (the emulator must run with
     ``--allow-http``). A relative certificate folder is taken from the current folder.
     """
+    not_info = ConfigurationError(
+        "not an emulator info file (it needs host, the ports of every listener, certs_dir "
+        "and virtual_proxies with prefix and cookie_name)",
+        hint="Name the JSON file qlikauth emulator writes (--info-file, or "
+        "STATE_DIR/emulator.json).",
+    )
     try:
-        ports = info["ports"]
+        host = str(info["host"])
+        ports = {str(name): int(port) for name, port in dict(info["ports"]).items()}
         certs = Path(info["certs_dir"])
-        settings: dict[str, Any] = {"server": str(info["host"])}
-        proxies = list(info["virtual_proxies"])
-    except (KeyError, TypeError):
-        raise ConfigurationError(
-            "not an emulator info file (no host, ports, certs_dir or virtual_proxies)",
-            hint="Name the JSON file qlikauth emulator writes (--info-file, or "
-            "STATE_DIR/emulator.json).",
-        ) from None
+        cookies = {str(vp["prefix"]): str(vp["cookie_name"]) for vp in info["virtual_proxies"]}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise not_info from None
+    if not {"proxy", "qps", "qrs", "engine", "auth"} <= set(ports):
+        raise not_info
+    settings: dict[str, Any] = {"server": host}
     if prefix is not None:
-        cookie_name = next(
-            (vp.get("cookie_name") for vp in proxies if vp["prefix"] == prefix), None
-        )
-        if cookie_name is None:
+        if prefix not in cookies:
             raise ConfigurationError(
                 f"the emulator has no virtual proxy with prefix {prefix!r}",
-                hint="Known prefixes: " + ", ".join(repr(vp["prefix"]) for vp in proxies),
+                hint="Known prefixes: " + ", ".join(repr(known) for known in cookies),
             )
-        settings.update(prefix=prefix, cookie_name=cookie_name)
+        settings.update(prefix=prefix, cookie_name=cookies[prefix])
     if http and "proxy_http" not in ports:
         raise ConfigurationError(
             "the emulator serves no plain http",

@@ -545,3 +545,21 @@ def test_emulator_profile_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert "--allow-http" in (error.value.hint or "")
     with pytest.raises(ConfigurationError, match="not an emulator info file"):
         emulator_profile_settings({"host": "localhost"})
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda i: i["ports"].pop("qps"),
+        lambda i: i["virtual_proxies"][0].pop("prefix"),
+        lambda i: i.update(virtual_proxies="hdr"),
+        lambda i: i.update(ports=[1001, 1002]),
+        lambda i: i["ports"].update(proxy="443a"),
+    ],
+    ids=["no-qps-port", "proxy-without-prefix", "proxies-a-string", "ports-a-list", "bad-port"],
+)
+def test_a_damaged_emulator_info_file_is_named_not_a_traceback(tmp_path: Path, damage: Any) -> None:
+    info = _info(tmp_path, str(tmp_path / "certs"))
+    damage(info)
+    with pytest.raises(ConfigurationError, match="not an emulator info file"):
+        emulator_profile_settings(info, "hdr")

@@ -173,8 +173,11 @@ def parse_setting(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def _emulator_settings(info_file: str, prefix: str | None, scheme: object) -> list[tuple[str, Any]]:
-    """The site settings of a running emulator, from its info file."""
+def _emulator_settings(
+    info_file: str, prefix: str | None, scheme: object, *, own_certs: bool
+) -> list[tuple[str, Any]]:
+    """The site settings of a running emulator, from its info file (``own_certs``: the
+    command line names another certificate folder)."""
     path = Path(info_file).expanduser()
     hint = (
         "Start the emulator first (qlikauth emulator); it writes STATE_DIR/emulator.json, or "
@@ -194,7 +197,7 @@ def _emulator_settings(info_file: str, prefix: str | None, scheme: object) -> li
         settings = emulator_profile_settings(info, prefix, http=scheme == "http")
     except ConfigurationError as exc:
         raise ConfigurationError(f"--from-emulator {path}: {exc.message}", hint=exc.hint) from None
-    if not Path(settings["certs"]).is_dir():
+    if not own_certs and not Path(settings["certs"]).is_dir():
         raise ConfigurationError(
             f"--from-emulator {path}: the emulator's certificate folder {settings['certs']} "
             "does not exist",
@@ -213,8 +216,14 @@ def _add(args: argparse.Namespace) -> int:
         )
     settings = [parse_setting(text) for text in args.settings]
     if args.from_emulator:
-        scheme = dict(settings).get("scheme")
-        settings = [*_emulator_settings(args.from_emulator, args.prefix, scheme), *settings]
+        set_here = dict(settings)
+        own_certs = args.certs is not None or "certs" in set_here
+        settings = [
+            *_emulator_settings(
+                args.from_emulator, args.prefix, set_here.get("scheme"), own_certs=own_certs
+            ),
+            *settings,
+        ]
     for key in ("server", "prefix", "certs", "cookie_name", "authenticator", "timeout"):
         given = getattr(args, key, None)
         if given is not None:

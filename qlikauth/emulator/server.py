@@ -59,8 +59,10 @@ class Emulator:
     ) -> None:
         self.config = config if config is not None else load_config(None)
         self._own_state = state_dir is None
-        self.state_dir = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="qlikemu-"))
-        self.info_file = Path(info_file) if info_file else self.state_dir / "emulator.json"
+        # Absolute, so that the info file's paths hold from any folder.
+        folder = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="qlikemu-"))
+        self.state_dir = folder.absolute()
+        self.info_file = (Path(info_file) if info_file else folder / "emulator.json").absolute()
         self.info: dict[str, Any] = {}
         self.core: EmulatorCore | None = None
         self._runners: list[web.AppRunner] = []

@@ -226,4 +226,12 @@ def test_add_from_emulator_errors(
     (tmp_path / "bad.json").write_text("{not json")
     assert main(["profile", "add", "e", "--from-emulator", str(tmp_path / "bad.json")]) == 4
     assert "is not JSON" in capsys.readouterr().err
+    moved = json.loads(Path(info_file).read_text())
+    moved["certs_dir"] = str(tmp_path / "gone")  # the emulator's folder is elsewhere now
+    (tmp_path / "moved.json").write_text(json.dumps(moved))
+    assert main(["profile", "add", "e", "--from-emulator", str(tmp_path / "moved.json")]) == 4
+    assert "does not exist" in capsys.readouterr().err
     assert not cfg.exists()
+    argv = ["profile", "add", "e", "--from-emulator", str(tmp_path / "moved.json")]
+    assert main([*argv, "--certs", str(qlik_emulator.certs_dir)]) == 0  # given here: fine
+    assert f'certs = "{qlik_emulator.certs_dir}"' in cfg.read_text()
