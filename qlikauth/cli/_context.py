@@ -130,15 +130,31 @@ def session_limit_hint(args: argparse.Namespace, exc: SessionLimitError) -> str:
     ]
     user = _refused_user(args, exc)
     who = ["--user", shlex.quote(user) if user else "'DIRECTORY\\user'"]
+    if not _has_client_certificate(args):
+        options.append("--certs FOLDER")
     listing = " ".join(["qlikauth session list", *options, *who])
     deleting = " ".join(["qlikauth session delete", *options, *who])
+    needs = (
+        ""
+        if "--certs FOLDER" not in options
+        else "The session commands talk to QPS, which needs the client certificate (a QMC "
+        "export folder, given as --certs or as the profile's certs). "
+    )
     return (
-        f"Free a slot: `{listing}` shows the user's sessions on this virtual proxy and "
+        f"{needs}Free a slot: `{listing}` shows the user's sessions on this virtual proxy and "
         f"`{deleting}` ends them all (or pipe chosen ids from `session list --show-ids` to "
         "`qlikauth session delete --stdin`); sessions on every virtual proxy count toward "
         "the limit (--prefix for another one). Commands of one profile share one cached "
         "session (qlikauth login); other sessions end at the inactivity timeout."
     )
+
+
+def _has_client_certificate(args: argparse.Namespace) -> bool:
+    """Whether this command line's site has a client certificate (QPS calls need one)."""
+    try:
+        return resolve_args(args, with_authenticator=False).site.tls.bundle is not None
+    except ConfigurationError:
+        return False
 
 
 def load_config(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> ConfigFile:
@@ -295,6 +311,8 @@ class Connected:
     cache: SessionCache
     credentials: Credentials
     reused: bool
+    #: Whether the session is kept in the profile's cache (not for a session made elsewhere).
+    cached: bool = True
 
     @property
     def site(self) -> Site:
@@ -327,7 +345,7 @@ def connected(
         reused = cached is not None and credentials.session_id == cached.session_id
         if caching and not reused:
             plan.cache.save(plan.site, plan.identity, credentials)
-        yield Connected(plan.resolved, client, plan.cache, credentials, reused)
+        yield Connected(plan.resolved, client, plan.cache, credentials, reused, caching)
     finally:
         client.close()
 

@@ -198,8 +198,9 @@ def _tls(report: _Report, resolved: Resolved) -> bool:
             f'proxy: plain http (scheme = "http"): no TLS on the proxy ({site.host}:'
             f"{site.proxy_port}) nor on the login module (port {site.auth_port}); session "
             "cookies, CSRF tokens and any password cross the network in clear",
-            "use https unless every network hop between here and the proxy is trusted; QPS, "
-            "QRS and the engine stay on https",
+            "use https unless every network hop between here and the proxy is trusted; the "
+            "engine websocket through the proxy is in clear too (ws://), while the QPS, QRS and "
+            "direct engine ports stay on TLS",
         )
     else:
         proxy_trust = TlsConfig(root=site.tls.root, verify=site.tls.verify)

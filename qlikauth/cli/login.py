@@ -66,7 +66,7 @@ def session_summary(session: Connected) -> dict[str, Any]:
         "cookie_name": credentials.cookie_name,
         "route": credentials.route.value,
         "reused": session.reused,
-        "cached_in": session.cache.where if credentials.session_id else None,
+        "cached_in": session.cache.where if session.cached and credentials.session_id else None,
         "expires_at": (
             dt.datetime.fromtimestamp(expires, dt.UTC).isoformat(timespec="seconds")
             if expires is not None
@@ -106,7 +106,11 @@ def _login(args: argparse.Namespace) -> int:
         _end_cached(args)
     with connected(args, fresh=args.force) as session:
         data = session_summary(session)
-    how = "reused the cached session" if data["reused"] else "logged in"
+        made_here = session.cached
+    if not made_here:
+        how = "using the profile's session (made elsewhere)"
+    else:
+        how = "reused the cached session" if data["reused"] else "logged in"
     text = f"{how}: {data['user']} on {data['server']}/{data['prefix']}"
     if data["cached_in"]:
         text += f"\nsession cached in {data['cached_in']}"

@@ -583,6 +583,17 @@ def test_session_limit_hint_names_the_commands_that_free_a_slot(
     assert "qlikauth session delete --profile emu --user 'QLIKEMU\\ulimitlogin'" in hint
     assert "QlikClient" not in hint
     assert "DELETE https" not in hint
+    # Without the client certificate the same commands need one: the hint says so.
+    no_cert = tmp_path / "nocert.toml"
+    no_cert.write_text(
+        path.read_text().replace(
+            f'certs = "{emu.certs_dir}"', f'root = "{emu.certs_dir / "root.pem"}"'
+        )
+    )
+    code, error = run_json(capsys, "whoami", "--profile", "emu", "--config", str(no_cert))
+    assert code == 3
+    assert "needs the client certificate" in str(error["hint"])
+    assert "--certs FOLDER --user 'QLIKEMU\\ulimitlogin'" in str(error["hint"])
     # The hint's own command frees the slots.
     assert main(["session", "delete", "--profile", "emu", "--user", "QLIKEMU\\ulimitlogin"]) == 0
     assert main(["whoami", "--profile", "emu"]) == 0
@@ -610,6 +621,10 @@ def test_an_existing_session_profile_uses_the_session_it_is_given_and_never_ends
     monkeypatch.setenv("QSID", first)
     assert main(["whoami", "--profile", "ex"]) == 0
     assert capsys.readouterr().out.strip() == "QLIKEMU\\exfirst"
+    assert main(["login", "--profile", "ex"]) == 0
+    said = capsys.readouterr().out
+    assert "using the profile's session (made elsewhere)" in said
+    assert "cached in" not in said and "logged in" not in said
     monkeypatch.setenv("QSID", second)  # the browser's cookie changed: so does the session
     assert main(["whoami", "--profile", "ex"]) == 0
     assert capsys.readouterr().out.strip() == "QLIKEMU\\exsecond"
