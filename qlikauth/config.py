@@ -834,24 +834,19 @@ def _missing_settings_error(
     table = f"[profiles.{profile.name or 'NAME'}.auth]"
     ways = []
     for key in missing:
-        env = f"{AUTH_ENV_PREFIX}{key.upper()}"
         if is_secret_key(key):
-            ways.append(
-                f'write {key} = "env:VAR" or {key} = "keyring:NAME" under {table} (qlikauth '
-                f"profile add ... --prompt-secret auth.{key} stores it in the keyring), or set "
-                f"the environment variable {env}"
-            )
+            way = f'{key} = "env:VAR" or {key} = "keyring:NAME" under {table}'
         else:
-            ways.append(
-                f'write {key} = "..." under {table} (profile add ... --set auth.{key}=...), '
-                f"or set the environment variable {env}"
-            )
+            way = f"{key} = ... under {table}"
+        if key == key.lower():  # environment names are read in lower case
+            way += f", or the environment variable {AUTH_ENV_PREFIX}{key.upper()}"
+        ways.append(way)
     plural = "s" if len(missing) > 1 else ""
     return MissingSettingsError(
         f"{where}the {name!r} authenticator needs the setting{plural} {quoted}, which "
         f"{'are' if plural else 'is'} not given",
         settings=missing,
-        hint="W" + "; ".join(ways)[1:] + ".",
+        hint="Give " + "; ".join(ways) + ".",
     )
 
 

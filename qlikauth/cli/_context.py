@@ -226,11 +226,19 @@ def resolve_args(
         )
     except MissingSettingsError as exc:
         secrets = [key for key in exc.settings if is_secret_key(key)]
+        advice = [exc.hint or ""]
+        if secrets:
+            advice.append(
+                "qlikauth profile add NAME --force ... --prompt-secret "
+                + " ".join(f"auth.{key}" for key in secrets)
+                + " stores a secret in the keyring (--force rewrites the whole profile)."
+            )
         if secrets and not sys.stdin.isatty():
-            exc.hint = (
-                f"{exc.hint or ''} Or run the command on a terminal: it asks for "
-                f"{' and '.join(secrets)} without echo."
-            ).strip()
+            advice.append(
+                f"Or run the command on a terminal: it asks for {' and '.join(secrets)} "
+                "without echo."
+            )
+        exc.hint = " ".join(part for part in advice if part)
         raise
 
 

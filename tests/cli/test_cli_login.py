@@ -545,6 +545,7 @@ def test_missing_password_without_a_terminal_says_how_to_give_it(
     assert "keyring:NAME" in err
     assert "[profiles.win.auth]" in err
     assert "on a terminal" in err
+    assert "--prompt-secret auth.password" in err  # the command line's own advice
 
 
 def test_exec_of_a_missing_command_exits_127(
