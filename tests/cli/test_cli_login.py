@@ -89,6 +89,21 @@ def user_of(profile: Path) -> str:
     raise AssertionError("no user")
 
 
+def emu_profile(
+    path: Path, info: EmulatorInfo, name: str, prefix: str, authenticator: str, auth: str
+) -> Path:
+    """A profile NAME for the emulator's virtual proxy PREFIX; ``auth`` is its auth table."""
+    ports = info["ports"]
+    path.write_text(
+        f'[profiles.{name}]\nserver = "localhost"\nprefix = "{prefix}"\n'
+        f'cookie_name = "{info.cookie_name(prefix)}"\ncerts = "{info.certs_dir}"\n'
+        f"proxy_port = {ports['proxy']}\nqps_port = {ports['qps']}\nauth_port = {ports['auth']}\n"
+        f'authenticator = "{authenticator}"\n[profiles.{name}.auth]\n{auth}',
+        encoding="utf-8",
+    )
+    return path
+
+
 def hdr_site(info: EmulatorInfo) -> Site:
     """The emulator's 'hdr' virtual proxy with the client certificate (QPS works)."""
     ports = info["ports"]
@@ -501,15 +516,14 @@ def test_windows_profile_prepares_its_login_and_reuses_the_session(
     emu: EmulatorInfo,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    ports = emu["ports"]
-    config = tmp_path / "c.toml"
-    config.write_text(
-        f'[profiles.w]\nserver = "localhost"\nprefix = "ticket"\n'
-        f'cookie_name = "X-Qlik-Session-ticket"\ncerts = "{emu.certs_dir}"\n'
-        f"proxy_port = {ports['proxy']}\nqps_port = {ports['qps']}\nauth_port = {ports['auth']}\n"
-        'authenticator = "windows"\n[profiles.w.auth]\nuser = "QLIKEMU\\\\carol"\n'
-        'password = "env:QLIKAUTH_TEST_WIN_PW"\nvalidator = { kind = "ntlm", prefix = "" }\n',
-        encoding="utf-8",
+    config = emu_profile(
+        tmp_path / "c.toml",
+        emu,
+        "w",
+        "ticket",
+        "windows",
+        'user = "QLIKEMU\\\\carol"\npassword = "env:QLIKAUTH_TEST_WIN_PW"\n'
+        'validator = { kind = "ntlm", prefix = "" }\n',
     )
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(config))
     monkeypatch.setenv("QLIKAUTH_TEST_WIN_PW", emu.windows_password("carol"))
@@ -606,14 +620,8 @@ def test_an_existing_session_profile_uses_the_session_it_is_given_and_never_ends
     emu: EmulatorInfo,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    ports = emu["ports"]
-    config = tmp_path / "c.toml"
-    config.write_text(
-        f'[profiles.ex]\nserver = "localhost"\nprefix = "hdr"\n'
-        f'cookie_name = "{emu.cookie_name("hdr")}"\ncerts = "{emu.certs_dir}"\n'
-        f"proxy_port = {ports['proxy']}\nqps_port = {ports['qps']}\n"
-        'authenticator = "existing"\n[profiles.ex.auth]\nsession_id = "env:QSID"\n',
-        encoding="utf-8",
+    config = emu_profile(
+        tmp_path / "c.toml", emu, "ex", "hdr", "existing", 'session_id = "env:QSID"\n'
     )
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(config))
     with QpsClient(hdr_site(emu)) as qps:
