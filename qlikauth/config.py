@@ -814,6 +814,18 @@ def missing_settings(name: str, settings: Mapping[str, Any]) -> list[str]:
         parameters = inspect.signature(get_authenticator(name)).parameters.values()
     except (TypeError, ValueError):
         return []  # not introspectable: the constructor itself says what is wrong
+    required_positional = [
+        p.name
+        for p in parameters
+        if p.kind is inspect.Parameter.POSITIONAL_ONLY and p.default is inspect.Parameter.empty
+    ]
+    if required_positional:
+        raise ConfigurationError(
+            f"the {name!r} authenticator cannot be configured by named settings: its "
+            f"constructor takes {', '.join(required_positional)} by position only",
+            hint="Build it in Python and pass it to QlikClient, or ask its author to make "
+            "the parameter a keyword.",
+        )
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     named = {p.name for p in parameters if p.kind in kinds}
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)

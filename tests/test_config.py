@@ -563,3 +563,21 @@ def test_a_damaged_emulator_info_file_is_named_not_a_traceback(tmp_path: Path, d
     damage(info)
     with pytest.raises(ConfigurationError, match="not an emulator info file"):
         emulator_profile_settings(info, "hdr")
+
+
+def test_a_plug_in_with_a_positional_only_parameter_is_named_not_a_type_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from qlikauth.auth import base
+    from qlikauth.auth.header import HeaderAuth
+
+    class PositionalAuth(HeaderAuth):
+        def __init__(self, token: str, /, user: str = "x") -> None:
+            super().__init__(user=user)
+
+    known = dict(base.available_authenticators())
+    monkeypatch.setattr(base, "available_authenticators", lambda: {**known, "pos": PositionalAuth})
+    with pytest.raises(ConfigurationError, match="takes token by position only") as error:
+        missing_settings("pos", {"user": "u"})
+    assert "Build it in Python" in (error.value.hint or "")
+    assert missing_settings("header", {}) == ["user"]  # others are unaffected

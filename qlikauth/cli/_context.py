@@ -176,14 +176,19 @@ def options_from(args: argparse.Namespace, **auth: Any) -> Options:
 
 
 def missing_secrets(name: str | None, settings: Mapping[str, Any]) -> list[str]:
-    """Required secret settings (``password``, ...) of authenticator ``name`` not given."""
+    """Required secret settings (``password``, ...) of authenticator ``name`` not given.
+
+    None while another required setting is missing too: asking for a password that cannot
+    be used yet would only be typing for nothing (resolve() then names what is missing).
+    """
     if not name:
         return []
     try:
         missing = missing_settings(name, settings)
     except ConfigurationError:
         return []  # resolve() reports the unknown name with its hint
-    return [key for key in missing if is_secret_key(key)]
+    secrets = [key for key in missing if is_secret_key(key)]
+    return secrets if len(secrets) == len(missing) else []
 
 
 def _prompted(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:

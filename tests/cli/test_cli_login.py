@@ -641,3 +641,21 @@ def test_an_existing_session_profile_uses_the_session_it_is_given_and_never_ends
     assert "no cached session" in capsys.readouterr().out
     assert qps_sessions(emu, "QLIKEMU\\exsecond") == 1  # still its owner's
     assert qps_sessions(emu, "QLIKEMU\\exfirst") == 1
+
+
+def test_no_password_prompt_while_another_setting_is_missing(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    emu: EmulatorInfo,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    profile = write_ntlm_profile(tmp_path / "c.toml", emu)
+    profile.write_text(profile.read_text().replace('user = "QLIKEMU\\\\bob"\n', ""))
+    monkeypatch.setenv("QLIKAUTH_CONFIG", str(profile))
+    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
+    prompts: list[str] = []
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": prompts.append(prompt) or "pw")
+    monkeypatch.setattr("sys.stdin", Terminal(""))
+    assert main(["whoami"]) == 4
+    assert "needs the settings 'user', 'password'" in capsys.readouterr().err
+    assert prompts == []  # a password would be typed for nothing
