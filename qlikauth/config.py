@@ -69,6 +69,7 @@ __all__ = [
     "is_secret_key",
     "missing_settings",
     "profile_from_settings",
+    "profile_toml",
     "redacted",
     "resolve",
     "resolve_secret",
@@ -533,15 +534,7 @@ class ConfigFile:
         if self.default_profile is not None:
             lines += [f"default_profile = {_toml_value(self.default_profile)}", ""]
         for name in sorted(self.profiles):
-            table = self.profiles[name].to_table()
-            auth = table.pop("auth", None)
-            lines.append(f"[profiles.{name}]")
-            lines += [toml_assignment(k, v) for k, v in table.items()]
-            lines.append("")
-            if auth:
-                lines.append(f"[profiles.{name}.auth]")
-                lines += [toml_assignment(k, v) for k, v in auth.items()]
-                lines.append("")
+            lines += [*profile_toml(name, self.profiles[name].to_table()), ""]
         return "\n".join(lines)
 
     def save(self) -> None:
@@ -549,6 +542,16 @@ class ConfigFile:
         text = self.dumps()
         tomllib.loads(text)  # never write what cannot be read back
         atomic_write(self.path, text.encode("utf-8"), mode=0o600)
+
+
+def profile_toml(name: str, table: Mapping[str, Any]) -> list[str]:
+    """The lines of ``[profiles.NAME]`` (and its ``.auth`` table) for a profile's table."""
+    settings = dict(table)
+    auth = settings.pop("auth", None)
+    lines = [f"[profiles.{name}]", *(toml_assignment(k, v) for k, v in settings.items())]
+    if auth:
+        lines += ["", f"[profiles.{name}.auth]", *(toml_assignment(k, v) for k, v in auth.items())]
+    return lines
 
 
 def toml_assignment(key: str, value: Any) -> str:

@@ -23,7 +23,7 @@ from qlikauth.config import (
     emulator_profile_settings,
     is_secret_key,
     profile_from_settings,
-    toml_assignment,
+    profile_toml,
 )
 from qlikauth.errors import ConfigurationError
 
@@ -292,17 +292,12 @@ def _show(args: argparse.Namespace) -> int:
     config = load_config(args)
     profile = config.profile(_chosen(args, config))
     shown = profile.redacted()
-    lines = [f"# {config.path}", f"[profiles.{profile.name}]"]
-    auth = shown.pop("auth", {})
-    lines += [toml_assignment(key, value) for key, value in shown.items()]
-    if auth:
-        lines.append(f"[profiles.{profile.name}.auth]")
-        lines += [toml_assignment(key, value) for key, value in auth.items()]
+    lines = [f"# {config.path}", *profile_toml(profile.name, shown)]
     data = {
         "config": str(config.path),
         "profile": profile.name,
         "default": profile.name == config.default_profile,
-        "settings": {**shown, **({"auth": auth} if auth else {})},
+        "settings": shown,
     }
     emit(args, data, "\n".join(lines))
     return EXIT_OK
