@@ -249,6 +249,14 @@ def _exec(args: argparse.Namespace) -> int:
         code = subprocess.run(cmd, env=env, check=False).returncode
     except FileNotFoundError:
         # What a shell does: 127 when the command is not found, 126 when it cannot run.
+        if os.path.isfile(cmd[0]):  # it is there: its #! interpreter is what is missing
+            return _not_run(
+                args,
+                f"qlikauth exec: cannot run {cmd[0]}: the interpreter on its #! line is "
+                "not found",
+                "Check the script's first line, or run it with its interpreter.",
+                EXIT_NOT_FOUND,
+            )
         return _not_run(
             args,
             f"qlikauth exec: command not found: {cmd[0]}",
@@ -256,6 +264,13 @@ def _exec(args: argparse.Namespace) -> int:
             EXIT_NOT_FOUND,
         )
     except PermissionError:
+        if os.path.isdir(cmd[0]):
+            return _not_run(
+                args,
+                f"qlikauth exec: cannot run {cmd[0]}: it is a folder",
+                "Name the program inside it.",
+                EXIT_CANNOT_RUN,
+            )
         return _not_run(
             args,
             f"qlikauth exec: cannot run {cmd[0]}: permission denied",

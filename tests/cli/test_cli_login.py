@@ -577,6 +577,13 @@ def test_exec_of_a_missing_command_exits_127(
     not_executable.write_text("#!/bin/sh\nexit 0\n")
     assert main(["exec", "--", str(not_executable)]) == 126
     assert "permission denied" in capsys.readouterr().err
+    assert main(["exec", "--", str(tmp_path)]) == 126
+    assert "it is a folder" in capsys.readouterr().err
+    broken = tmp_path / "broken.sh"
+    broken.write_text("#!/no/such/interpreter\nexit 0\n")
+    broken.chmod(0o755)
+    assert main(["exec", "--", str(broken)]) == 127
+    assert "the interpreter on its #! line is not found" in capsys.readouterr().err
 
 
 def test_session_limit_hint_names_the_commands_that_free_a_slot(
