@@ -252,8 +252,7 @@ def _exec(args: argparse.Namespace) -> int:
         if os.path.isfile(cmd[0]):  # it is there: its #! interpreter is what is missing
             return _not_run(
                 args,
-                f"qlikauth exec: cannot run {cmd[0]}: the interpreter on its #! line is "
-                "not found",
+                f"qlikauth exec: cannot run {cmd[0]}: the interpreter on its #! line is not found",
                 "Check the script's first line, or run it with its interpreter.",
                 EXIT_NOT_FOUND,
             )
