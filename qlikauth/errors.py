@@ -109,7 +109,9 @@ SECRET_QUERY_PARAMETERS = frozenset(
 
 
 #: A proxy session id in a QPS path (``/qps/{prefix}/session/{id}``) is a live credential.
-_QPS_SESSION_PATH = re.compile(r"(/qps/(?:[^/]+/)?session/)[^/]+")
+#: Group 1 is what stays; the id ends at ``/``, ``?``, white space or a quote, so the same
+#: pattern finds it in a URL path and in free text such as a log line.
+QPS_SESSION_PATH = re.compile(r"(/qps/(?:[^/\s]+/)?session/)[^/?\s'\"]+")
 
 
 def redact_url(url: str) -> str:
@@ -128,7 +130,7 @@ def redact_url(url: str) -> str:
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
         netloc = f"{netloc}:{port}"
-    path = _QPS_SESSION_PATH.sub(r"\1[secure]", parts.path)
+    path = QPS_SESSION_PATH.sub(r"\1[secure]", parts.path)
     return urlunsplit((parts.scheme, netloc, path, urlencode(pairs, safe="[]"), parts.fragment))
 
 

@@ -16,7 +16,7 @@ import logging
 import re
 
 from qlikauth.credentials import SENSITIVE_HEADERS
-from qlikauth.errors import SECRET_QUERY_PARAMETERS
+from qlikauth.errors import QPS_SESSION_PATH, SECRET_QUERY_PARAMETERS
 
 __all__ = ["SecretFilter", "redact_text"]
 
@@ -34,15 +34,11 @@ _HEADER_RE = re.compile(
 _COOKIE_RE = re.compile(r"(?i)((?:^|[\s;,])X-Qlik-Session[\w.-]*=)[^;\s,'\"]+")
 
 
-#: A session id in a QPS session path (``DELETE /qps/hdr/session/{id}``).
-_SESSION_PATH_RE = re.compile(r"(/qps/(?:[^/\s]+/)?session/)[^/?\s'\"]+")
-
-
 def redact_text(text: str) -> str:
     """``text`` with secret header values, query values and session ids masked."""
     text = _HEADER_RE.sub(lambda m: m.group(1) + _MASK, text)
     text = _QUERY_RE.sub(lambda m: m.group(1) + _MASK, text)
-    text = _SESSION_PATH_RE.sub(lambda m: m.group(1) + _MASK, text)
+    text = QPS_SESSION_PATH.sub(lambda m: m.group(1) + _MASK, text)
     return _COOKIE_RE.sub(lambda m: m.group(1) + _MASK, text)
 
 
