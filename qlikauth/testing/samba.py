@@ -18,8 +18,9 @@ lucy      locked out (a password policy locks her after 2 failures)    ``locked`
 Passwords are random per run and reach ``samba-tool`` on its standard input, never on a
 command line. LDAPS uses the certificate Samba generates at start-up under
 ``private/tls/``: :attr:`SambaDomainController.ca_file` verifies it for the name
-:attr:`SambaDomainController.server_name`. Samba's LDAP ports are fixed (389, 636), so only
-one such domain controller can run on a machine at a time.
+:attr:`SambaDomainController.server_name`. Samba's LDAP ports are fixed (389, 636), so each
+domain controller binds an address of its own in ``127.0.0.0/8`` (the first one whose LDAP
+ports are free): several test sessions on one machine do not collide.
 
 The session-scoped pytest fixture :func:`samba_ad` skips, saying how to install Samba,
 when ``samba-tool`` is missing. It needs root (Samba binds ports below 1024).
@@ -66,7 +67,8 @@ NETBIOS_DOMAIN = "CORP"
 HOST_NAME = "DC1"
 LDAP_PORT = 389
 LDAPS_PORT = 636
-_LOOPBACK = "127.0.0.1"
+#: Candidate addresses: Linux answers for all of 127.0.0.0/8 on the loopback interface.
+_LOOPBACK_ADDRESSES = tuple(f"127.0.0.{n}" for n in range(10, 250))
 _START_TIMEOUT = 60.0
 _COMMAND_TIMEOUT = 120.0
 _LOCKOUT_THRESHOLD = 2
@@ -137,20 +139,25 @@ def samba_unavailable_reason() -> str | None:
         return f"{' and '.join(missing)} not found; {INSTALL_HINT}"
     if hasattr(os, "geteuid") and os.geteuid() != 0:
         return "a Samba domain controller must run as root (it binds ports 389 and 636)"
-    # Samba binds every address of "lo", IPv6 included: probe both.
-    for family, address in ((socket.AF_INET, _LOOPBACK), (socket.AF_INET6, "::1")):
-        for port in (LDAP_PORT, LDAPS_PORT):
-            try:
-                probe = socket.socket(family, socket.SOCK_STREAM)
-            except OSError:
-                continue  # no IPv6 on this machine
-            with probe:
-                probe.settimeout(1.0)
-                if probe.connect_ex((address, port)) == 0:
-                    return (
-                        f"something already listens on {address}:{port}; stop it (another "
-                        "test session's domain controller?) to run the Active Directory tests"
-                    )
+    if free_loopback_address() is None:
+        return "every candidate loopback address already has LDAP ports in use"
+    return None
+
+
+def _port_free(address: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((address, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_loopback_address() -> str | None:
+    """A loopback address whose LDAP and LDAPS ports nobody holds (wildcard binds included)."""
+    for address in _LOOPBACK_ADDRESSES:
+        if all(_port_free(address, port) for port in (LDAP_PORT, LDAPS_PORT)):
+            return address
     return None
 
 
@@ -162,12 +169,11 @@ class SambaDomainController:
     dns_domain = REALM.lower()
     base_dn = ",".join(f"DC={label}" for label in REALM.lower().split("."))
     server_name = f"{HOST_NAME}.{REALM}".lower()
-    host = _LOOPBACK
-    ldaps_url = f"ldaps://{_LOOPBACK}:{LDAPS_PORT}"
-    starttls_url = f"ldap://{_LOOPBACK}:{LDAP_PORT}"
 
-    def __init__(self, directory: Path | str) -> None:
+    def __init__(self, directory: Path | str, host: str | None = None) -> None:
         self.directory = Path(directory)
+        #: The loopback address this controller binds (chosen at start when not given).
+        self.host = host or ""
         self.conf = self.directory / "etc" / "smb.conf"
         self.log_file = self.directory / "samba.log"
         self.users: dict[str, AdUser] = {}
@@ -193,6 +199,16 @@ class SambaDomainController:
         self.stop()
 
     @property
+    def ldaps_url(self) -> str:
+        """``ldaps://address:636`` of this controller."""
+        return f"ldaps://{self.host}:{LDAPS_PORT}"
+
+    @property
+    def starttls_url(self) -> str:
+        """``ldap://address:389`` of this controller (for StartTLS)."""
+        return f"ldap://{self.host}:{LDAP_PORT}"
+
+    @property
     def ca_file(self) -> Path:
         """The CA certificate Samba generated; it verifies the LDAPS certificate."""
         return self.directory / "private" / "tls" / "ca.pem"
@@ -205,6 +221,10 @@ class SambaDomainController:
 
     def start(self) -> None:
         """Provision, populate, start and wait for LDAPS; stop again on any failure."""
+        if not self.host:
+            self.host = free_loopback_address() or ""
+            if not self.host:
+                raise RuntimeError("no loopback address with free LDAP ports")
         try:
             self._timed("provision", self._provision)
             self._timed("populate", self._populate)
@@ -288,7 +308,7 @@ class SambaDomainController:
                     f"--realm={REALM}",
                     f"--domain={NETBIOS_DOMAIN}",
                     f"--host-name={HOST_NAME}",
-                    "--option=interfaces=lo",
+                    f"--option=interfaces={self.host}/8",
                     "--option=bind interfaces only=yes",
                     "--option=server services=ldap",
                     "--option=prefork children=2",
@@ -379,7 +399,7 @@ class SambaDomainController:
     def _handshake(self) -> None:
         context = ssl.create_default_context(cafile=str(self.ca_file))
         with (
-            socket.create_connection((_LOOPBACK, LDAPS_PORT), timeout=2.0) as raw,
+            socket.create_connection((self.host, LDAPS_PORT), timeout=2.0) as raw,
             context.wrap_socket(raw, server_hostname=self.server_name),
         ):
             pass
@@ -450,8 +470,8 @@ def running_domain_controller() -> Iterator[SambaDomainController]:
 def samba_ad() -> Iterator[SambaDomainController]:
     """A running Samba AD domain controller for the whole test session (see module doc).
 
-    Registered once, by :mod:`qlikauth.testing.plugin`: Samba's ports are fixed, so there
-    is one controller per test session.
+    Registered once, by :mod:`qlikauth.testing.plugin`: one controller per test session,
+    on a loopback address of its own.
     """
     reason = samba_unavailable_reason()
     if reason:
