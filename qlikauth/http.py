@@ -533,11 +533,20 @@ class HttpTransport:
 
 
 def run_flow(flow: Flow[T], transport: HttpTransport) -> T:
-    """Drive a flow synchronously: send each request it yields, return what it returns."""
+    """Drive a flow synchronously: send each request it yields, return what it returns.
+
+    A request that fails (a timeout, a refused connection) is thrown into the flow where
+    it yielded that request, so the flow can clean up (end a session it made) and re-raise.
+    """
     try:
         request = next(flow)
         while True:
-            request = flow.send(transport.send(request))
+            try:
+                response = transport.send(request)
+            except QlikAuthError as exc:
+                request = flow.throw(exc)
+            else:
+                request = flow.send(response)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
     finally:
@@ -549,8 +558,12 @@ async def run_flow_async(flow: Flow[T], transport: HttpTransport) -> T:
     try:
         request = next(flow)
         while True:
-            response = await asyncio.to_thread(transport.send, request)
-            request = flow.send(response)
+            try:
+                response = await asyncio.to_thread(transport.send, request)
+            except QlikAuthError as exc:
+                request = flow.throw(exc)
+            else:
+                request = flow.send(response)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
     finally:
