@@ -35,7 +35,8 @@ from qlikauth.errors import (
     TransportError,
     redact_url,
 )
-from qlikauth.http import HttpRequest, HttpResponse, HttpTransport
+from qlikauth.http.transport import HttpTransport
+from qlikauth.http.values import HttpRequest, HttpResponse
 from qlikauth.sessions import personal_api_user
 from qlikauth.site import Site
 

@@ -33,14 +33,8 @@ from qlikauth.errors import (
     SessionLimitError,
     redact_url,
 )
-from qlikauth.http import (
-    Flow,
-    HttpRequest,
-    HttpResponse,
-    check_login_redirect,
-    session_limit_refusal,
-    with_xrfkey,
-)
+from qlikauth.http.diagnosis import check_login_redirect, session_limit_refusal
+from qlikauth.http.values import Flow, HttpRequest, HttpResponse, with_xrfkey
 from qlikauth.site import DEFAULT_COOKIE_NAME, Site
 
 __all__ = [

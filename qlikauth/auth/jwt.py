@@ -37,7 +37,7 @@ from qlikauth.errors import (
     CredentialsRejectedError,
     JwtError,
 )
-from qlikauth.http import Flow
+from qlikauth.http.values import Flow
 from qlikauth.pki import make_signing_keypair
 from qlikauth.sessions import credential_request, start_session
 from qlikauth.site import Site

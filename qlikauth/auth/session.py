@@ -13,7 +13,7 @@ from typing import ClassVar
 from qlikauth.auth.base import Authenticator
 from qlikauth.credentials import Credentials, QlikUser, Route
 from qlikauth.errors import ConfigurationError, CredentialsRejectedError, LoginRedirectError
-from qlikauth.http import Flow
+from qlikauth.http.values import Flow
 from qlikauth.qps import (
     Attributes,
     add_session_flow,

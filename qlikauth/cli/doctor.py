@@ -42,7 +42,10 @@ from qlikauth.errors import (
     TransportError,
 )
 from qlikauth.handshake import check_connection
-from qlikauth.http import HttpRequest, HttpResponse, HttpTransport, check_response, run_flow
+from qlikauth.http.diagnosis import check_response
+from qlikauth.http.drivers import run_flow
+from qlikauth.http.transport import HttpTransport
+from qlikauth.http.values import HttpRequest, HttpResponse
 from qlikauth.qps import list_sessions_request, parse_sessions
 from qlikauth.sessions import personal_api_user
 from qlikauth.tls import TlsConfig

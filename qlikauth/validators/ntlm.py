@@ -21,7 +21,8 @@ from typing import Literal
 from qlikauth.auth.ntlm import windows_login_flow
 from qlikauth.credentials import Credentials
 from qlikauth.errors import ConfigurationError, InvalidCredentialsError, QlikAuthError
-from qlikauth.http import HttpTransport, run_flow
+from qlikauth.http.drivers import run_flow
+from qlikauth.http.transport import HttpTransport
 from qlikauth.sessions import end_session
 from qlikauth.site import Site
 from qlikauth.validators.base import (
