@@ -12,7 +12,7 @@ from qlikauth.auth.base import Authenticator, create_authenticator, get_authenti
 from qlikauth.auth.certificate import CertificateAuth
 from qlikauth.auth.existing import ExistingSessionAuth
 from qlikauth.auth.header import HeaderAuth
-from qlikauth.auth.jwt import JwtAuth, JwtSigner, inspect_jwt, make_jwt_keypair, verify_jwt
+from qlikauth.auth.jwt import JwtAuth
 from qlikauth.auth.ntlm import NtlmAuth
 from qlikauth.auth.session import SessionAuth
 from qlikauth.auth.ticket import TicketAuth, issue_ticket
@@ -72,6 +72,7 @@ from qlikauth.errors import (
     XrfkeyRejectedError,
 )
 from qlikauth.identity import QlikUser
+from qlikauth.jwt import JwtSigner, inspect_jwt, make_jwt_keypair, verify_jwt
 from qlikauth.qps import AsyncQpsClient, ProxySession, QpsClient, Ticket
 from qlikauth.site import Site, VirtualProxy
 from qlikauth.tls import CertificateBundle, InsecureTLSWarning, TlsConfig
