@@ -6,6 +6,9 @@ The public API is exactly ``__all__``; everything else is private or lives in a 
 
 from __future__ import annotations
 
+import typing
+
+from qlikauth import _deprecation
 from qlikauth._version import __version__
 from qlikauth.auth.anonymous import AnonymousAuth
 from qlikauth.auth.base import Authenticator, create_authenticator, get_authenticator
@@ -65,7 +68,7 @@ from qlikauth.errors import (
     SessionExpiredError,
     SessionLimitError,
     TicketError,
-    TLSError,
+    TlsError,
     TooManyAttemptsError,
     TransportError,
     WebSocketRejectedError,
@@ -75,7 +78,7 @@ from qlikauth.identity import QlikUser
 from qlikauth.jwt import JwtSigner, inspect_jwt, make_jwt_keypair, verify_jwt
 from qlikauth.qps import AsyncQpsClient, ProxySession, QpsClient, Ticket
 from qlikauth.site import Site, VirtualProxy
-from qlikauth.tls import CertificateBundle, InsecureTLSWarning, TlsConfig
+from qlikauth.tls import CertificateBundle, InsecureTlsWarning, TlsConfig
 
 __all__ = [
     "AccessDeniedError",
@@ -117,7 +120,7 @@ __all__ = [
     "HeaderAuth",
     "HostnameMismatchError",
     "IncompleteDownloadError",
-    "InsecureTLSWarning",
+    "InsecureTlsWarning",
     "InvalidCredentialsError",
     "InvalidHeaderValueError",
     "InvalidParametersError",
@@ -141,11 +144,11 @@ __all__ = [
     "SessionExpiredError",
     "SessionLimitError",
     "Site",
-    "TLSError",
     "Ticket",
     "TicketAuth",
     "TicketError",
     "TlsConfig",
+    "TlsError",
     "TooManyAttemptsError",
     "TransportError",
     "VirtualProxy",
@@ -161,3 +164,17 @@ __all__ = [
     "make_jwt_keypair",
     "verify_jwt",
 ]
+
+# Names imported here are the public API, hence the qualified names below.
+if typing.TYPE_CHECKING:
+    # Deprecated spellings, served with a warning below.
+    InsecureTLSWarning = InsecureTlsWarning
+    TLSError = TlsError
+else:
+    __getattr__ = _deprecation.deprecated_names(
+        __name__,
+        {
+            "InsecureTLSWarning": ("qlikauth.InsecureTlsWarning", InsecureTlsWarning),
+            "TLSError": ("qlikauth.TlsError", TlsError),
+        },
+    )

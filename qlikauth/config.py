@@ -46,9 +46,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from qlikauth import keystore
 from qlikauth._files import atomic_write
-from qlikauth.errors import ConfigurationError, MissingSettingsError, QlikAuthError, TLSError
+from qlikauth.errors import ConfigurationError, MissingSettingsError, QlikAuthError, TlsError
 from qlikauth.site import Site, VirtualProxy
-from qlikauth.tls import CertificateBundle, TlsConfig
+from qlikauth.tls.bundle import CertificateBundle
+from qlikauth.tls.contexts import TlsConfig
 
 if TYPE_CHECKING:
     from qlikauth.auth.base import Authenticator
@@ -719,7 +720,7 @@ _PFX_ADVICE = (
 )
 
 
-def _asks_for_password(error: TLSError) -> bool:
+def _asks_for_password(error: TlsError) -> bool:
     """Whether the certificate files failed to load only for want of a password."""
     return "needs its password" in error.message or "give its passphrase" in error.message
 
@@ -735,7 +736,7 @@ def _build_tls(
     if certs:
         try:
             bundle = CertificateBundle.from_folder(Path(certs).expanduser(), passphrase=password)
-        except TLSError as exc:
+        except TlsError as exc:
             exc.message = f"{sources['certs']}: {exc.message}"
             if password is None and _asks_for_password(exc):
                 exc.hint = _PFX_ADVICE
@@ -747,7 +748,7 @@ def _build_tls(
             bundle=bundle,
             verify=values.get("verify", True) is not False,
         )
-    except TLSError as exc:
+    except TlsError as exc:
         exc.message = f"{sources.get('root', 'root')}: {exc.message}"
         raise
 

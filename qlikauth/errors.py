@@ -9,7 +9,7 @@ redacted.
     * ConfigurationError (also ValueError) - bad setting, profile or argument
         * InvalidHeaderValueError - non-ASCII, CR/LF or reserved name in an HTTP header
         * MissingSettingsError - an authenticator setting is given nowhere
-    * TLSError - certificate files and handshakes
+    * TlsError - certificate files and handshakes
         * CertificateFileError - missing, unreadable, not PEM/PFX, wrong passphrase
         * CertificateMismatchError - the private key does not belong to the certificate
         * CertificateValidityError - expired or not yet valid
@@ -52,8 +52,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from qlikauth._deprecation import deprecated_names
 
 __all__ = [
     "AccessDeniedError",
@@ -90,8 +92,8 @@ __all__ = [
     "QlikAuthError",
     "SessionExpiredError",
     "SessionLimitError",
-    "TLSError",
     "TicketError",
+    "TlsError",
     "TooManyAttemptsError",
     "TransportError",
     "WebSocketRejectedError",
@@ -175,27 +177,27 @@ class MissingSettingsError(ConfigurationError):
         self.settings = tuple(settings)
 
 
-class TLSError(QlikAuthError):
+class TlsError(QlikAuthError):
     """Certificate material or a TLS handshake is wrong."""
 
 
-class CertificateFileError(TLSError):
+class CertificateFileError(TlsError):
     """A certificate or key file is missing, unreadable, malformed or locked."""
 
 
-class CertificateMismatchError(TLSError):
+class CertificateMismatchError(TlsError):
     """The private key does not belong to the certificate."""
 
 
-class CertificateValidityError(TLSError):
+class CertificateValidityError(TlsError):
     """A certificate is expired or not yet valid."""
 
 
-class CertificateChainError(TLSError):
+class CertificateChainError(TlsError):
     """The trusted root did not sign the certificate."""
 
 
-class HostnameMismatchError(TLSError):
+class HostnameMismatchError(TlsError):
     """The server certificate does not name the host that was dialled.
 
     ``server_names`` lists the names the certificate does hold.
@@ -215,7 +217,7 @@ class HostnameMismatchError(TLSError):
         self.server_names = server_names
 
 
-class HandshakeError(TLSError):
+class HandshakeError(TlsError):
     """The TLS handshake failed for a reason other than the host name."""
 
 
@@ -480,3 +482,9 @@ def session_count_in(text: str) -> int | None:
     """The session count Qlik names in a refusal (``... SessionCount: '5'``), if any."""
     match = _SESSION_COUNT_RE.search(text)
     return int(match.group(1)) if match else None
+
+
+if TYPE_CHECKING:
+    TLSError = TlsError  # deprecated spelling, served with a warning below
+else:
+    __getattr__ = deprecated_names(__name__, {"TLSError": ("qlikauth.errors.TlsError", TlsError)})

@@ -16,7 +16,7 @@ from typing import Literal
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from qlikauth.errors import ConfigurationError, ForeignHostError
-from qlikauth.tls import TlsConfig
+from qlikauth.tls.contexts import TlsConfig
 
 __all__ = ["DEFAULT_COOKIE_NAME", "Site", "VirtualProxy"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import qlikauth
 from qlikauth import errors
 from qlikauth.errors import (
     AppNotFoundError,
@@ -12,6 +13,7 @@ from qlikauth.errors import (
     LoginRedirectError,
     MethodNotFoundError,
     QlikAuthError,
+    TlsError,
     engine_error,
     redact_url,
 )
@@ -66,3 +68,18 @@ def test_every_error_is_in_the_module_docstring_tree() -> None:
 @pytest.mark.parametrize("name", [n for n in errors.__all__ if n[0].isupper()])
 def test_every_error_is_documented(name: str) -> None:
     assert getattr(errors, name).__doc__
+
+
+@pytest.mark.parametrize("module", [qlikauth, errors], ids=["qlikauth", "qlikauth.errors"])
+def test_tls_error_old_spelling_warns_and_is_the_same_class(module: object) -> None:
+    with pytest.warns(DeprecationWarning, match=r"TLSError is deprecated.*use .*TlsError"):
+        old = module.TLSError  # type: ignore[attr-defined]
+    assert old is TlsError
+    assert issubclass(errors.CertificateFileError, old)
+    assert "TLSError" not in errors.__all__
+    assert "TLSError" not in qlikauth.__all__
+
+
+def test_unknown_names_are_still_attribute_errors() -> None:
+    with pytest.raises(AttributeError, match="has no attribute 'TLSErr'"):
+        _ = errors.TLSErr  # type: ignore[attr-defined]

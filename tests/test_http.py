@@ -23,7 +23,7 @@ from qlikauth import (
     LoginRedirectError,
     Site,
     TlsConfig,
-    TLSError,
+    TlsError,
     TransportError,
     VirtualProxy,
     XrfkeyRejectedError,
@@ -334,7 +334,7 @@ def test_refused_client_certificate_is_explained(
     bundle = CertificateBundle(stranger.client, stranger.client_key, pki.root)
     proxy, qps = servers
     site = Site("localhost", proxy_port=proxy.port, qps_port=qps.port, tls=TlsConfig(bundle=bundle))
-    with HttpTransport(site) as transport, pytest.raises(TLSError) as info:
+    with HttpTransport(site) as transport, pytest.raises(TlsError) as info:
         transport.send(HttpRequest("GET", site.qps_url("ticket")))
     assert not isinstance(info.value, TransportError)
     assert info.value.hint

@@ -23,7 +23,7 @@ from qlikauth import (
     Site,
     TicketError,
     TlsConfig,
-    TLSError,
+    TlsError,
     TransportError,
     VirtualProxy,
     XrfkeyRejectedError,
@@ -231,13 +231,13 @@ def dropping(tmp_path: Path) -> Iterator[tuple[_DroppingServer, Site]]:
 def test_reads_are_retried_tickets_never(dropping: tuple[_DroppingServer, Site]) -> None:
     server, site = dropping
     with QpsClient(site, retries=2) as qps:
-        with pytest.raises((TransportError, TLSError)):
+        with pytest.raises((TransportError, TlsError)):
             qps.list_sessions()
         assert server.connections == 3
-        with pytest.raises((TransportError, TLSError)):
+        with pytest.raises((TransportError, TlsError)):
             qps.issue_ticket(ALICE)
         assert server.connections == 4
-        with pytest.raises((TransportError, TLSError)):
+        with pytest.raises((TransportError, TlsError)):
             qps.add_session(ALICE)
         assert server.connections == 5
 

@@ -12,7 +12,7 @@ from qlikauth.errors import (
     AuthenticationError,
     ConfigurationError,
     QlikAuthError,
-    TLSError,
+    TlsError,
 )
 
 __all__ = [
@@ -85,7 +85,7 @@ def emit(args: argparse.Namespace, data: dict[str, Any] | list[Any], text: str) 
 def exit_code_for(exc: QlikAuthError | type[QlikAuthError]) -> int:
     """The documented exit code for an error (or a kind of error)."""
     kind = exc if isinstance(exc, type) else type(exc)
-    if issubclass(kind, ConfigurationError | TLSError):
+    if issubclass(kind, ConfigurationError | TlsError):
         return EXIT_CONFIG
     if issubclass(kind, AuthenticationError):
         return EXIT_AUTH

@@ -45,7 +45,7 @@ from qlikauth.errors import (
 from qlikauth.qps import QpsClient
 from qlikauth.session_cache import CachedSessionAuth, SessionCache, cache_key, fingerprint
 from qlikauth.site import Site
-from qlikauth.tls import InsecureTLSWarning
+from qlikauth.tls.contexts import InsecureTlsWarning
 
 __all__ = [
     "INSECURE_WARNING",
@@ -87,7 +87,7 @@ def command(handler: Handler) -> Handler:
                 print(INSECURE_WARNING, file=sys.stderr)
                 with warnings.catch_warnings():
                     # Said once above, loudly; the per-context warning would repeat it.
-                    warnings.simplefilter("ignore", InsecureTLSWarning)
+                    warnings.simplefilter("ignore", InsecureTlsWarning)
                     warnings.simplefilter("ignore", InsecureRequestWarning)
                     return handler(args)
             return handler(args)

@@ -21,10 +21,12 @@ from typing import Any
 
 from qlikauth._files import atomic_write
 from qlikauth.cli._common import EXIT_CONFIG, EXIT_OK, common_options, emit, show_help
-from qlikauth.errors import ConfigurationError, TLSError
-from qlikauth.handshake import check_connection
+from qlikauth.errors import ConfigurationError, TlsError
 from qlikauth.pki import make_test_pki
-from qlikauth.tls import CertificateBundle, Finding, TlsConfig, diagnose
+from qlikauth.tls.bundle import CertificateBundle, diagnose
+from qlikauth.tls.contexts import TlsConfig
+from qlikauth.tls.diagnosis import Finding
+from qlikauth.tls.handshake import check_connection
 
 __all__ = ["PASSWORD_ENV", "PASSWORD_FILE", "register"]
 
@@ -222,6 +224,6 @@ def _connect(args: argparse.Namespace, path: Path, password: str | None) -> list
     try:
         bundle = CertificateBundle.from_folder(path, passphrase=password)
         config = TlsConfig(bundle=bundle, verify=not args.insecure)
-    except TLSError as exc:
+    except TlsError as exc:
         return [Finding("error", f"cannot connect: {exc.message}", exc.hint)]
     return check_connection(args.host, args.connect, config=config, timeout=args.timeout or 10.0)

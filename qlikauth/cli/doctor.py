@@ -38,17 +38,17 @@ from qlikauth.errors import (
     LoginRedirectError,
     QlikAuthError,
     SessionLimitError,
-    TLSError,
+    TlsError,
     TransportError,
 )
-from qlikauth.handshake import check_connection
 from qlikauth.http.diagnosis import check_response
 from qlikauth.http.drivers import run_flow
 from qlikauth.http.transport import HttpTransport
 from qlikauth.http.values import HttpRequest, HttpResponse
 from qlikauth.qps import list_sessions_request, parse_sessions
 from qlikauth.sessions import personal_api_user
-from qlikauth.tls import TlsConfig
+from qlikauth.tls.contexts import TlsConfig
+from qlikauth.tls.handshake import check_connection
 
 __all__ = ["SKEW_ERROR", "SKEW_WARNING", "Step", "register"]
 
@@ -80,10 +80,10 @@ class Step:
 
 #: The kind of error a failed step stands for, when no exception named it (for the exit code).
 _STEP_ERRORS: dict[str, type[QlikAuthError]] = {
-    "certificates": TLSError,
+    "certificates": TlsError,
     "dns": TransportError,
     "tcp": TransportError,
-    "tls": TLSError,
+    "tls": TlsError,
     "qps": ConfigurationError,
     "virtual proxy": ConfigurationError,
     "clock": ConfigurationError,
@@ -458,7 +458,7 @@ def _doctor(args: argparse.Namespace) -> int:
     report = _Report()
     try:
         resolved = resolve_args(args)
-    except (ConfigurationError, TLSError) as exc:
+    except (ConfigurationError, TlsError) as exc:
         report.failed("configuration", exc)
         steps = report.steps
         name = getattr(args, "profile", None)

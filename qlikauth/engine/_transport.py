@@ -41,7 +41,7 @@ from qlikauth.logfilter import SecretFilter
 if TYPE_CHECKING:
     from qlikauth.credentials import Credentials
     from qlikauth.site import Site
-    from qlikauth.tls import TlsConfig
+    from qlikauth.tls.contexts import TlsConfig
 
 __all__ = ["ConnectOptions", "close_details", "connect_error", "options_for"]
 
@@ -135,7 +135,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def _explain_tls(exc: BaseException, options: ConnectOptions) -> QlikAuthError:
-    from qlikauth.handshake import explain_tls_failure
+    from qlikauth.tls.handshake import explain_tls_failure
 
     # Hand over the socket-level error, not the websockets wrapper: reading attributes of
     # ConnectionClosed (its deprecated ``reason``) warns.

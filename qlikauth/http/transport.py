@@ -19,9 +19,9 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from qlikauth.errors import QlikAuthError, TransportError
-from qlikauth.handshake import errors_in, explain_tls_failure
 from qlikauth.http.values import HttpRequest, HttpResponse
 from qlikauth.site import Site
+from qlikauth.tls.handshake import errors_in, explain_tls_failure
 
 __all__ = ["HttpStream", "HttpTransport", "mount_site_tls"]
 

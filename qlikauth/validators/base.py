@@ -69,7 +69,7 @@ class Validator(Protocol):
     :class:`~qlikauth.errors.InvalidCredentialsError` (wrong name or password),
     :class:`~qlikauth.errors.AccountRestrictedError` (right password, but the account may
     not log on now; ``reason`` says why), :class:`~qlikauth.errors.TransportError`,
-    :class:`~qlikauth.errors.TLSError` or :class:`~qlikauth.errors.ConfigurationError`.
+    :class:`~qlikauth.errors.TlsError` or :class:`~qlikauth.errors.ConfigurationError`.
     It never logs the password, and never puts it into an exception or a repr.
     """
 

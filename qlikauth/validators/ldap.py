@@ -30,11 +30,11 @@ from qlikauth.errors import (
     HostnameMismatchError,
     InvalidCredentialsError,
     QlikAuthError,
-    TLSError,
+    TlsError,
     TransportError,
 )
-from qlikauth.handshake import HOSTNAME_MISMATCH_CODES, VALIDITY_CODES
 from qlikauth.site import Site
+from qlikauth.tls.handshake import HOSTNAME_MISMATCH_CODES, VALIDITY_CODES
 from qlikauth.validators.base import (
     INVALID_CREDENTIALS,
     ParsedUsername,
@@ -102,7 +102,7 @@ def bind_failure(message: str, username: str) -> QlikAuthError:
     return account_restricted(reason, username)
 
 
-def _tls_error(exc: BaseException, where: str, server_name: str, ca: str) -> TLSError:
+def _tls_error(exc: BaseException, where: str, server_name: str, ca: str) -> TlsError:
     if isinstance(exc, ssl.SSLCertVerificationError):
         code = exc.verify_code
         if code in HOSTNAME_MISMATCH_CODES:
@@ -212,12 +212,12 @@ class LdapValidator:
 
     def _make_context(self) -> ssl.SSLContext:
         if not self.verify:
-            from qlikauth.tls import InsecureTLSWarning
+            from qlikauth.tls.contexts import InsecureTlsWarning
 
             warnings.warn(
                 f"LDAP TLS verification is off for {self.url}: anyone on the path can "
                 "read the passwords",
-                InsecureTLSWarning,
+                InsecureTlsWarning,
                 stacklevel=3,
             )
             context = ssl.create_default_context()

@@ -12,7 +12,7 @@ from qlikauth import (
     Route,
     Site,
     TlsConfig,
-    TLSError,
+    TlsError,
     TransportError,
 )
 from qlikauth.auth.base import Authenticator
@@ -84,7 +84,7 @@ def test_untrusted_client_certificate_is_refused_in_the_handshake(
         proxy_port=site.proxy_port,
         tls=TlsConfig(bundle=foreign),
     )
-    with HttpTransport(site) as transport, pytest.raises((TLSError, TransportError)) as error:
+    with HttpTransport(site) as transport, pytest.raises((TlsError, TransportError)) as error:
         run_flow(CertificateAuth("alice", "QLIKEMU", probe=True).login(site), transport)
     # TLS 1.3: the server's refusal arrives after the handshake, as a closed connection;
     # the transport names the port, QPS calls explain it (see tests/test_qps.py).

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from qlikauth import ConfigurationError, SessionLimitError, TLSError, TransportError, __version__
+from qlikauth import ConfigurationError, SessionLimitError, TlsError, TransportError, __version__
 from qlikauth.cli import build_parser, main
 from qlikauth.cli._common import exit_code_for
 
@@ -37,7 +37,7 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
 
 def test_exit_codes_follow_the_error_kind() -> None:
     assert exit_code_for(ConfigurationError("x")) == 4
-    assert exit_code_for(TLSError("x")) == 4
+    assert exit_code_for(TlsError("x")) == 4
     assert exit_code_for(SessionLimitError("x")) == 3
     assert exit_code_for(TransportError("x")) == 1
 

@@ -22,7 +22,7 @@ from qlikauth.errors import (
     ObjectNotFoundError,
     SessionExpiredError,
     SessionLimitError,
-    TLSError,
+    TlsError,
     TransportError,
     WebSocketRejectedError,
 )
@@ -216,7 +216,7 @@ def test_transport_and_tls_failures(site: Site) -> None:
             port = probe.getsockname()[1]
         with pytest.raises(TransportError, match="refused"):
             await AsyncEngineConnection.connect(f"ws://127.0.0.1:{port}/app/engineData")
-        with pytest.raises(TLSError):
+        with pytest.raises(TlsError):
             await AsyncEngineConnection.connect(
                 direct_credentials().websocket_url(site), ssl_context=ssl.create_default_context()
             )

@@ -31,7 +31,7 @@ from qlikauth.errors import (
     ObjectNotFoundError,
     SessionExpiredError,
     SessionLimitError,
-    TLSError,
+    TlsError,
     TransportError,
     WebSocketRejectedError,
 )
@@ -237,7 +237,7 @@ def test_direct_port_without_client_certificate_is_a_tls_error(
     qlik_emulator: EmulatorInfo, site: Site
 ) -> None:
     url = direct_credentials().websocket_url(site)
-    with pytest.raises(TLSError):
+    with pytest.raises(TlsError):
         EngineConnection.connect(
             url,
             ssl_context=site.tls.server_context(),
@@ -248,7 +248,7 @@ def test_direct_port_without_client_certificate_is_a_tls_error(
 
 def test_untrusted_server_is_a_tls_error(site: Site) -> None:
     context = ssl.create_default_context()
-    with pytest.raises(TLSError):
+    with pytest.raises(TlsError):
         EngineConnection.connect(direct_credentials().websocket_url(site), ssl_context=context)
 
 

@@ -15,14 +15,14 @@ from qlikauth.errors import (
     ConfigurationError,
     HostnameMismatchError,
     InvalidCredentialsError,
-    TLSError,
+    TlsError,
     TooManyAttemptsError,
     TransportError,
 )
 from qlikauth.pki import make_test_pki
 from qlikauth.testing.samba import SambaDomainController
 from qlikauth.testing.validators import ValidatorContract, exception_texts
-from qlikauth.tls import InsecureTLSWarning
+from qlikauth.tls import InsecureTlsWarning
 from qlikauth.validators import FailureLimiter, LdapValidator, RateLimitedValidator, Validator
 
 # The first test also waits for the session's domain controller to be provisioned: about
@@ -181,7 +181,7 @@ def test_wrong_ca_fails_the_tls_check(samba_ad: SambaDomainController, tmp_path:
     alice = samba_ad.user("alice")
     with pytest.raises(CertificateChainError) as caught:
         validator.validate(alice.upn, alice.password)
-    assert isinstance(caught.value, TLSError)
+    assert isinstance(caught.value, TlsError)
     assert alice.password not in "\n".join(exception_texts(caught.value))
 
 
@@ -210,7 +210,7 @@ def test_missing_ca_file(tmp_path: Path) -> None:
 
 
 def test_verify_false_warns_and_works(samba_ad: SambaDomainController) -> None:
-    with pytest.warns(InsecureTLSWarning):
+    with pytest.warns(InsecureTlsWarning):
         validator = LdapValidator(samba_ad.ldaps_url, verify=False)
     alice = samba_ad.user("alice")
     assert validator.validate(alice.upn, alice.password).user_id == "alice"
@@ -239,7 +239,7 @@ def test_password_appears_in_no_log_and_no_error(
             validator.validate(username, password)
         texts.append("\n".join(exception_texts(caught.value)))
     bad_ca = make_validator(samba_ad, ca_file=make_test_pki(tmp_path, pfx_password="x").root)
-    with pytest.raises(TLSError) as tls_failure:
+    with pytest.raises(TlsError) as tls_failure:
         bad_ca.validate("alice@corp.example.com", samba_ad.user("alice").password)
     texts.append("\n".join(exception_texts(tls_failure.value)))
     alice = samba_ad.user("alice")

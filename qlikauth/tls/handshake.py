@@ -24,17 +24,12 @@ from qlikauth.errors import (
     HandshakeError,
     HostnameMismatchError,
     QlikAuthError,
-    TLSError,
+    TlsError,
 )
-from qlikauth.tls import (
-    CertificateBundle,
-    Finding,
-    TlsConfig,
-    certificate_names,
-    hostname_advice,
-    is_ip_address,
-    load_identity,
-)
+from qlikauth.tls.bundle import CertificateBundle
+from qlikauth.tls.contexts import TlsConfig, load_identity
+from qlikauth.tls.diagnosis import Finding
+from qlikauth.tls.hostnames import certificate_names, hostname_advice, is_ip_address
 
 __all__ = [
     "HOSTNAME_MISMATCH_CODES",
@@ -54,7 +49,7 @@ def _peer_certificate(
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     if bundle is not None:
-        with contextlib.suppress(TLSError, OSError):
+        with contextlib.suppress(TlsError, OSError):
             load_identity(context, bundle)
     server_name = None if is_ip_address(host) else host
     with (
@@ -137,7 +132,7 @@ def explain_tls_failure(
     port: int,
     config: TlsConfig | None = None,
     timeout: float = 5.0,
-) -> TLSError:
+) -> TlsError:
     """Turn a failed TLS handshake (``ssl`` error, or one wrapped by requests/urllib3/
     websockets) into the specific qlikauth error, with what to change.
 
@@ -147,7 +142,7 @@ def explain_tls_failure(
     where = f"{host}:{port}"
     bundle = config.bundle if config is not None else None
     for err in errors_in(exc):
-        if isinstance(err, TLSError):
+        if isinstance(err, TlsError):
             return err
         if isinstance(err, ssl.SSLCertVerificationError):
             return _explain_verification(err, host, port, config, timeout)
@@ -184,7 +179,7 @@ def explain_tls_failure(
 
 def _explain_rejected_client(
     err: ssl.SSLError, where: str, bundle: CertificateBundle | None
-) -> TLSError:
+) -> TlsError:
     reason = str(err.reason)
     if bundle is None:
         return HandshakeError(
@@ -220,7 +215,7 @@ def _explain_verification(
     port: int,
     config: TlsConfig | None,
     timeout: float,
-) -> TLSError:
+) -> TlsError:
     where = f"{host}:{port}"
     code = err.verify_code
     bundle = config.bundle if config is not None else None
@@ -269,8 +264,8 @@ def check_connection(
     where = f"{host}:{port}"
     try:
         context = config.client_context() if config.bundle else config.server_context()
-    except (TLSError, ConfigurationError) as exc:
-        return [Finding("error", exc.message, exc.hint)]
+    except (TlsError, ConfigurationError) as exc:
+        return [Finding.from_error(exc)]
     try:
         with (
             socket.create_connection((host, port), timeout=timeout) as raw,
@@ -293,7 +288,7 @@ def check_connection(
                 )
             ]
         failure = explain_tls_failure(exc, host=host, port=port, config=config, timeout=timeout)
-        return [Finding("error", failure.message, failure.hint)]
+        return [Finding.from_error(failure)]
     who = "with the client certificate" if config.bundle else "without a client certificate"
     if closed:
         # Some servers refuse a client certificate by closing without an alert.
