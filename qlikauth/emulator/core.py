@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from qlikauth.emulator.config import EmulatorConfig, VirtualProxyConfig
 from qlikauth.emulator.jwtcheck import JwtValidator
 from qlikauth.emulator.ntlm import NtlmAcceptors
+from qlikauth.emulator.release import ReleaseFacts, release_facts
 from qlikauth.emulator.state import (
     Counters,
     Faults,
@@ -83,16 +84,23 @@ class EmulatorCore:
         self.pki = pki
         self.jwt_key, self.jwt_cert = jwt_keypair
         self.engine = engine
+        self.release: ReleaseFacts = release_facts(config.release)
         self.urls = Urls(config.host)
         self.admin_token = secrets.token_urlsafe(24)
         self.faults = Faults()
         self.counters = Counters()
-        self.sessions = SessionStore(self.timeout_of, config.max_parallel_sessions)
+        self.sessions = SessionStore(
+            self.timeout_of,
+            config.max_parallel_sessions,
+            refuse_at_login=config.session_limit == "login",
+        )
         self.sessions.on_end = self._session_ended
         self.tickets = TicketStore(config.ticket_ttl)
         self.targets = TargetStore()
         self.jwt = {
-            vp.prefix: JwtValidator(self.jwt_cert, vp.jwt_claims, config.jwt_leeway)
+            vp.prefix: JwtValidator(
+                self.jwt_cert, vp.jwt_claims, vp.jwt_attribute_mapping, config.jwt_leeway
+            )
             for vp in config.virtual_proxies
             if vp.method == "jwt"
         }
@@ -185,9 +193,14 @@ class EmulatorCore:
             return add_query(target.uri, qlikTicket=ticket)
         return add_query(self.urls.proxy(prefix, "hub/", secure=secure), qlikTicket=ticket)
 
-    def allowed_hosts(self, vp: VirtualProxyConfig) -> set[str]:
-        """Host names the virtual proxy trusts for Origin and targetUri checks."""
-        return {self.config.host.lower(), "localhost"} | {h.lower() for h in vp.allow_list}
+    def origin_hosts(self, vp: VirtualProxyConfig) -> set[str]:
+        """Host names a websocket Origin (and csrftoken's Host) may name: the virtual
+        proxy's host allow list, exactly as configured (§2.1, [S38])."""
+        return {host.lower() for host in self.config.allow_list(vp)}
+
+    def target_hosts(self, vp: VirtualProxyConfig) -> set[str]:
+        """Host names a ``targetUri`` may name: the proxy's own, or the allow list's (§1.6)."""
+        return {self.config.host.lower()} | self.origin_hosts(vp)
 
     # -- sockets and session ends -----------------------------------------------------
 

@@ -138,7 +138,7 @@ def test_legacy_proxy_must_authenticate_is_renewed_once(
     qlik_emulator_factory: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="qlikauth.client")
-    info = qlik_emulator_factory(legacy_websocket=True)
+    info = qlik_emulator_factory(release="2024-05")
     site = make_site(info, "hdr")
     user = QlikUser("QLIKEMU", new_user_id())
     from qlikauth.auth.header import HeaderAuth
