@@ -18,7 +18,7 @@ from qlikauth.auth.session import SessionAuth
 from qlikauth.auth.ticket import TicketAuth, issue_ticket
 from qlikauth.auth.windows import WindowsAuth
 from qlikauth.client import AsyncQlikClient, QlikClient, RequestsAuth
-from qlikauth.credentials import Credentials, QlikUser, Route, WebSocketOptions
+from qlikauth.credentials import Credentials, Route, WebSocketOptions
 from qlikauth.download import DownloadResult
 from qlikauth.engine import (
     AsyncDoc,
@@ -71,6 +71,7 @@ from qlikauth.errors import (
     WebSocketRejectedError,
     XrfkeyRejectedError,
 )
+from qlikauth.identity import QlikUser
 from qlikauth.qps import AsyncQpsClient, ProxySession, QpsClient, Ticket
 from qlikauth.site import Site, VirtualProxy
 from qlikauth.tls import CertificateBundle, InsecureTLSWarning, TlsConfig
