@@ -23,7 +23,12 @@ from qlikauth.emulator.common import query_value, text_response
 from qlikauth.emulator.config import VirtualProxyConfig, is_ip_address
 from qlikauth.emulator.core import EmulatorCore
 from qlikauth.emulator.state import Session, SessionLimitExceeded
-from qlikauth.emulator.wsbridge import EngineSocket, notification, serve_engine_socket
+from qlikauth.emulator.wsbridge import (
+    EngineSocket,
+    notification,
+    send_texts,
+    serve_engine_socket,
+)
 
 if TYPE_CHECKING:
     from qlikauth.emulator.proxy import Proxy
@@ -137,7 +142,7 @@ class ProxySockets:
     async def _refuse(
         ws: web.WebSocketResponse, limit: SessionLimitExceeded
     ) -> web.WebSocketResponse:
-        await ws.send_str(notification("OnMaxParallelSessionsExceeded", limit.text))
+        await send_texts(ws, [notification("OnMaxParallelSessionsExceeded", limit.text)])
         await ws.close()
         return ws
 

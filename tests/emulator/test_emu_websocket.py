@@ -314,3 +314,33 @@ def test_direct_engine_user_header_is_url_decoded(wire: Any) -> None:
         assert "QLIK EMU" in me and "jörg" in me
     finally:
         ws.close()
+
+
+# -- clients that go away ---------------------------------------------------------------------
+
+
+def _wait_until_closed(wire: Any) -> None:
+    deadline = time.monotonic() + 10
+    while wire.info.counters()["websockets_open"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert wire.info.counters()["websockets_open"] == 0
+
+
+@pytest.mark.parametrize("release", ["2024-05", "2024-11"])
+def test_a_client_that_leaves_mid_call_is_no_server_error(
+    fresh_wire: Any, release: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    wire = fresh_wire(release=release)
+    for _ in range(3):
+        sid = wire.add_session("hdr", wire.new_user())
+        token = wire.csrf("hdr", sid) if release == "2024-11" else None
+        ws = wire.ws_proxy("hdr", sid=sid, token=token, origin="https://localhost")
+        wire.recv(ws)
+        ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "handle": -1, "method": "GetDocList"}))
+        ws.socket.shutdown(socket.SHUT_RDWR)  # gone before the answer, without a close frame
+        ws.socket.close()
+    _wait_until_closed(wire)
+    errors = [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert errors == [], [r.getMessage() for r in errors]
