@@ -5,7 +5,8 @@ Fixtures (enable with ``pytest_plugins = ["qlikauth.testing.plugin"]``):
 * ``qlik_emulator`` - one emulator for the whole test session (default configuration,
   release ``2024-11``);
 * ``qlik_emulator_2024_05`` - one emulator for the session that behaves as the May 2024
-  release (no ``/qps/csrftoken``, no websocket CSRF check);
+  release (no ``/qps/csrftoken``, no websocket CSRF check); ``qlik_emulator_2024_11`` is
+  the November 2024 one (the same emulator as ``qlik_emulator``);
 * ``qlik_emulator_release`` - one session emulator per release mode, ``2024-05`` then
   ``2024-11``: a test that uses it runs once for each (its ids are the releases);
 * ``qlik_emulator_http`` - one emulator for the session that also serves the proxy and the
@@ -41,6 +42,7 @@ __all__ = [
     "emulator_process",
     "qlik_emulator",
     "qlik_emulator_2024_05",
+    "qlik_emulator_2024_11",
     "qlik_emulator_factory",
     "qlik_emulator_fresh",
     "qlik_emulator_http",
@@ -254,18 +256,25 @@ def qlik_emulator_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def qlik_emulator(
+def qlik_emulator_2024_11(
     tmp_path_factory: pytest.TempPathFactory, qlik_emulator_template: Path
 ) -> Iterator[EmulatorInfo]:
+    """One emulator for the whole session, behaving as the November 2024 release (the
+    default: ``qlik_emulator`` is this one)."""
+    pytest.importorskip("aiohttp", reason="the emulator needs the 'server' extra (aiohttp)")
+    state = tmp_path_factory.mktemp("qlik-emulator")
+    with running_emulator(state, qlik_emulator_template, release="2024-11") as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
+def qlik_emulator(qlik_emulator_2024_11: EmulatorInfo) -> EmulatorInfo:
     """One emulator for the whole test session (do not change its state in a test).
 
     It keeps Qlik's limit of 5 parallel sessions per user, and sessions last 30 minutes:
     give each test its own user id, or end the sessions it creates.
     """
-    pytest.importorskip("aiohttp", reason="the emulator needs the 'server' extra (aiohttp)")
-    state = tmp_path_factory.mktemp("qlik-emulator")
-    with running_emulator(state, qlik_emulator_template) as info:
-        yield info
+    return qlik_emulator_2024_11
 
 
 @pytest.fixture(scope="session")
@@ -283,8 +292,8 @@ def qlik_emulator_2024_05(
 @pytest.fixture(scope="session", params=RELEASES, ids=RELEASES)
 def qlik_emulator_release(request: pytest.FixtureRequest) -> EmulatorInfo:
     """The session emulator of each release mode in turn: a test using it runs for both
-    (``qlik_emulator_2024_05``, then ``qlik_emulator``)."""
-    name = "qlik_emulator_2024_05" if request.param == "2024-05" else "qlik_emulator"
+    (``qlik_emulator_2024_05``, then ``qlik_emulator_2024_11``)."""
+    name = "qlik_emulator_2024_05" if request.param == "2024-05" else "qlik_emulator_2024_11"
     info: EmulatorInfo = request.getfixturevalue(name)
     return info
 
