@@ -125,6 +125,31 @@ def test_empty_allow_list_refuses_every_origin(fresh_wire: Any) -> None:
         assert error.response.status_code == 403
 
 
+def test_a_site_reached_by_ip_with_an_allowed_origin_opens(wire: Any) -> None:
+    # The client dials 127.0.0.1 (in the certificate) and sends an Origin of the allow list:
+    # the Origin decides, not the name dialled.
+    sid = wire.add_session("hdr", wire.new_user())
+    token = wire.csrf("hdr", sid)
+    port = wire.info["ports"]["proxy"]
+    url = f"wss://127.0.0.1:{port}/hdr/app/engineData?qlik-csrf-token={token}"
+
+    def socket(origin: str) -> Any:
+        return connect(
+            url,
+            ssl=wire.ssl_context(),
+            origin=Origin(origin),
+            additional_headers={"Cookie": f"X-Qlik-Session-hdr={sid}"},
+            proxy=None,
+            legacy=True,  # websockets 17: connect directly, not as a context manager
+            open_timeout=10,
+        )
+
+    assert _rejected(lambda: socket("https://127.0.0.1")).response.status_code == 403
+    ws = socket(f"https://{wire.info.host}")
+    assert wire.recv(ws)["method"] == "OnConnected"
+    ws.close()
+
+
 def test_no_implicit_localhost_when_the_host_is_another_name(fresh_wire: Any) -> None:
     import uuid
 
