@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from qlikauth.emulator.config import EmulatorConfig, VirtualProxyConfig
@@ -27,15 +27,27 @@ from qlikauth.pki import TestPki
 
 if TYPE_CHECKING:
     from qlikauth.emulator.qix import Engine
-    from qlikauth.emulator.wsbridge import EngineSocket
 
-__all__ = ["EmulatorCore", "Urls", "add_query", "listener"]
+__all__ = ["EmulatorCore", "OpenSocket", "Urls", "add_query", "listener"]
 
 _END_NOTIFICATIONS = {
     "timeout": ("OnSessionTimedOut", "The session has timed out due to inactivity."),
     "logout": ("OnSessionLoggedOut", "The user has logged out."),
     "deleted": ("OnSessionClosed", "The proxy session was closed."),
 }
+
+
+class OpenSocket(Protocol):
+    """An open client websocket, as the core ends it (``wsbridge.OpenSocket``)."""
+
+    async def notify_and_close(self, method: str, message: str) -> None:
+        """Push a proxy notification, then close."""
+
+    def drop(self) -> None:
+        """Cut the connection without a close frame."""
+
+    async def going_away(self) -> None:
+        """Close with 1001 (the emulator stops)."""
 
 
 def add_query(url: str, **params: str) -> str:
@@ -110,8 +122,8 @@ class EmulatorCore:
         self.form_tokens: dict[str, str] = {}
         # Engine calls may be slow (large exports): keep them off the event loop.
         self.engine_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="qlikemu-qix")
-        self.sockets: dict[tuple[str, str], set[EngineSocket]] = {}
-        self.all_sockets: set[EngineSocket] = set()
+        self.sockets: dict[tuple[str, str], set[OpenSocket]] = {}
+        self.all_sockets: set[OpenSocket] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         # The loop keeps only weak references to tasks: hold them until they finish.
         self._tasks: set[asyncio.Task[None]] = set()
@@ -204,7 +216,7 @@ class EmulatorCore:
 
     # -- sockets and session ends -----------------------------------------------------
 
-    def register_socket(self, session: Session | None, sock: EngineSocket) -> None:
+    def register_socket(self, session: Session | None, sock: OpenSocket) -> None:
         """Track an open socket (per session, so that a session end can close it)."""
         self.all_sockets.add(sock)
         self.counters.websocket_connections += 1
@@ -212,7 +224,7 @@ class EmulatorCore:
         if session is not None:
             self.sockets.setdefault((session.prefix, session.session_id), set()).add(sock)
 
-    def unregister_socket(self, session: Session | None, sock: EngineSocket) -> None:
+    def unregister_socket(self, session: Session | None, sock: OpenSocket) -> None:
         """Forget a closed socket."""
         if sock in self.all_sockets:
             self.all_sockets.discard(sock)

@@ -1,55 +1,34 @@
 """The proxy listener (QPS front end, 443 on Qlik): virtual proxies, sessions, resources.
 
-Decision order for a resource (qlik-protocol.md §2.3): a valid ticket or a session cookie
-of *this* virtual proxy, then anonymous access, then the method's own credential (header or
-JWT), else the login redirect. A session id sent in any other way (for example a request
-header ``X-Qlik-Session``) authenticates nothing. The Personal API (``/{prefix}/qps/...``,
-``csrftoken`` included) knows only the session cookie: no ticket, header or token there.
-Websockets are served by :mod:`qlikauth.emulator.wsproxy`.
+A resource is served to whoever :class:`~qlikauth.emulator.proxylogin.ProxyLogin` says the
+request is; nobody gets the login redirect (qlik-protocol.md §2.3). The Personal API
+(``/{prefix}/qps/...``, ``csrftoken`` included) knows only the session cookie: no ticket,
+header or token there. Websockets are served by :mod:`qlikauth.emulator.wsproxy`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import mimetypes
-import uuid
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from aiohttp import web
 
 from qlikauth.emulator.common import check_xrfkey, json_response, query_value, text_response
 from qlikauth.emulator.config import VirtualProxyConfig
-from qlikauth.emulator.core import EmulatorCore, listener
-from qlikauth.emulator.headerpattern import HeaderPattern
-from qlikauth.emulator.jwtcheck import JwtRejected
+from qlikauth.emulator.core import EmulatorCore
+from qlikauth.emulator.proxylogin import ProxyLogin, cookie_name
 from qlikauth.emulator.qrs import Qrs
-from qlikauth.emulator.state import Session, SessionLimitExceeded
+from qlikauth.emulator.state import Session
 from qlikauth.emulator.wsproxy import ProxySockets, origin_problem
 
-__all__ = ["Auth", "Proxy", "cookie_name"]
+__all__ = ["Proxy"]
 
-_TICKET_PARAMS = ("qlikticket", "x-qlik-ticket")
 _CHUNK = 64 * 1024
-
-
-def cookie_name(vp: VirtualProxyConfig, request: web.Request) -> str:
-    """The virtual proxy's session cookie name on this request's scheme (§2.1: Qlik
-    appends ``-HTTP`` over plain http, so the two schemes never share a session cookie)."""
-    return vp.cookie_name if request.secure else f"{vp.cookie_name}-HTTP"
-
-
-@dataclass
-class Auth:
-    """Who a request is: a session (maybe new), a refusal to answer, or nobody."""
-
-    session: Session | None = None
-    new_session: bool = False
-    failure: web.Response | None = None
-    limit: SessionLimitExceeded | None = None
 
 
 @dataclass(frozen=True)
@@ -63,104 +42,14 @@ class Proxy:
 
     def __init__(self, core: EmulatorCore) -> None:
         self.core = core
+        self.login = ProxyLogin(core)
         self.qrs = Qrs(core)
-        self.sockets = ProxySockets(core, self)
-
-    # -- authentication -----------------------------------------------------------------
-
-    def _create(
-        self,
-        vp: VirtualProxyConfig,
-        directory: str,
-        user_id: str,
-        attributes: list[dict[str, str]],
-        *,
-        anonymous: bool = False,
-    ) -> Auth:
-        try:
-            session = self.core.sessions.create(
-                vp.prefix, directory, user_id, attributes, anonymous=anonymous
-            )
-        except SessionLimitExceeded as exc:
-            return Auth(failure=text_response(403, exc.text), limit=exc)
-        return Auth(session=session, new_session=True)
-
-    def _header_user(self, vp: VirtualProxyConfig, value: str) -> tuple[str, str] | str:
-        if not value.isascii() or "\r" in value or "\n" in value:
-            return "header values must be US-ASCII"
-        if vp.method == "header":
-            value = value.strip()
-            if not value or "\\" in value:
-                return "the header must hold a user id (no backslash, not empty)"
-            return vp.user_directory, value
-        return HeaderPattern(vp.header_pattern).parse(value)
-
-    def session_of(self, request: web.Request, vp: VirtualProxyConfig) -> Session | None:
-        """The live session the request's cookie names on this virtual proxy, if any."""
-        cookie = request.cookies.get(cookie_name(vp, request))
-        return self.core.sessions.get(vp.prefix, cookie) if cookie else None
-
-    def authenticate(self, request: web.Request, vp: VirtualProxyConfig) -> Auth:
-        """Who this request for a resource is on this virtual proxy (the module docstring)."""
-        core = self.core
-        for name in _TICKET_PARAMS:
-            value = query_value(request, name)
-            if value is None:
-                continue
-            ticket, _why = core.tickets.consume(value, vp.prefix)
-            if ticket is not None:
-                return self._create(vp, ticket.user_directory, ticket.user_id, ticket.attributes)
-        session = self.session_of(request, vp)
-        if session is not None:
-            return Auth(session=session)
-        if vp.anonymous == "always" or (
-            vp.anonymous == "allow" and query_value(request, "forceauthentication") != "yes"
-        ):
-            return self._create(vp, "NONE", f"anonymous{uuid.uuid4()}", [], anonymous=True)
-        if vp.method in ("header", "header_dynamic"):
-            value = request.headers.get(vp.header_name)
-            if value is not None:
-                user = self._header_user(vp, value)
-                if isinstance(user, str):
-                    return Auth(
-                        failure=text_response(
-                            401, f"Header authentication ({vp.header_name}): {user}."
-                        )
-                    )
-                return self._create(vp, user[0], user[1], [])
-        if vp.method == "jwt":
-            authorization = request.headers.get("Authorization", "")
-            scheme, _, token = authorization.partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                try:
-                    user_jwt = core.jwt[vp.prefix].validate(token.strip())
-                except JwtRejected as exc:
-                    return Auth(failure=text_response(401, f"JWT authentication failed: {exc}"))
-                return self._create(vp, user_jwt.directory, user_jwt.user_id, user_jwt.attributes)
-        return Auth()
-
-    def cookie(self, request: web.Request, vp: VirtualProxyConfig, session: Session) -> str:
-        """The ``Set-Cookie`` value for a new session."""
-        # HttpOnly and Path=/ are INFERRED (qlik-protocol.md §2.1); Secure over https only.
-        secure = "; Secure" if request.secure else ""
-        value = f"{cookie_name(vp, request)}={session.session_id}; Path=/{secure}; HttpOnly"
-        same_site = vp.same_site if request.secure else vp.same_site_http
-        if same_site:
-            value += f"; SameSite={same_site}"
-        return value
-
-    def original_uri(self, request: web.Request) -> str:
-        """The requested URL without its ticket (to return to after a login)."""
-        query = [(k, v) for k, v in request.query.items() if k.lower() not in _TICKET_PARAMS]
-        path = request.path
-        if query:
-            path += "?" + urlencode(query)
-        return f"{self.core.urls.base(listener('proxy', request.secure))}{path}"
+        self.sockets = ProxySockets(core, self.login)
 
     def _unauthenticated(self, request: web.Request, vp: VirtualProxyConfig) -> web.Response:
         if request.method in ("GET", "HEAD"):
             location = self.core.login_redirect(
-                vp, self.original_uri(request), secure=request.secure
+                vp, self.login.original_uri(request), secure=request.secure
             )
             if location is not None:
                 return web.Response(status=302, headers={"Location": location})
@@ -190,7 +79,7 @@ class Proxy:
         path = rest.rstrip("/")
         if path == "qps" or path.startswith("qps/"):
             return self._personal(request, vp, path)
-        auth = self.authenticate(request, vp)
+        auth = self.login.authenticate(request, vp)
         if auth.failure is not None:
             return auth.failure
         session = auth.session
@@ -198,7 +87,7 @@ class Proxy:
             return self._unauthenticated(request, vp)
         response = await self._resource(request, vp, path, session)
         if auth.new_session and not response.prepared:
-            response.headers.add("Set-Cookie", self.cookie(request, vp, session))
+            response.headers.add("Set-Cookie", self.login.cookie(request, vp, session))
         return response
 
     async def _resource(
@@ -221,7 +110,7 @@ class Proxy:
 
     def _personal(self, request: web.Request, vp: VirtualProxyConfig, path: str) -> web.Response:
         """``/{prefix}/qps/...``: the session cookie only (§1.1: it relies on the cookie)."""
-        session = self.session_of(request, vp)
+        session = self.login.session_of(request, vp)
         if path == "qps/user" and request.method == "GET":
             if session is None:
                 return self._user_inactive(request, vp)
@@ -346,7 +235,7 @@ class Proxy:
         )
         response.content_length = size
         if request.cookies.get(cookie_name(vp, request)) != session.session_id:
-            response.headers.add("Set-Cookie", self.cookie(request, vp, session))
+            response.headers.add("Set-Cookie", self.login.cookie(request, vp, session))
         await response.prepare(request)
         if request.method == "HEAD":
             return _Served(response, complete=False)

@@ -159,8 +159,7 @@ class Emulator:
         core = self.core
         if core is not None:
             for sock in list(core.all_sockets):
-                with contextlib.suppress(ConnectionError, RuntimeError):
-                    await sock.ws.close(code=1001, message=b"emulator stopping")
+                await sock.going_away()
         transports = [
             handler.transport
             for runner in self._runners

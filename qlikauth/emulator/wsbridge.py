@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -117,6 +118,11 @@ class EngineSocket:
             await self.ws.close()
         except (ConnectionError, RuntimeError):
             pass
+
+    async def going_away(self) -> None:
+        """Close with 1001 (the emulator stops); a client already gone is no error."""
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.ws.close(code=1001, message=b"emulator stopping")
 
     def drop(self) -> None:
         """Cut the connection without a close frame (fault injection)."""

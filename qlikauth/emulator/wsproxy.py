@@ -22,6 +22,7 @@ from aiohttp import web
 from qlikauth.emulator.common import query_value, text_response
 from qlikauth.emulator.config import VirtualProxyConfig, is_ip_address
 from qlikauth.emulator.core import EmulatorCore
+from qlikauth.emulator.proxylogin import ProxyLogin, cookie_name
 from qlikauth.emulator.state import Session, SessionLimitExceeded
 from qlikauth.emulator.wsbridge import (
     EngineSocket,
@@ -31,7 +32,6 @@ from qlikauth.emulator.wsbridge import (
 )
 
 if TYPE_CHECKING:
-    from qlikauth.emulator.proxy import Proxy
     from qlikauth.emulator.qix import EngineConnection
 
 __all__ = ["ProxySockets", "app_route", "origin_problem"]
@@ -83,16 +83,16 @@ def origin_problem(
 class ProxySockets:
     """The ``/{prefix}/app/...`` route of the proxy listener."""
 
-    def __init__(self, core: EmulatorCore, proxy: Proxy) -> None:
+    def __init__(self, core: EmulatorCore, login: ProxyLogin) -> None:
         self.core = core
-        self.proxy = proxy
+        self.login = login
 
     def _cswsh_check(self, request: web.Request, vp: VirtualProxyConfig) -> Session | str:
         if "Authorization" in request.headers:
             return "Authorization header on the websocket upgrade"
-        session = self.proxy.session_of(request, vp)
+        session = self.login.session_of(request, vp)
         if session is None:
-            name = vp.cookie_name if request.secure else f"{vp.cookie_name}-HTTP"
+            name = cookie_name(vp, request)
             return f"no session cookie {name} of a live session of this virtual proxy"
         token = query_value(request, "qlik-csrf-token")
         if not token:
@@ -115,11 +115,11 @@ class ProxySockets:
                 return text_response(403, f"{_CSWSH}: {checked}.")
             await ws.prepare(request)
             return await self._serve(request, ws, vp, checked, route, None)
-        auth = self.proxy.authenticate(request, vp)
+        auth = self.login.authenticate(request, vp)
         if auth.failure is not None and auth.limit is None:
             return auth.failure
         if auth.new_session and auth.session is not None:
-            ws.headers.add("Set-Cookie", self.proxy.cookie(request, vp, auth.session))
+            ws.headers.add("Set-Cookie", self.login.cookie(request, vp, auth.session))
         await ws.prepare(request)
         if auth.limit is not None:
             return await self._refuse(ws, auth.limit)
@@ -154,7 +154,7 @@ class ProxySockets:
         core.register_socket(None, sock)
         try:
             if await sock.first_text() is not None:
-                login = core.login_uri(vp, self.proxy.original_uri(request), secure=request.secure)
+                login = core.login_uri(vp, self.login.original_uri(request), secure=request.secure)
                 params = {"loginUri": login, "mustAuthenticate": True}
                 await sock.send_all(
                     [

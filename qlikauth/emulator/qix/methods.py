@@ -49,7 +49,7 @@ from qlikauth.emulator.qix.rpc import (
 from qlikauth.emulator.qix.values import as_number, json_number, text_of
 
 if TYPE_CHECKING:
-    from qlikauth.emulator.qix.session import EngineUser
+    from qlikauth.emulator.qix.user import EngineUser
 
 __all__ = ["ENGINE_VERSION", "METHODS", "Call", "EngineServices", "Method", "Reply"]
 

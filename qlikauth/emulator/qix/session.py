@@ -32,6 +32,7 @@ from qlikauth.emulator.qix.rpc import (
     RpcError,
     bind_params,
 )
+from qlikauth.emulator.qix.user import EngineUser
 
 __all__ = [
     "SESSION_STATES",
@@ -54,14 +55,6 @@ SESSION_STATES = (
 """``qSessionState`` values (qlik-protocol.md §3.2), in enum order."""
 
 _GLOBAL_ONLY = "engineData"
-
-
-@dataclass(frozen=True)
-class EngineUser:
-    """Who the engine session belongs to, as the proxy or ``X-Qlik-User`` named them."""
-
-    directory: str
-    user_id: str
 
 
 @dataclass
