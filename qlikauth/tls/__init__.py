@@ -8,7 +8,8 @@
 * :mod:`~qlikauth.tls.contexts` builds the ``ssl.SSLContext`` objects (:class:`TlsConfig`);
 * :mod:`~qlikauth.tls.handshake` explains a failed handshake.
 
-Of qlikauth the package imports only :mod:`qlikauth.errors`: everything else builds on it.
+Of the rest of qlikauth the package imports only :mod:`qlikauth.errors` (and the helper that
+serves deprecated names): everything else builds on it.
 """
 
 from __future__ import annotations
