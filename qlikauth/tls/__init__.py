@@ -14,9 +14,9 @@ serves deprecated names): everything else builds on it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import typing
 
-from qlikauth._deprecation import deprecated_names
+from qlikauth import _deprecation
 from qlikauth.tls.bundle import CertificateBundle, diagnose
 from qlikauth.tls.contexts import InsecureTlsWarning, KeyPermissionWarning, TlsConfig, load_identity
 from qlikauth.tls.diagnosis import Finding
@@ -36,9 +36,9 @@ __all__ = [
     "load_identity",
 ]
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     InsecureTLSWarning = InsecureTlsWarning  # deprecated spelling, served with a warning below
 else:
-    __getattr__ = deprecated_names(
+    __getattr__ = _deprecation.deprecated_names(
         __name__, {"InsecureTLSWarning": ("qlikauth.tls.InsecureTlsWarning", InsecureTlsWarning)}
     )
