@@ -27,11 +27,11 @@ from qlikauth.auth.session import SessionAuth
 from qlikauth.auth.ticket import TicketAuth
 from qlikauth.cli._common import EXIT_FAILURE, EXIT_OK, common_options, emit
 from qlikauth.client import QlikClient
-from qlikauth.config import site_from_emulator
 from qlikauth.credentials import QlikUser, Route
 from qlikauth.errors import ConfigurationError, QlikAuthError
 from qlikauth.qps import QpsClient
 from qlikauth.site import Site
+from qlikauth.testing.emulator_info import site_from_emulator
 
 __all__ = ["register", "run_demo"]
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from qlikauth.cli._common import EXIT_OK, common_options, emit
 from qlikauth.cli._context import Connected, command, connected, profile_session
+from qlikauth.cli._session_cache import CachedSessionAuth, SessionCache
 from qlikauth.errors import QlikAuthError
 from qlikauth.http import HttpTransport, run_flow
-from qlikauth.session_cache import CachedSessionAuth, SessionCache
 
 __all__ = ["register", "session_summary"]
 
