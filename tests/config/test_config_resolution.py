@@ -205,3 +205,22 @@ def test_a_pfx_without_its_password_says_how_a_profile_gives_it(tmp_path: Path) 
     # ... and it works that way.
     site = resolve(config=path, env={"QLIKAUTH_CERTS_PASSWORD": "pfx-pw"}, profile="pfx").site
     assert site.tls.bundle is not None
+
+
+def test_require_authenticator_gives_it_typed_or_says_why_not(
+    config_file: Path, tmp_path: Path
+) -> None:
+    resolved = resolve(config=config_file, env={})
+    assert resolved.require_authenticator() is resolved.authenticator
+    unbuilt = resolve(config=config_file, env={}, with_authenticator=False)
+    with pytest.raises(ConfigurationError, match="was not built") as info:
+        unbuilt.require_authenticator()
+    assert "key 'authenticator'" in info.value.message
+    none = resolve(config=config_file, env={}, profile="other")
+    with pytest.raises(ConfigurationError, match="no authenticator is set") as info:
+        none.require_authenticator()
+    assert f"{config_file}: profile 'other'" in info.value.message
+    assert "QLIKAUTH_AUTHENTICATOR" in (info.value.hint or "")
+    bare = resolve(config=tmp_path / "none.toml", env={"QLIKAUTH_SERVER": "q.example.com"})
+    with pytest.raises(ConfigurationError, match=r"^no authenticator is set"):
+        bare.require_authenticator()
