@@ -12,7 +12,7 @@ from typing import ClassVar
 from qlikauth.auth.base import Authenticator
 from qlikauth.credentials import Credentials
 from qlikauth.errors import CredentialsRejectedError, LoginRedirectError
-from qlikauth.http import Flow
+from qlikauth.http.values import Flow
 from qlikauth.sessions import hub_request, start_session
 from qlikauth.site import Site
 

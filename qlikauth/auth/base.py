@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from qlikauth.credentials import Credentials
 from qlikauth.errors import ConfigurationError
-from qlikauth.http import Flow
+from qlikauth.http.values import Flow
 from qlikauth.sessions import end_session
 from qlikauth.site import Site
 

@@ -17,7 +17,7 @@ from qlikauth.errors import (
     LoginRedirectError,
     SessionExpiredError,
 )
-from qlikauth.http import Flow
+from qlikauth.http.values import Flow
 from qlikauth.sessions import complete_session
 from qlikauth.site import Site
 

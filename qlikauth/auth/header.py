@@ -17,7 +17,7 @@ from typing import ClassVar
 from qlikauth.auth.base import Authenticator
 from qlikauth.credentials import Credentials, check_header_value
 from qlikauth.errors import ConfigurationError, InvalidHeaderValueError
-from qlikauth.http import Flow
+from qlikauth.http.values import Flow
 from qlikauth.sessions import credential_request, start_session
 from qlikauth.site import Site
 
