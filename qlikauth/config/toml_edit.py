@@ -102,6 +102,9 @@ def _split(text: str) -> tuple[str, list[_Section]]:
             return False
         return True
 
+    # The grammar, not a pattern, says what is a header: a line opening with "[" is one only
+    # where the text before it is complete TOML (not inside a multi-line string or array).
+    # Quadratic in the worst case; configuration files are a few dozen lines.
     headers = [i for i, line in enumerate(lines) if line.lstrip().startswith("[") and complete(i)]
     starts = []
     for header in headers:
