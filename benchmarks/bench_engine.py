@@ -30,10 +30,10 @@ from pathlib import Path
 from _slices import interleaved
 from websockets.sync.client import connect
 
-from qlikauth.config import site_from_emulator
 from qlikauth.credentials import Credentials, QlikUser, Route
 from qlikauth.engine import EngineConnection
 from qlikauth.testing.emulator import emulator_process
+from qlikauth.testing.emulator_info import site_from_emulator
 
 EXPRESSION = "Sum(Amount)"
 

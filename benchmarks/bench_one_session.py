@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from qlikauth import HeaderAuth, QlikClient, QlikUser, QpsClient, SessionLimitError
-from qlikauth.config import site_from_emulator
 from qlikauth.testing.emulator import EmulatorInfo, emulator_process
+from qlikauth.testing.emulator_info import site_from_emulator
 
 PREFIX = "hdr"
 

@@ -12,20 +12,19 @@ A missing variable stops the example with a message that names it.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 
 from qlikauth import CertificateBundle, QlikClient, Site, TlsConfig, VirtualProxy
-from qlikauth.config import site_from_emulator
+from qlikauth.testing.emulator_info import read_info_file, site_from_emulator
 
 
 def example_site(prefix: str) -> Site:
     """The site the examples talk to, through the virtual proxy ``prefix``."""
     info_file = os.environ.get("QLIKAUTH_EMULATOR_INFO")
     if info_file:
-        return site_from_emulator(json.loads(Path(info_file).read_text()), prefix)
+        return site_from_emulator(read_info_file(info_file), prefix)
     certs = CertificateBundle.from_folder(_required("QLIK_CERTS"))
     return Site(_required("QLIK_HOST"), VirtualProxy(prefix), tls=TlsConfig(bundle=certs))
 

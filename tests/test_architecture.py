@@ -69,7 +69,6 @@ LAYERS: list[tuple[str, list[str]]] = [
             "qlikauth.client.*",
             "qlikauth.config",
             "qlikauth.config.*",
-            "qlikauth.session_cache",
         ],
     ),
     ("compatibility", ["qlikauth._compat"]),

@@ -21,7 +21,6 @@ from qlikauth import download as downloads
 from qlikauth.auth.header import HeaderAuth
 from qlikauth.auth.jwt import JwtAuth
 from qlikauth.client import QlikClient
-from qlikauth.config import site_from_emulator
 from qlikauth.credentials import Credentials
 from qlikauth.download import download, resolve_url
 from qlikauth.errors import (
@@ -33,6 +32,7 @@ from qlikauth.errors import (
 from qlikauth.http import HttpTransport
 from qlikauth.site import Site
 from qlikauth.testing.emulator import EmulatorInfo
+from qlikauth.testing.emulator_info import site_from_emulator
 
 
 def make_site(info: EmulatorInfo, prefix: str) -> Site:

@@ -11,9 +11,9 @@ import pytest
 
 from qlikauth.cli import main
 from qlikauth.client import QlikClient
-from qlikauth.config import site_from_emulator
 from qlikauth.logfilter import SecretFilter, redact_text
 from qlikauth.testing.emulator import EmulatorInfo
+from qlikauth.testing.emulator_info import site_from_emulator
 
 SESSION = "3f2b9c1e-5d4a-4e8b-9a7c-112233445566"
 

@@ -24,6 +24,7 @@ from typing import Any
 from urllib3.exceptions import InsecureRequestWarning
 
 from qlikauth.auth.base import Authenticator
+from qlikauth.cli._session_cache import CachedSessionAuth, SessionCache, cache_key, fingerprint
 from qlikauth.client import QlikClient
 from qlikauth.config import (
     ConfigFile,
@@ -43,7 +44,6 @@ from qlikauth.errors import (
     SessionLimitError,
 )
 from qlikauth.qps import QpsClient
-from qlikauth.session_cache import CachedSessionAuth, SessionCache, cache_key, fingerprint
 from qlikauth.site import Site
 from qlikauth.tls.contexts import InsecureTlsWarning
 

@@ -27,12 +27,12 @@ from qlikauth.auth.session import SessionAuth
 from qlikauth.auth.ticket import TicketAuth
 from qlikauth.cli._common import EXIT_FAILURE, EXIT_OK, common_options, emit
 from qlikauth.client import QlikClient
-from qlikauth.config import site_from_emulator
 from qlikauth.credentials import Route
 from qlikauth.errors import ConfigurationError, QlikAuthError
 from qlikauth.identity import QlikUser
 from qlikauth.qps import QpsClient
 from qlikauth.site import Site
+from qlikauth.testing.emulator_info import site_from_emulator
 
 __all__ = ["register", "run_demo"]
 

@@ -1,15 +1,16 @@
-"""``qlikauth profile add/list/show/remove``: the profiles in the configuration file.
+"""``qlikauth profile add/list/show/use/remove``: the profiles in the configuration file.
 
 ``add`` takes the site from the common options (``--server``, ``--prefix``, ``--certs``)
 and anything else as ``--set KEY=VALUE`` (``auth.user=alice`` for authenticator settings).
 Secrets are refused unless they are references (``keyring:NAME``, ``env:VAR``): a secret
-never lands in the file, nor on the command line. ``show`` redacts.
+never lands in the file, nor on the command line. ``show`` redacts. ``add``, ``use`` and
+``remove`` change only the profile's tables (or the ``default_profile`` line): the file's
+comments and layout stay.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tomllib
 from pathlib import Path
@@ -20,36 +21,19 @@ from qlikauth.cli._context import command, load_config
 from qlikauth.config import (
     PROFILE_ENV,
     ConfigFile,
-    emulator_profile_settings,
     is_secret_key,
     profile_from_settings,
     profile_toml,
 )
+from qlikauth.config.schema import KEYS
 from qlikauth.errors import ConfigurationError
+from qlikauth.testing.emulator_info import emulator_profile_settings, read_info_file
 
 __all__ = ["parse_setting", "register"]
 
-_SITE_FIELDS = {
-    "server",
-    "prefix",
-    "cookie_name",
-    "scheme",
-    "proxy_port",
-    "qps_port",
-    "qrs_port",
-    "engine_port",
-    "auth_port",
-    "certs",
-    "certs_password",
-    "root",
-    "verify",
-    "timeout",
-    "authenticator",
-}
-
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``qlikauth profile add|list|show|remove``."""
+    """Add ``qlikauth profile add|list|show|use|remove``."""
     profile = subparsers.add_parser(
         "profile",
         help="manage profiles in the configuration file",
@@ -64,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parents=[common_options()],
         help="add or replace a profile",
         description="Add a profile from --server, --prefix, --certs and --set KEY=VALUE "
-        "pairs. Keys: " + ", ".join(sorted(_SITE_FIELDS)) + ", and auth.SETTING for the "
+        "pairs. Keys: " + ", ".join(sorted(KEYS)) + ", and auth.SETTING for the "
         "authenticator's settings. Values are TOML literals or plain text.",
     )
     add.add_argument("name", metavar="NAME", help="profile name (letters, digits, - and _)")
@@ -112,6 +96,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show.add_argument("name", nargs="?", metavar="NAME", help="profile (default: the default)")
     show.set_defaults(handler=_show)
 
+    use = commands.add_parser(
+        "use",
+        parents=[common_options()],
+        help="make a profile the default",
+        description="Make a profile the default (default_profile in the configuration "
+        "file); the rest of the file stays as it is.",
+    )
+    use.add_argument("name", metavar="NAME", help="profile to use by default")
+    use.set_defaults(handler=_use)
+
     remove = commands.add_parser(
         "remove",
         parents=[common_options()],
@@ -134,7 +128,7 @@ def _store_prompted(profile: str, key: str) -> str:
     """Ask for the secret of ``key``, keep it in the keyring; return the reference."""
     from qlikauth import keystore
 
-    if key not in _SITE_FIELDS and not key.startswith("auth."):
+    if key not in KEYS and not key.startswith("auth."):
         raise ConfigurationError(
             f"--prompt-secret: unknown key {key!r}",
             hint="For example --prompt-secret auth.password or --prompt-secret certs_password",
@@ -159,16 +153,16 @@ def parse_setting(text: str) -> tuple[str, Any]:
         raise ConfigurationError(
             f"--set {text!r} is not KEY=VALUE", hint="For example --set auth.user=alice"
         )
-    if key not in _SITE_FIELDS and not key.startswith("auth."):
+    if key not in KEYS and not key.startswith("auth."):
         raise ConfigurationError(
             f"--set: unknown key {key!r}",
-            hint=f"Keys: {', '.join(sorted(_SITE_FIELDS))}, or auth.SETTING.",
+            hint=f"Keys: {', '.join(sorted(KEYS))}, or auth.SETTING.",
         )
     try:
         value: Any = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
-    if key in ("prefix", "server", "cookie_name", "certs", "root", "authenticator"):
+    if key in KEYS and KEYS[key].kind == "str":
         value = raw  # always text, even when it looks like a number
     return key, value
 
@@ -179,20 +173,10 @@ def _emulator_settings(
     """The site settings of a running emulator, from its info file (``own_certs``: the
     command line names another certificate folder)."""
     path = Path(info_file).expanduser()
-    hint = (
-        "Start the emulator first (qlikauth emulator); it writes STATE_DIR/emulator.json, or "
-        "the file named by --info-file."
-    )
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigurationError(
-            f"--from-emulator: cannot read {path}: {exc.strerror or exc}", hint=hint
-        ) from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ConfigurationError(f"--from-emulator: {path} is not JSON", hint=hint) from None
-    if not isinstance(info, dict):
-        raise ConfigurationError(f"--from-emulator: {path} is not an info file", hint=hint)
+        info = read_info_file(path)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"--from-emulator: {exc.message}", hint=exc.hint) from None
     try:
         settings = emulator_profile_settings(info, prefix, http=scheme == "http")
     except ConfigurationError as exc:
@@ -300,6 +284,19 @@ def _show(args: argparse.Namespace) -> int:
         "settings": shown,
     }
     emit(args, data, "\n".join(lines))
+    return EXIT_OK
+
+
+@command
+def _use(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    updated = config.with_default(args.name)
+    updated.save()
+    emit(
+        args,
+        {"ok": True, "config": str(updated.path), "default": args.name},
+        f"default profile is now {args.name!r} in {updated.path}",
+    )
     return EXIT_OK
 
 

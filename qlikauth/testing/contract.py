@@ -42,7 +42,6 @@ from typing import Any, ClassVar
 import pytest
 
 from qlikauth.auth.base import Authenticator, get_authenticator
-from qlikauth.config import site_from_emulator
 from qlikauth.credentials import Credentials, QlikUser, Route
 from qlikauth.http import (
     Flow,
@@ -56,6 +55,7 @@ from qlikauth.http import (
 )
 from qlikauth.qps import user_sessions_flow
 from qlikauth.site import Site
+from qlikauth.testing.emulator_info import site_from_emulator
 
 __all__ = ["AuthenticatorContract", "RecordingDriver", "emulator_site"]
 

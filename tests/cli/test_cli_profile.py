@@ -235,3 +235,95 @@ def test_add_from_emulator_errors(
     argv = ["profile", "add", "e", "--from-emulator", str(tmp_path / "moved.json")]
     assert main([*argv, "--certs", str(qlik_emulator.certs_dir)]) == 0  # given here: fine
     assert f'certs = "{qlik_emulator.certs_dir}"' in cfg.read_text()
+
+
+#: A configuration file as a user writes it: comments, blank lines, an order of its own.
+HAND_WRITTEN = """\
+# qlikauth profiles for the sales team
+default_profile = "prod"   # the one we use most
+
+# production node
+[profiles.prod]
+server = "qlik.example.com"    # behind the load balancer
+prefix = "hdr"
+cookie_name = "X-Qlik-Session-hdr"
+authenticator = "header"
+
+[profiles.prod.auth]
+user = "alice"
+header_name = "header_user"
+
+# the test box; rebuilt every Monday
+[profiles.test]
+server   = "test.example.com"
+qps_port = 14243
+"""
+
+PROD = """\
+# production node
+[profiles.prod]
+server = "qlik.example.com"    # behind the load balancer
+prefix = "hdr"
+cookie_name = "X-Qlik-Session-hdr"
+authenticator = "header"
+
+[profiles.prod.auth]
+user = "alice"
+header_name = "header_user"
+
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["add", "dev", "--server", "localhost"],
+            HAND_WRITTEN + '\n[profiles.dev]\nserver = "localhost"\n',
+        ),
+        (
+            [
+                *("add", "test", "--force", "--server", "test2.example.com"),
+                *("--set", "qps_port=14243", "--authenticator", "header", "--set", "auth.user=bob"),
+            ],
+            HAND_WRITTEN.replace('"test.example.com"', '"test2.example.com"')
+            + 'authenticator = "header"\n\n[profiles.test.auth]\nuser = "bob"\n',
+        ),
+        (
+            ["remove", "prod"],
+            HAND_WRITTEN.replace('default_profile = "prod"   # the one we use most\n', "").replace(
+                PROD, ""
+            ),
+        ),
+        (
+            ["use", "test"],
+            HAND_WRITTEN.replace('default_profile = "prod"', 'default_profile = "test"'),
+        ),
+    ],
+    ids=["add", "replace", "remove", "use"],
+)
+def test_a_hand_written_file_keeps_everything_but_the_changed_table(
+    cfg: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(HAND_WRITTEN, encoding="utf-8")
+    cfg.chmod(0o644)
+    assert main(["profile", *argv]) == 0, capsys.readouterr().err
+    assert cfg.read_text(encoding="utf-8") == expected
+    assert stat.S_IMODE(cfg.stat().st_mode) == 0o600
+    assert [p.name for p in cfg.parent.iterdir()] == ["config.toml"]  # no temporary file left
+
+
+def test_use_sets_the_default_profile(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profile", "add", "a", "--server", "a.example.com"]) == 0
+    assert main(["profile", "add", "b", "--server", "b.example.com"]) == 0
+    capsys.readouterr()
+    code, data = run_json(capsys, "profile", "use", "b")
+    assert (code, data["default"], data["config"]) == (0, "b", str(cfg))
+    assert ConfigFile.load(cfg).default_profile == "b"
+    code, listing = run_json(capsys, "profile", "list")
+    assert listing["default"] == "b"
+    before = cfg.read_text()
+    assert main(["profile", "use", "nope"]) == 4
+    assert "no profile named 'nope'" in capsys.readouterr().err
+    assert cfg.read_text() == before

@@ -21,10 +21,10 @@ from qlikauth.auth.header import HeaderAuth
 from qlikauth.auth.jwt import JwtAuth
 from qlikauth.auth.session import SessionAuth
 from qlikauth.auth.ticket import TicketAuth
-from qlikauth.config import site_from_emulator
 from qlikauth.credentials import QlikUser
 from qlikauth.site import Site
 from qlikauth.testing.emulator import EmulatorInfo
+from qlikauth.testing.emulator_info import site_from_emulator
 
 XRFKEY = "0123456789abcdef"
 

@@ -11,10 +11,10 @@ from client_support import AUTH_CASES, AuthCase, new_user_id, proxy_sessions
 
 from qlikauth.auth.header import HeaderAuth
 from qlikauth.client import QlikClient
-from qlikauth.config import site_from_emulator
 from qlikauth.credentials import QlikUser
 from qlikauth.errors import ConfigurationError, ForeignHostError
 from qlikauth.testing.emulator import EmulatorInfo
+from qlikauth.testing.emulator_info import site_from_emulator
 
 PROXY_CASES = [case for case in AUTH_CASES if not case.direct]
 

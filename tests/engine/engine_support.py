@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import requests
 
-from qlikauth.config import site_from_emulator
 from qlikauth.credentials import Credentials, QlikUser, Route
 from qlikauth.site import Site
 from qlikauth.testing.emulator import EmulatorInfo
+from qlikauth.testing.emulator_info import site_from_emulator
 
 DIRECTORY = "QLIKEMU"
 XRFKEY_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
