@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "qlikauth"
 #: Lowest first. A module may import modules of its own layer or of a lower one. Patterns
 #: are matched in order within a layer; a package's ``__init__`` is the package's name.
 LAYERS: list[tuple[str, list[str]]] = [
-    ("foundation", ["qlikauth._version", "qlikauth._files", "qlikauth.errors"]),
+    ("foundation", ["qlikauth._version", "qlikauth._files", "qlikauth._twins", "qlikauth.errors"]),
     ("values", ["qlikauth.identity", "qlikauth.pki", "qlikauth.keystore"]),
     ("trust", ["qlikauth.tls", "qlikauth.tls.*", "qlikauth.handshake"]),
     ("place", ["qlikauth.site", "qlikauth.credentials", "qlikauth.logfilter"]),
