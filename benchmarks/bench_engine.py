@@ -6,8 +6,9 @@ expression on the same app:
 
 * **bare**: ``websockets.sync.client`` with ``send(json.dumps(...))`` then
   ``json.loads(recv())`` - the floor for one call at a time;
-* **qlikauth**: ``doc.call("EvaluateEx", ...)`` on an :class:`EngineConnection` (reader
-  thread, a future per call, handle table). Target: at most 1.3x the bare time per call.
+* **qlikauth**: ``doc.call("EvaluateEx", ...)`` on an :class:`EngineConnection` (its own
+  reader thread on websockets' Sans-I/O protocol, a future per call, handle table). Target:
+  at most 1.1x the bare time per call.
 
 Then throughput: the same number of calls made one after the other, against 8 threads
 sharing the one connection (their calls are in flight together), and one thread sending
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'row':<34} {'per call':>10} {'calls/s':>9} {'ratio':>7}")
     print(f"{'bare websockets send/recv':<34} {per_call['bare'] * 1e6:>8.0f}us "
           f"{1 / per_call['bare']:>9.0f} {1.0:>7.2f}")  # fmt: skip
-    print(f"{'qlikauth doc.call (target <= 1.3)':<34} {per_call['qlikauth'] * 1e6:>8.0f}us "
+    print(f"{'qlikauth doc.call (target <= 1.1)':<34} {per_call['qlikauth'] * 1e6:>8.0f}us "
           f"{1 / per_call['qlikauth']:>9.0f} {overhead:>7.2f}")  # fmt: skip
     print()
     base = best["sequential"]
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         rate = n / seconds
         print(f"{'qlikauth ' + name:<34} {seconds / n * 1e6:>8.0f}us {rate:>9.0f} "
               f"{base / seconds:>7.2f}")  # fmt: skip
-    return 0 if overhead <= 1.3 else 1
+    return 0 if overhead <= 1.1 else 1
 
 
 if __name__ == "__main__":

@@ -23,8 +23,6 @@ from typing import Any, Self, TypeVar
 from qlikauth._twins import AsyncDriver
 from qlikauth.engine._transport import connect_error, run_listener
 from qlikauth.engine.connection import (
-    CLOSE_TIMEOUT,
-    KEEPALIVE_INTERVAL,
     ConnectionApi,
     NotificationListener,
     Opening,
@@ -210,7 +208,7 @@ class AsyncEngineConnection(ConnectionApi, AsyncDriver):
             else:
                 self._transport.close()  # the upgrade failed: nothing to say goodbye to
             try:
-                async with asyncio.timeout(CLOSE_TIMEOUT):
+                async with asyncio.timeout(self._close_timeout):
                     await asyncio.shield(self._gone)
             except TimeoutError:
                 self._transport.abort()
@@ -244,7 +242,7 @@ class AsyncEngineConnection(ConnectionApi, AsyncDriver):
 
     async def _keep_alive(self) -> None:
         while True:
-            await asyncio.sleep(KEEPALIVE_INTERVAL)
+            await asyncio.sleep(self._keepalive_interval)
             if not self._keepalive() and self._transport is not None:
                 self._transport.abort()
                 return
@@ -268,7 +266,7 @@ class AsyncEngineConnection(ConnectionApi, AsyncDriver):
 
     def _expect_close(self) -> None:
         if self._transport is not None:
-            self._timers.append(self._loop.call_later(CLOSE_TIMEOUT, self._transport.abort))
+            self._timers.append(self._loop.call_later(self._close_timeout, self._transport.abort))
 
     def _start_listener(self, listener: Listener) -> None:
         outcome = run_listener(listener)

@@ -67,18 +67,13 @@ if TYPE_CHECKING:
     from qlikauth.credentials import Credentials
     from qlikauth.site import Site
 
-__all__ = ["KEEPALIVE_INTERVAL", "ConnectionApi", "NotificationListener", "Opening"]
+__all__ = ["ConnectionApi", "NotificationListener", "Opening"]
 
 C = TypeVar("C")
 
 #: A notification listener: ``callback(method, params)``. On an asyncio connection it may
 #: return an awaitable, which then runs as a task.
 NotificationListener = Callable[[str, JsonValue], object]
-
-#: Seconds between keepalive pings; a ping unanswered by the next one fails the socket.
-KEEPALIVE_INTERVAL = 20.0
-#: Seconds to wait for the server to close the socket once the closing handshake started.
-CLOSE_TIMEOUT = 10.0
 
 _HANDLE_EVENT_KINDS: tuple[HandleEventKind, ...] = ("changed", "closed", "suspended")
 
@@ -112,6 +107,12 @@ class Opening:
 
 class ConnectionApi:
     """One engine websocket (one engine session), on either driver."""
+
+    #: Seconds between keepalive pings; a ping still unanswered at the next one fails the
+    #: socket (websockets' own clients ping every 20 s too).
+    _keepalive_interval = 20.0
+    #: Seconds the server has to close the socket once the closing handshake started.
+    _close_timeout = 10.0
 
     _calls: dict[int, Any]
     _upgraded: Any
@@ -470,7 +471,7 @@ class ConnectionApi:
         raise NotImplementedError
 
     def _expect_close(self) -> None:
-        """The closing handshake started: give the server :data:`CLOSE_TIMEOUT` to close."""
+        """The closing handshake started: give the server ``_close_timeout`` to close."""
         raise NotImplementedError
 
     def _start_listener(self, listener: Listener) -> None:

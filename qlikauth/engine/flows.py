@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 from qlikauth.engine.messages import JsonObject, JsonValue, ObjectInterface, Params
@@ -54,8 +53,7 @@ class Call(NamedTuple):
 Flow: TypeAlias = Generator[list[Call], list[JsonObject], T]
 
 
-@dataclass(frozen=True)
-class Batch:
+class Batch(NamedTuple):
     """Calls to send pipelined on ``handle``, each answered within ``timeout``."""
 
     handle: int

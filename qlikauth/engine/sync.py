@@ -27,8 +27,6 @@ from typing import Any, Self, TypeVar
 from qlikauth._twins import SyncDriver
 from qlikauth.engine._transport import connect_error, run_listener
 from qlikauth.engine.connection import (
-    CLOSE_TIMEOUT,
-    KEEPALIVE_INTERVAL,
     ConnectionApi,
     NotificationListener,
     Opening,
@@ -184,7 +182,7 @@ class EngineConnection(ConnectionApi, SyncDriver):
                 self._start_closing()
         reader = self._reader
         if reader.is_alive() and threading.current_thread() is not reader:
-            reader.join(CLOSE_TIMEOUT)
+            reader.join(self._close_timeout)
             if reader.is_alive():
                 self._abort()
                 reader.join()
@@ -223,7 +221,7 @@ class EngineConnection(ConnectionApi, SyncDriver):
         self._dispatch(self._lost(failure))
 
     def _keep_alive(self) -> None:
-        while not self._stopped.wait(KEEPALIVE_INTERVAL):
+        while not self._stopped.wait(self._keepalive_interval):
             if not self._keepalive():
                 self._abort()
                 return
@@ -255,7 +253,7 @@ class EngineConnection(ConnectionApi, SyncDriver):
 
     def _expect_close(self) -> None:
         if self._socket is not None:
-            self._socket.settimeout(CLOSE_TIMEOUT)
+            self._socket.settimeout(self._close_timeout)
 
     def _abort(self) -> None:
         # A reader blocked in a read (TLS included) is woken by shutdown(), not by close().

@@ -31,7 +31,7 @@ _KEEPALIVE_FAILED = 1011
 _DATA = frozenset({Opcode.TEXT, Opcode.BINARY, Opcode.CONT})
 
 
-@dataclass
+@dataclass(slots=True)
 class Received:
     """What one read brought: bytes to write back, whole texts, and the upgrade's outcome."""
 
