@@ -22,7 +22,7 @@ from qlikauth.engine._transport import (
     ConnectOptions,
     options_for,
 )
-from qlikauth.engine.flows import Steps, call_flow, on_handle
+from qlikauth.engine.flows import Steps, call_steps
 from qlikauth.engine.messages import (
     GLOBAL_INTERFACE,
     HandleEventKind,
@@ -211,7 +211,7 @@ class ConnectionApi(EngineSession):
         timeout: float | None = None,
     ) -> Steps[JsonObject]:
         """Call ``method`` on ``handle`` and wait (``timeout`` or :attr:`call_timeout`)."""
-        return on_handle(handle, call_flow(method, params), timeout)
+        return call_steps(handle, method, params, timeout)
 
     @operation_returning(Doc, AsyncDoc)
     def open_doc(

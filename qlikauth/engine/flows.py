@@ -22,7 +22,7 @@ __all__ = [
     "Call",
     "Flow",
     "Steps",
-    "call_flow",
+    "call_steps",
     "data_flow",
     "doc_list_flow",
     "engine_version_flow",
@@ -78,6 +78,14 @@ def on_handle(handle: int, flow: Flow[T], timeout: float | None) -> Steps[T]:
         flow.close()
 
 
+def call_steps(
+    handle: int, method: str, params: Params | None, timeout: float | None
+) -> Steps[JsonObject]:
+    """One call on ``handle`` and its raw result (the hot path: one generator, not two)."""
+    (result,) = yield Batch(handle, [Call(method, params)], timeout)
+    return result
+
+
 def params_of(method: str, args: tuple[object, ...], named: Mapping[str, object]) -> Params:
     """Call parameters by position or by name (JSON-RPC cannot mix them)."""
     if args and named:
@@ -97,12 +105,6 @@ def _returned_object(result: JsonObject, method: str) -> ObjectInterface:
             method=method,
         )
     return interface
-
-
-def call_flow(method: str, params: Params | None) -> Flow[JsonObject]:
-    """One call, its raw result."""
-    (result,) = yield [Call(method, params)]
-    return result
 
 
 def object_flow(method: str, params: Params) -> Flow[ObjectInterface]:

@@ -27,7 +27,7 @@ from qlikauth.engine.flows import (
     Call,
     Flow,
     Steps,
-    call_flow,
+    call_steps,
     data_flow,
     doc_list_flow,
     engine_version_flow,
@@ -187,7 +187,7 @@ class QixApi(Generic[Obj]):
         self, /, method: str, *args: object, timeout: float | None = None, **params: object
     ) -> Steps[JsonObject]:
         """Call ``method`` (its Qlik name) with positional or named params; the raw result."""
-        return self._steps(call_flow(method, params_of(method, args, params)), timeout)
+        return call_steps(self.handle, method, params_of(method, args, params), timeout)
 
     @operation
     def call_object(
@@ -275,8 +275,8 @@ class DocApi(QixApi[Obj], Generic[Obj, GenT]):
         self, object_id: str, *, timeout: float | None = None
     ) -> Steps[bool]:
         """Destroy a session object; its handle closes."""
-        flow = call_flow("DestroySessionObject", {"qId": object_id})
-        return (yield from self._steps(flow, timeout)).get("qSuccess") is True
+        steps = call_steps(self.handle, "DestroySessionObject", {"qId": object_id}, timeout)
+        return (yield from steps).get("qSuccess") is True
 
     @operation
     def create_hypercube(
@@ -304,13 +304,13 @@ class GenericObjectApi(QixApi[Obj]):
     @operation
     def get_layout(self, *, timeout: float | None = None) -> Steps[JsonObject]:
         """The evaluated layout (``qLayout``)."""
-        layout = (yield from self._steps(call_flow("GetLayout", ()), timeout)).get("qLayout")
+        layout = (yield from call_steps(self.handle, "GetLayout", (), timeout)).get("qLayout")
         return layout if isinstance(layout, dict) else {}
 
     @operation
     def get_properties(self, *, timeout: float | None = None) -> Steps[JsonObject]:
         """The properties (``qProp``)."""
-        prop = (yield from self._steps(call_flow("GetProperties", ()), timeout)).get("qProp")
+        prop = (yield from call_steps(self.handle, "GetProperties", (), timeout)).get("qProp")
         return prop if isinstance(prop, dict) else {}
 
     @operation

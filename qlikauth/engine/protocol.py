@@ -86,6 +86,11 @@ logger = logging.getLogger(__name__)
 #: The call that closes the greeting; its answer also gives the engine version.
 GREETING_METHOD = "EngineVersion"
 
+#: The keys under which an answer lists changed, closed and suspended handles.
+_LISTS = frozenset({"change", "close", "suspend"})
+# One encoder for every request: json.dumps() with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
 
 @dataclass
 class _Pending:
@@ -143,7 +148,8 @@ class EngineProtocol:
                 hint=closed_hint(self.fatal_error),
             )
             raise error from self.fatal_error
-        self.check_handle(handle, method)
+        if handle in self._closed_handles:
+            self.check_handle(handle, method)
         body: dict[str, object] = {
             "jsonrpc": "2.0",
             "id": self._next_id,
@@ -151,7 +157,7 @@ class EngineProtocol:
             "handle": handle,
             "params": _params_json(params),
         }
-        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = _ENCODER.encode(body)
         request = Request(id=self._next_id, handle=handle, method=method, text=text)
         self._pending[request.id] = _Pending(method=method, handle=handle)
         self._next_id += 1
@@ -179,7 +185,7 @@ class EngineProtocol:
     def receive(self, data: str | bytes) -> list[Event]:
         """Digest one text from the server and return what happened."""
         try:
-            message = json.loads(data)
+            message = json.loads(data.decode() if isinstance(data, bytes) else data)
         except ValueError:
             logger.warning("ignored a frame from the engine that is not JSON")
             return []
@@ -264,10 +270,12 @@ class EngineProtocol:
         error = message.get("error")
         if call is not None and error is None and isinstance(result, dict):
             for value in result.values():
-                interface = ObjectInterface.from_json(value)
-                if interface is not None:
-                    self._open_handle(interface)
-        events.extend(self._apply_lists(message))
+                if isinstance(value, dict) and "qHandle" in value:
+                    interface = ObjectInterface.from_json(value)
+                    if interface is not None:
+                        self._open_handle(interface)
+        if _LISTS.intersection(message):
+            events.extend(self._apply_lists(message))
         if call is None or request_id is None:
             # A late answer to an abandoned call, or to nothing we sent: dropped.
             logger.debug("ignored an answer to an unknown or abandoned request id")

@@ -136,12 +136,14 @@ class EngineSession:
 
     # -- the socket's events ------------------------------------------------------------------
 
-    def _feed(self, data: bytes) -> None:
-        """Digest bytes read from the socket (``b""``: it ended) and act on what they say."""
+    def _feed(self, data: bytes) -> bool:
+        """Digest bytes read from the socket (``b""``: it ended) and act on what they say;
+        ``True`` once the stream ended."""
         events: list[Event] = []
         with self._tables():
             received = self._wire.receive(data)
-            self._write(received.outgoing)
+            if received.outgoing:
+                self._write(received.outgoing)
             for text in received.texts:
                 events.extend(self._protocol.receive(text))
         if received.upgraded and not self._upgraded.done():
@@ -151,7 +153,9 @@ class EngineSession:
                 self._upgraded.set_exception(received.upgrade_error)
         if events:
             self._dispatch(events)
-        self._watch_closing()
+        if received.closing:
+            self._watch_closing()
+        return received.ended
 
     def _start_closing(self) -> None:
         """Start the closing handshake (the server then closes the socket)."""

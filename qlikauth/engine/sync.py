@@ -57,7 +57,7 @@ class EngineCall(Future[JsonObject]):
 
     def result(self, timeout: float | None = None) -> JsonObject:
         """The call's result; raises its :class:`EngineError` or :class:`EngineTimeoutError`."""
-        if not self.done() and threading.current_thread() is self._connection._reader:
+        if threading.current_thread() is self._connection._reader and not self.done():
             raise RuntimeError(
                 "an engine listener cannot wait for an engine call (it runs on the reader "
                 "thread); hand the work to another thread"
@@ -205,12 +205,13 @@ class EngineConnection(ConnectionApi, SyncDriver):
         assert self._socket is not None
         failure: BaseException | None = None
         try:
-            while not self._wire.closed:
+            ended = self._wire.closed
+            while not ended:
                 try:
                     data = self._socket.recv(_READ_SIZE)
                 except OSError:
                     data = b""  # a reset, a TLS failure or a timeout ends the stream
-                self._feed(data)
+                ended = self._feed(data)
             failure = self._wire.close_exc
         except Exception as exc:
             logger.debug("engine reader stopped", exc_info=True)

@@ -40,6 +40,9 @@ class Received:
     #: Set once the server answered the upgrade: ``None`` when it opened the websocket.
     upgrade_error: Exception | None = None
     upgraded: bool = False
+    #: The closing handshake started; the stream ended.
+    closing: bool = False
+    ended: bool = False
 
 
 class Wire:
@@ -106,6 +109,8 @@ class Wire:
         if protocol.handshake_exc is not None:
             received.upgraded = True
             received.upgrade_error = protocol.handshake_exc
+        state = protocol.state
+        received.closing, received.ended = state is State.CLOSING, state is State.CLOSED
         return received
 
     def send_text(self, text: str) -> list[bytes]:
