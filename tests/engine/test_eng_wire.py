@@ -3,22 +3,25 @@
 The first tests play the server's side of RFC 6455 byte by byte against
 :class:`~qlikauth.engine.wire.Wire`; the last ones give both connectors a real server that
 accepts the upgrade and then never answers, so that the keepalive and the closing timeout
-must end the socket.
+must end the socket; the last one checks that the emulator answers the keepalive pings.
 """
 
 from __future__ import annotations
 
 import asyncio
 import struct
+import threading
 
 import pytest
-from engine_support import silent_server, upgrade_answer
+from engine_support import direct_credentials, silent_server, upgrade_answer
 from websockets.exceptions import InvalidStatus
 
 from qlikauth.engine import AsyncEngineConnection, EngineConnection
 from qlikauth.engine._transport import ConnectOptions
+from qlikauth.engine.connection import Opening
 from qlikauth.engine.wire import Wire
 from qlikauth.errors import EngineClosedError, EngineTimeoutError
+from qlikauth.site import Site
 
 URL = "wss://qlik.example.com:4747/app/engineData?qlik-csrf-token=t0k3n"
 
@@ -183,3 +186,32 @@ def test_a_server_that_never_closes_is_cut_off_on_asyncio() -> None:
 
     with silent_server() as port:
         asyncio.run(main())
+
+
+# -- keepalive against the emulator -----------------------------------------------------------
+
+
+class CountingKeepalive(EngineConnection):
+    """Pings every 50 ms and counts the pings whose predecessor was answered."""
+
+    _keepalive_interval = 0.05
+
+    def __init__(self, opening: Opening) -> None:
+        self.answered = 0
+        self.three_answered = threading.Event()
+        super().__init__(opening)
+
+    def _keepalive(self) -> bool:
+        answered = super()._keepalive()
+        if answered:
+            self.answered += 1
+            if self.answered >= 3:
+                self.three_answered.set()
+        return answered
+
+
+def test_the_emulator_answers_keepalive_pings(site: Site, sales_app: str) -> None:
+    with CountingKeepalive.open(site, direct_credentials(), sales_app, timeout=10) as conn:
+        assert conn.three_answered.wait(30)
+        assert not conn.closed
+        assert conn.open_doc().evaluate("1 + 1") == 2
