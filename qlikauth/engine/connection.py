@@ -196,7 +196,7 @@ class ConnectionApi(EngineSession):
 
     def handle_state(self, handle: int) -> HandleState | None:
         """Open, suspended or closed, per the engine's lists."""
-        with self._tables():
+        with self._guard:
             return self._protocol.handle_state(handle)
 
     # -- calls --------------------------------------------------------------------------------

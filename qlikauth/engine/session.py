@@ -4,11 +4,12 @@
 the JSON-RPC state (:class:`~qlikauth.engine.protocol.EngineProtocol`), the pending calls
 and the listeners. Bytes a driver reads go to :meth:`EngineSession._feed`, which answers
 what the websocket needs answered and resolves the futures and listeners the events name;
-calls go out through :meth:`EngineSession._send_call`. A driver supplies the socket through
-five hooks: how the tables are guarded (:meth:`~EngineSession._tables`), what a future is
-(:meth:`~EngineSession._new_future`), how bytes are written (:meth:`~EngineSession._write`),
-how the end of a closing handshake is awaited (:meth:`~EngineSession._expect_close`) and how
-a listener runs (:meth:`~EngineSession._start_listener`).
+calls go out through :meth:`EngineSession._send_call`. A driver supplies the socket: a lock
+where threads share the session (:attr:`~EngineSession._guard`), and four hooks: what a
+future is (:meth:`~EngineSession._new_future`), how bytes are written
+(:meth:`~EngineSession._write`), how the end of a closing handshake is awaited
+(:meth:`~EngineSession._expect_close`) and how a listener runs
+(:meth:`~EngineSession._start_listener`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from websockets.exceptions import ConnectionClosed, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidState, InvalidURI
 
 from qlikauth.engine._transport import ConnectOptions, close_details, connect_error
 from qlikauth.engine.messages import (
@@ -71,6 +72,9 @@ class EngineSession:
     #: Seconds the server has to close the socket once the closing handshake started.
     _close_timeout = 10.0
 
+    #: Guards the tables (and the socket's writes) while they are read or changed: a lock
+    #: where threads share the session, nothing on an event loop.
+    _guard: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     _calls: dict[int, Any]
     _upgraded: Any
     _greeting: Any
@@ -94,7 +98,7 @@ class EngineSession:
 
     def _begin_greeting(self) -> None:
         """Send the greeting's barrier call, the first message on the socket."""
-        with self._tables():
+        with self._guard:
             if self._protocol.greeting_done or not self._wire.open:
                 return  # the server already refused the session, and it closes
             request = self._protocol.start()
@@ -104,18 +108,21 @@ class EngineSession:
         self, handle: int, method: str, params: Params | None, register: Callable[[Request], C]
     ) -> C:
         """Register a call (``register`` makes the driver's future) and send it."""
-        with self._tables():
+        with self._guard:
             request = self._protocol.request(handle, method, params)
             call = register(request)
-            # On a closing socket the call waits for the end, which fails it with the reason.
-            if self._wire.open:
-                self._write(self._wire.send_text(request.text))
+            try:
+                chunks = self._wire.send_text(request.text)
+            except InvalidState:
+                pass  # the socket is closing: its end fails the call, with the reason
+            else:
+                self._write(chunks)
         return call
 
     def _abandon(self, request_id: int) -> bool:
         """Give up on a call; ``False`` when its answer already arrived (and is on its way
         to the future), so the caller must take that answer instead."""
-        with self._tables():
+        with self._guard:
             if not self._protocol.abandon(request_id):
                 return False
             self._calls.pop(request_id, None)
@@ -123,11 +130,11 @@ class EngineSession:
 
     def _listen(self, table: dict[Any, list[Any]], key: Any, callback: Any) -> Callable[[], None]:
         """Add ``callback`` to ``table[key]``; the function that removes it again."""
-        with self._tables():
+        with self._guard:
             table[key].append(callback)
 
         def remove() -> None:
-            with self._tables():
+            with self._guard:
                 listeners = table.get(key, [])
                 if callback in listeners:
                     listeners.remove(callback)
@@ -140,7 +147,7 @@ class EngineSession:
         """Digest bytes read from the socket (``b""``: it ended) and act on what they say;
         ``True`` once the stream ended."""
         events: list[Event] = []
-        with self._tables():
+        with self._guard:
             received = self._wire.receive(data)
             if received.outgoing:
                 self._write(received.outgoing)
@@ -159,14 +166,14 @@ class EngineSession:
 
     def _start_closing(self) -> None:
         """Start the closing handshake (the server then closes the socket)."""
-        with self._tables():
+        with self._guard:
             self._closing = True
             self._write(self._wire.close())
         self._watch_closing()
 
     def _keepalive(self) -> bool:
         """Send a keepalive ping; ``False`` when the last one went unanswered: abort then."""
-        with self._tables():
+        with self._guard:
             chunks, answered = self._wire.keepalive()
             self._write(chunks)
         if not answered:
@@ -189,13 +196,13 @@ class EngineSession:
             cause = type(failure).__name__
         else:
             cause = None
-        with self._tables():
+        with self._guard:
             return self._protocol.connection_lost(code=code, reason=reason, cause=cause)
 
     def _dispatch(self, events: list[Event]) -> None:
         for event in events:
-            if isinstance(event, CallSucceeded | CallFailed):
-                with self._tables():
+            if isinstance(event, (CallSucceeded, CallFailed)):
+                with self._guard:
                     call: _Settable | None = self._calls.pop(event.request_id, None)
                 if call is None or call.done():
                     continue
@@ -204,7 +211,7 @@ class EngineSession:
                 else:
                     call.set_exception(event.error)
             elif isinstance(event, NotificationReceived):
-                with self._tables():
+                with self._guard:
                     listeners = [
                         *self._notification_listeners.get(event.method, ()),
                         *self._notification_listeners.get("*", ()),
@@ -230,7 +237,7 @@ class EngineSession:
         else:
             kind = "suspended"
         for handle in event.handles:
-            with self._tables():
+            with self._guard:
                 listeners = list(self._handle_listeners.get((handle, kind), ()))
                 if kind == "closed":
                     for other in _HANDLE_EVENT_KINDS:
@@ -239,10 +246,6 @@ class EngineSession:
                 self._start_listener(listener)
 
     # -- the driver's hooks -------------------------------------------------------------------
-
-    def _tables(self) -> contextlib.AbstractContextManager[object]:
-        """Guards the tables (and the socket's writes) while they are read or changed."""
-        return contextlib.nullcontext()
 
     def _new_future(self) -> Any:
         """A future of the driver's kind."""

@@ -92,7 +92,7 @@ class EngineConnection(ConnectionApi, SyncDriver):
     _calls: dict[int, EngineCall]
 
     def __init__(self, opening: Opening) -> None:
-        self._lock = threading.Lock()
+        self._guard = threading.Lock()
         self._socket: socket.socket | None = None
         self._stopped = threading.Event()
         self._reader = threading.Thread(
@@ -228,9 +228,6 @@ class EngineConnection(ConnectionApi, SyncDriver):
                 return
 
     # -- the hooks ----------------------------------------------------------------------------
-
-    def _tables(self) -> threading.Lock:
-        return self._lock
 
     def _new_future(self) -> Future[Any]:
         return Future()
