@@ -14,7 +14,7 @@ Then throughput: the same number of calls made one after the other, against 8 th
 sharing the one connection (their calls are in flight together), and one thread sending
 them all before waiting (pipelined). Ratios are measured in the same run.
 
-Run: ``python benchmarks/bench_engine.py [--seconds 2] [--calls 4000]``
+Run: ``python benchmarks/bench_engine.py [--seconds 5] [--calls 4000]``
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def timed(work: Callable[[], object]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=2.0, help="time per overhead row")
+    parser.add_argument("--seconds", type=float, default=5.0, help="time per overhead row")
     parser.add_argument("--calls", type=int, default=4000, help="calls per throughput row")
     args = parser.parse_args(argv)
 
