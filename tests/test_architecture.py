@@ -21,7 +21,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "qlikauth"
 LAYERS: list[tuple[str, list[str]]] = [
     (
         "foundation",
-        ["qlikauth._version", "qlikauth._files", "qlikauth._deprecation", "qlikauth.errors"],
+        [
+            "qlikauth._version",
+            "qlikauth._files",
+            "qlikauth._deprecation",
+            "qlikauth._twins",
+            "qlikauth.errors",
+        ],
     ),
     ("values", ["qlikauth.identity", "qlikauth.pki", "qlikauth.keystore"]),
     ("trust", ["qlikauth.tls", "qlikauth.tls.*", "qlikauth.handshake"]),
@@ -40,7 +46,11 @@ LAYERS: list[tuple[str, list[str]]] = [
             "qlikauth.qps.requests",
             "qlikauth.qps.values",
             "qlikauth.qps.flows",
+            "qlikauth.engine.messages",
+            "qlikauth.engine.notifications",
             "qlikauth.engine.protocol",
+            "qlikauth.engine.values",
+            "qlikauth.engine.flows",
         ],
     ),
     ("logins", ["qlikauth.auth", "qlikauth.auth.*"]),

@@ -47,6 +47,7 @@ from qlikauth.qps import (
     ticket_request,
     user_sessions_request,
 )
+from qlikauth.qps.flows import list_sessions_flow, retried
 from qlikauth.testing.contract import emulator_site
 from qlikauth.testing.emulator import EmulatorInfo
 from qlikauth.tls import CertificateBundle
@@ -384,3 +385,23 @@ def test_async_client(qlik_emulator: EmulatorInfo) -> None:
     ticket, listed = asyncio.run(scenario())
     assert ticket
     assert len(listed) == 1
+
+
+def test_retried_runs_a_fresh_flow_after_each_network_failure() -> None:
+    flow = retried(lambda: list_sessions_flow(SITE), attempts=3)
+    first = next(flow)
+    second = flow.throw(TransportError("reset"))
+    third = flow.throw(HandshakeError("reset after the handshake"))
+    assert [r.method for r in (first, second, third)] == ["GET"] * 3
+    assert len({_key_of(r) for r in (first, second, third)}) == 3  # a fresh Xrfkey each time
+    with pytest.raises(TransportError):
+        flow.throw(TransportError("reset"))
+    once = retried(lambda: list_sessions_flow(SITE), attempts=1)
+    next(once)
+    with pytest.raises(TransportError):
+        once.throw(TransportError("reset"))
+    answered = retried(lambda: list_sessions_flow(SITE), attempts=2)
+    next(answered)
+    with pytest.raises(StopIteration) as done:
+        answered.send(_json(200, []))
+    assert done.value.value == []

@@ -15,13 +15,8 @@ from qlikauth.credentials import Credentials, Route
 from qlikauth.errors import ConfigurationError, CredentialsRejectedError, LoginRedirectError
 from qlikauth.http.values import Flow
 from qlikauth.identity import QlikUser
-from qlikauth.qps import (
-    Attributes,
-    add_session_flow,
-    attribute_pairs,
-    delete_session_flow,
-    new_session_id,
-)
+from qlikauth.qps.flows import add_session_flow, delete_session_flow
+from qlikauth.qps.values import Attributes, attribute_pairs, new_session_id
 from qlikauth.sessions import complete_session
 from qlikauth.site import Site
 

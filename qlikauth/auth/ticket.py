@@ -17,7 +17,8 @@ from qlikauth.credentials import Credentials
 from qlikauth.errors import CredentialsRejectedError, LoginRedirectError, TicketError
 from qlikauth.http.values import Flow
 from qlikauth.identity import QlikUser
-from qlikauth.qps import Attributes, Ticket, attribute_pairs, ticket_flow
+from qlikauth.qps.flows import ticket_flow
+from qlikauth.qps.values import Attributes, Ticket, attribute_pairs
 from qlikauth.sessions import hub_request, start_session
 from qlikauth.site import Site
 

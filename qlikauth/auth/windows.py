@@ -31,7 +31,7 @@ from qlikauth.credentials import Credentials
 from qlikauth.errors import ConfigurationError
 from qlikauth.http.values import Flow
 from qlikauth.identity import QlikUser
-from qlikauth.qps import Attributes, attribute_pairs
+from qlikauth.qps.values import Attributes, attribute_pairs
 from qlikauth.site import Site
 from qlikauth.validators.base import ValidatedUser, Validator
 from qlikauth.validators.ratelimit import FailureLimiter, RateLimitedValidator

@@ -9,11 +9,17 @@ coroutine. Types follow: ``QlikClient.whoami()`` is a ``QlikUser``,
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Collection, Coroutine, Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import Any
 
+from qlikauth._twins import (
+    AsyncDriver,
+    Operation,
+    SyncDriver,
+    operation,
+    operation_returning,
+)
 from qlikauth.auth.base import Authenticator
 from qlikauth.client import ops
 from qlikauth.client.state import ClientState
@@ -35,77 +41,6 @@ __all__ = [
     "operation",
     "operation_returning",
 ]
-
-P = ParamSpec("P")
-T = TypeVar("T")
-S = TypeVar("S")
-A = TypeVar("A")
-
-
-class SyncDriver:
-    """A client that performs its operations' steps on the calling thread."""
-
-    def _run(self, op: Op[T]) -> T:
-        raise NotImplementedError
-
-
-class AsyncDriver:
-    """A client that awaits its operations' steps on an asyncio loop."""
-
-    async def _run(self, op: Op[T]) -> T:
-        raise NotImplementedError
-
-
-class Operation(Generic[P, S, A]):
-    """A public method written once: ``build(client, ...)`` returns the operation to run.
-
-    On a :class:`SyncDriver` the method returns ``S``; on an :class:`AsyncDriver` a coroutine
-    of ``A`` (the same type, unless the drivers hand out objects of their own kind).
-    """
-
-    def __init__(self, build: Callable[Concatenate[Any, P], Op[Any]]) -> None:
-        self._build = build
-        self.__doc__ = build.__doc__
-        self.__name__ = build.__name__
-
-    @overload
-    def __get__(self, client: None, owner: type | None = None) -> Operation[P, S, A]: ...
-
-    @overload
-    def __get__(self, client: SyncDriver, owner: type | None = None) -> Callable[P, S]: ...
-
-    @overload
-    def __get__(
-        self, client: AsyncDriver, owner: type | None = None
-    ) -> Callable[P, Coroutine[Any, Any, A]]: ...
-
-    def __get__(self, client: Any, owner: type | None = None) -> Any:
-        if client is None:
-            return self
-        build = self._build
-
-        @functools.wraps(build)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            return client._run(build(client, *args, **kwargs))
-
-        return run
-
-
-def operation(build: Callable[Concatenate[Any, P], Op[T]]) -> Operation[P, T, T]:
-    """Decorate a method that builds an operation returning ``T`` on both drivers."""
-    return Operation(build)
-
-
-def operation_returning(
-    sync_type: type[S], async_type: type[A]
-) -> Callable[[Callable[Concatenate[Any, P], Op[Any]]], Operation[P, S, A]]:
-    """Decorate a method whose operation returns ``sync_type`` on the sync driver and
-    ``async_type`` on the asyncio one (an engine connection of the driver's kind)."""
-
-    def decorate(build: Callable[Concatenate[Any, P], Op[Any]]) -> Operation[P, S, A]:
-        return Operation(build)
-
-    return decorate
 
 
 class ClientApi:

@@ -19,7 +19,7 @@ from qlikauth.credentials import Credentials, Route
 from qlikauth.errors import ConfigurationError, QlikAuthError, SessionLimitError
 from qlikauth.http.values import HttpRequest, HttpResponse
 from qlikauth.identity import QlikUser
-from qlikauth.qps import user_path, user_sessions_request
+from qlikauth.qps.requests import user_path, user_sessions_request
 from qlikauth.site import Site
 
 __all__ = ["ClientState", "EngineHandle", "count_from"]

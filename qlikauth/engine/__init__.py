@@ -3,27 +3,30 @@
 :class:`EngineConnection` (threads) and :class:`AsyncEngineConnection` (asyncio) open the
 websocket with a :class:`~qlikauth.credentials.Credentials` value, through the proxy or
 direct, read the greeting and hand out handle-bound objects (:class:`Global`, :class:`Doc`,
-:class:`GenericObject`) that take any Qlik method by its Qlik name. The protocol itself lives
-in :mod:`qlikauth.engine.protocol` and does no I/O.
+:class:`GenericObject`) that take any Qlik method by its Qlik name.
+
+No I/O below the connections: :mod:`~qlikauth.engine.protocol` (the JSON-RPC state machine,
+speaking :mod:`~qlikauth.engine.messages`, judging with :mod:`~qlikauth.engine.notifications`),
+:mod:`~qlikauth.engine.flows` (the objects' helpers as steps, returning
+:mod:`~qlikauth.engine.values`) and :mod:`~qlikauth.engine.wire` (websockets' Sans-I/O
+framing). :mod:`~qlikauth.engine.connection` and :mod:`~qlikauth.engine.objects` describe
+the connection and the objects once; :mod:`~qlikauth.engine.sync` and
+:mod:`~qlikauth.engine.aio` own the socket.
 """
 
 from __future__ import annotations
 
 from qlikauth.engine.aio import AsyncEngineCall, AsyncEngineConnection
+from qlikauth.engine.flows import hypercube_properties
 from qlikauth.engine.objects import (
     AsyncDoc,
     AsyncGenericObject,
     AsyncGlobal,
     AsyncQixObject,
-    Cell,
     Doc,
-    DocInfo,
-    FieldValue,
     GenericObject,
     Global,
     QixObject,
-    Row,
-    hypercube_properties,
 )
 from qlikauth.engine.protocol import (
     GLOBAL_HANDLE,
@@ -36,6 +39,7 @@ from qlikauth.engine.protocol import (
     SessionState,
 )
 from qlikauth.engine.sync import EngineCall, EngineConnection
+from qlikauth.engine.values import Cell, DocInfo, FieldValue, Row
 
 __all__ = [
     "GLOBAL_HANDLE",

@@ -15,26 +15,43 @@ the client's first message.
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeAlias
 
-from qlikauth.errors import (
-    AccessDeniedError,
-    EngineClosedError,
-    EngineSessionError,
-    EngineTimeoutError,
-    MustAuthenticateError,
-    ObjectNotFoundError,
-    QlikAuthError,
-    SessionExpiredError,
-    SessionLimitError,
-    engine_error,
-    session_count_in,
+from qlikauth.engine.messages import (
+    GLOBAL_HANDLE,
+    GLOBAL_INTERFACE,
+    CallFailed,
+    CallSucceeded,
+    Event,
+    GreetingCompleted,
+    GreetingFailed,
+    HandleInfo,
+    HandlesChanged,
+    HandlesClosed,
+    HandlesSuspended,
+    HandleState,
+    JsonObject,
+    JsonValue,
+    NotificationReceived,
+    ObjectInterface,
+    Params,
+    Request,
+    SessionEnded,
+    SessionState,
 )
+from qlikauth.engine.notifications import (
+    CONNECTION_LOST,
+    close_detail,
+    closed_error,
+    closed_hint,
+    must_authenticate_error,
+    proxy_notification_error,
+    session_state_error,
+)
+from qlikauth.errors import EngineTimeoutError, ObjectNotFoundError, QlikAuthError, engine_error
 
 __all__ = [
     "CONNECTION_LOST",
@@ -66,276 +83,19 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
-JsonObject: TypeAlias = "dict[str, JsonValue]"
-#: Call parameters: by name (a mapping) or by position (a sequence); values JSON-serialisable.
-Params: TypeAlias = "Mapping[str, object] | Sequence[object]"
-
-#: The Global object's handle (not 0, whatever some libraries say).
-GLOBAL_HANDLE = -1
 #: The call that closes the greeting; its answer also gives the engine version.
 GREETING_METHOD = "EngineVersion"
-#: ``LOCERR_GENERIC_CONNECTION_LOST``: the code of :class:`EngineClosedError`.
-CONNECTION_LOST = 16
 
-_MAX_QUOTED = 300
-
-
-class SessionState(enum.StrEnum):
-    """``qSessionState`` of the ``OnConnected`` greeting."""
-
-    CREATED = "SESSION_CREATED"
-    ATTACHED = "SESSION_ATTACHED"
-    ERROR_NO_LICENSE = "SESSION_ERROR_NO_LICENSE"
-    ERROR_LICENSE_RENEW = "SESSION_ERROR_LICENSE_RENEW"
-    ERROR_LIMIT_EXCEEDED = "SESSION_ERROR_LIMIT_EXCEEDED"
-    ERROR_SECURITY_HEADER_CHANGED = "SESSION_ERROR_SECURITY_HEADER_CHANGED"
-    ACCESS_CONTROL_SETUP_FAILURE = "SESSION_ACCESS_CONTROL_SETUP_FAILURE"
-    ERROR_APP_ACCESS_DENIED = "SESSION_ERROR_APP_ACCESS_DENIED"
-    ERROR_APP_FAILURE = "SESSION_ERROR_APP_FAILURE"
-
-    @property
-    def ok(self) -> bool:
-        """True for a usable session (created or attached)."""
-        return self in (SessionState.CREATED, SessionState.ATTACHED)
-
-
-_SESSION_STATE_CODES = {state: number for number, state in enumerate(SessionState)}
-
-_SESSION_STATE_HINTS: Mapping[SessionState, str] = {
-    SessionState.ERROR_NO_LICENSE: "the user has no licence (access type); assign one in the QMC",
-    SessionState.ERROR_LICENSE_RENEW: "the user's licence could not be renewed; check the QMC",
-    SessionState.ERROR_LIMIT_EXCEEDED: (
-        "the engine's session limit is reached; close other sessions or connect later"
-    ),
-    SessionState.ERROR_SECURITY_HEADER_CHANGED: (
-        "the same engine session was reached with another identity or security header; "
-        "do not reuse an /identity/ of another user"
-    ),
-    SessionState.ACCESS_CONTROL_SETUP_FAILURE: "the engine could not set up access control",
-    SessionState.ERROR_APP_ACCESS_DENIED: "the user may not open this app (security rules)",
-    SessionState.ERROR_APP_FAILURE: "the engine failed to load the app",
-}
-
-
-class HandleState(enum.Enum):
-    """Where a handle stands, per the ``change``/``close``/``suspend`` lists."""
-
-    OPEN = "open"
-    SUSPENDED = "suspended"
-    CLOSED = "closed"
-
-
-@dataclass(frozen=True)
-class ObjectInterface:
-    """A handle the engine returned (``qReturn``): handle, type and generic id."""
-
-    handle: int
-    type: str
-    generic_type: str = ""
-    generic_id: str = ""
-
-    @classmethod
-    def from_json(cls, value: JsonValue) -> ObjectInterface | None:
-        """Read an ``ObjectInterface`` (``qHandle`` + ``qType``), or ``None`` if it is not one."""
-        if not isinstance(value, dict):
-            return None
-        handle = value.get("qHandle")
-        qtype = value.get("qType")
-        if not isinstance(handle, int) or isinstance(handle, bool) or not isinstance(qtype, str):
-            return None
-        generic_type = value.get("qGenericType")
-        generic_id = value.get("qGenericId")
-        return cls(
-            handle=handle,
-            type=qtype,
-            generic_type=generic_type if isinstance(generic_type, str) else "",
-            generic_id=generic_id if isinstance(generic_id, str) else "",
-        )
-
-
-GLOBAL_INTERFACE = ObjectInterface(handle=GLOBAL_HANDLE, type="Global")
-
-
-@dataclass
-class HandleInfo:
-    """One row of the handle table."""
-
-    interface: ObjectInterface
-    state: HandleState = HandleState.OPEN
-
-
-@dataclass(frozen=True)
-class Request:
-    """A request ready for the wire: ``text`` is what to send."""
-
-    id: int
-    handle: int
-    method: str
-    text: str
-
-
-@dataclass(frozen=True)
-class CallSucceeded:
-    """The answer to request ``request_id``."""
-
-    request_id: int
-    method: str
-    handle: int
-    result: JsonObject
-
-
-@dataclass(frozen=True)
-class CallFailed:
-    """Request ``request_id`` failed: the engine said no, or the socket closed."""
-
-    request_id: int
-    method: str
-    handle: int
-    error: QlikAuthError
-
-
-@dataclass(frozen=True)
-class NotificationReceived:
-    """A push notification (no ``id``), greeting ones included."""
-
-    method: str
-    params: JsonValue
-
-
-@dataclass(frozen=True)
-class HandlesChanged:
-    """The engine listed these handles as changed (their layout is stale)."""
-
-    handles: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class HandlesClosed:
-    """The engine closed these handles; their objects are gone."""
-
-    handles: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class HandlesSuspended:
-    """The engine suspended these handles."""
-
-    handles: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class GreetingCompleted:
-    """The greeting ended well; ``session_state`` is ``None`` if no ``OnConnected`` came."""
-
-    session_state: SessionState | None
-
-
-@dataclass(frozen=True)
-class GreetingFailed:
-    """The greeting ended badly; the driver closes the socket and raises ``error``."""
-
-    error: QlikAuthError
-
-
-@dataclass(frozen=True)
-class SessionEnded:
-    """After the greeting, the server said the session is over; the driver closes the socket."""
-
-    error: QlikAuthError
-
-
-Event: TypeAlias = (
-    "CallSucceeded | CallFailed | NotificationReceived | HandlesChanged | HandlesClosed"
-    " | HandlesSuspended | GreetingCompleted | GreetingFailed | SessionEnded"
-)
+#: The keys under which an answer lists changed, closed and suspended handles.
+_LISTS = frozenset({"change", "close", "suspend"})
+# One encoder for every request: json.dumps() with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 @dataclass
 class _Pending:
     method: str
     handle: int
-
-
-_SESSION_END_NOTIFICATIONS: Mapping[str, tuple[str, str]] = {
-    "OnSessionClosed": (
-        "the proxy session ended",
-        "log in again to get a new session",
-    ),
-    "OnSessionLoggedOut": (
-        "the proxy session was logged out (on this or another socket of the session)",
-        "log in again to get a new session",
-    ),
-    "OnSessionTimedOut": (
-        "the proxy session timed out for inactivity",
-        "log in again; keep the session busy, or raise the virtual proxy's session "
-        "inactivity timeout",
-    ),
-}
-
-_LICENCE_NOTIFICATIONS = frozenset(
-    {"OnLicenseAccessDenied", "OnLicenseAccessDeniedPendingUserSync"}
-)
-
-#: Proxy notifications that end the connection even when ``severity`` is not given.
-_FATAL_NOTIFICATIONS = frozenset(
-    {
-        *_SESSION_END_NOTIFICATIONS,
-        *_LICENCE_NOTIFICATIONS,
-        "OnMaxParallelSessionsExceeded",
-        "OnNoEngineAvailable",
-        "OnEngineWebsocketFailed",
-        "OnRepositoryWebsocketFailed",
-        "OnNoRepositoryAvailable",
-        "OnDataPrepServiceWebsocketFailed",
-        "OnNoDataPrepServiceAvailable",
-        "OnNoPrintingServiceAvailable",
-        "OnExcessLicenseAssignment",
-    }
-)
-
-
-def _quote(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_QUOTED else text[: _MAX_QUOTED - 3] + "..."
-
-
-def _closed_error(message: str, *, hint: str | None = None) -> EngineClosedError:
-    return EngineClosedError(message, code=CONNECTION_LOST, hint=hint)
-
-
-def proxy_notification_error(method: str, params: JsonValue) -> QlikAuthError | None:
-    """The error a fatal proxy notification stands for, or ``None`` if it is not fatal."""
-    fields = params if isinstance(params, dict) else {}
-    severity = fields.get("severity")
-    if method not in _FATAL_NOTIFICATIONS and severity != "fatal":
-        return None
-    raw = fields.get("message")
-    said = f' (the proxy said: "{_quote(raw)}")' if isinstance(raw, str) and raw else ""
-    if method in _SESSION_END_NOTIFICATIONS:
-        what, hint = _SESSION_END_NOTIFICATIONS[method]
-        return SessionExpiredError(f"{what}: {method}{said}", hint=hint)
-    if method == "OnMaxParallelSessionsExceeded":
-        return SessionLimitError(
-            f"the user holds too many proxy sessions: {method}{said}",
-            session_count=session_count_in(raw) if isinstance(raw, str) else None,
-            hint=(
-                "reuse one session (one Credentials value) for every socket and download, "
-                "log out sessions you no longer need, or wait for them to time out"
-            ),
-        )
-    if method in _LICENCE_NOTIFICATIONS:
-        return AccessDeniedError(
-            f"the proxy denied access to the app: {method}{said}",
-            code=5,
-            parameter=method,
-            engine_message=raw if isinstance(raw, str) else "",
-            hint="the user has no access type (licence) available; assign one in the QMC",
-        )
-    return _closed_error(
-        f"the proxy closed the connection: {method}{said}",
-        hint="the proxy could not reach a service it needs; check the Qlik services",
-    )
 
 
 class EngineProtocol:
@@ -383,12 +143,13 @@ class EngineProtocol:
         if not method or not isinstance(method, str):
             raise ValueError("an engine method name is a non-empty string")
         if self.closed:
-            error = _closed_error(
+            error = closed_error(
                 f"cannot call {method}: the engine connection is closed",
-                hint=_closed_hint(self.fatal_error),
+                hint=closed_hint(self.fatal_error),
             )
             raise error from self.fatal_error
-        self.check_handle(handle, method)
+        if handle in self._closed_handles:
+            self.check_handle(handle, method)
         body: dict[str, object] = {
             "jsonrpc": "2.0",
             "id": self._next_id,
@@ -396,7 +157,7 @@ class EngineProtocol:
             "handle": handle,
             "params": _params_json(params),
         }
-        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = _ENCODER.encode(body)
         request = Request(id=self._next_id, handle=handle, method=method, text=text)
         self._pending[request.id] = _Pending(method=method, handle=handle)
         self._next_id += 1
@@ -424,7 +185,7 @@ class EngineProtocol:
     def receive(self, data: str | bytes) -> list[Event]:
         """Digest one text from the server and return what happened."""
         try:
-            message = json.loads(data)
+            message = json.loads(data.decode() if isinstance(data, bytes) else data)
         except ValueError:
             logger.warning("ignored a frame from the engine that is not JSON")
             return []
@@ -453,11 +214,11 @@ class EngineProtocol:
         if self.closed:
             return []
         self.closed = True
-        detail = _close_detail(code, reason, cause)
+        detail = close_detail(code, reason, cause)
         events: list[Event] = []
         if not self.greeting_done:
             self.greeting_done = True
-            error = self.fatal_error or _closed_error(
+            error = self.fatal_error or closed_error(
                 f"the engine websocket closed during the greeting{detail}",
                 hint=(
                     "the server accepted the upgrade, then closed; check the credentials, "
@@ -470,9 +231,9 @@ class EngineProtocol:
             pending.pop(self._greeting_id, None)
             self._greeting_id = None
         for request_id, call in sorted(pending.items()):
-            error = _closed_error(
+            error = closed_error(
                 f"the engine websocket closed while {call.method} was pending{detail}",
-                hint=_closed_hint(self.fatal_error),
+                hint=closed_hint(self.fatal_error),
             )
             error.method = call.method
             error.__cause__ = self.fatal_error
@@ -509,10 +270,12 @@ class EngineProtocol:
         error = message.get("error")
         if call is not None and error is None and isinstance(result, dict):
             for value in result.values():
-                interface = ObjectInterface.from_json(value)
-                if interface is not None:
-                    self._open_handle(interface)
-        events.extend(self._apply_lists(message))
+                if isinstance(value, dict) and "qHandle" in value:
+                    interface = ObjectInterface.from_json(value)
+                    if interface is not None:
+                        self._open_handle(interface)
+        if _LISTS.intersection(message):
+            events.extend(self._apply_lists(message))
         if call is None or request_id is None:
             # A late answer to an abandoned call, or to nothing we sent: dropped.
             logger.debug("ignored an answer to an unknown or abandoned request id")
@@ -571,39 +334,16 @@ class EngineProtocol:
             return None
         self.session_state_text = state
         try:
-            known = SessionState(state)
+            self.session_state = SessionState(state)
         except ValueError:
-            if "ERROR" not in state and "FAILURE" not in state:
-                return None
-            return EngineSessionError(
-                f"the engine refused the session: {_quote(state)}",
-                code=-1,
-                parameter=_quote(state),
-            )
-        self.session_state = known
-        if known.ok:
-            return None
-        return EngineSessionError(
-            f"the engine refused the session: {known.value}",
-            code=_SESSION_STATE_CODES[known],
-            parameter=known.value,
-            hint=_SESSION_STATE_HINTS.get(known),
-        )
+            self.session_state = None
+        return session_state_error(state)
 
     def _on_authentication(self, fields: dict[str, JsonValue]) -> QlikAuthError | None:
-        if fields.get("mustAuthenticate") is not True:
+        error = must_authenticate_error(fields)
+        if error is None:
             self.authentication = dict(fields)
-            return None
-        login = fields.get("loginUri")
-        return MustAuthenticateError(
-            "the proxy opened the websocket but says the request is not authenticated "
-            "(mustAuthenticate: true)",
-            login_uri=login if isinstance(login, str) else None,
-            hint=(
-                "the upgrade carried no valid session for this virtual proxy: log in first and "
-                "send its session cookie (for the right prefix) on the upgrade"
-            ),
-        )
+        return error
 
     def _open_handle(self, interface: ObjectInterface) -> None:
         self._closed_handles.discard(interface.handle)
@@ -649,20 +389,3 @@ def _params_json(params: Params | None) -> object:
     if isinstance(params, str | bytes):
         raise TypeError("params are a mapping (by name) or a sequence (by position), not a string")
     return list(params)
-
-
-def _close_detail(code: int | None, reason: str, cause: str | None) -> str:
-    parts = []
-    if code is not None:
-        parts.append(f"close code {code}")
-    if reason:
-        parts.append(f'reason "{_quote(reason)}"')
-    if cause:
-        parts.append(cause)
-    return f" ({', '.join(parts)})" if parts else ""
-
-
-def _closed_hint(fatal: QlikAuthError | None) -> str:
-    if fatal is not None:
-        return f"the server ended the session first: {fatal.message}"
-    return "the connection failed or was closed; open a new connection and call again"

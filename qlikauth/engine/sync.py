@@ -1,9 +1,10 @@
-"""The engine connector over ``websockets.sync.client``: threads and futures.
+"""The engine connector on threads: one socket, one reader thread, a future per call.
 
-One reader thread reads every frame and resolves a future per call, so calls can be made
-from many threads at once and pipelined (send many, then wait). Each call may have its own
-timeout. When the socket closes or fails, every pending call fails with
-:class:`~qlikauth.errors.EngineClosedError`; listeners run on the reader thread.
+The reader thread reads the socket, turns the bytes into events with websockets' Sans-I/O
+protocol and the JSON-RPC core, and resolves each call's future itself: one thread hand-off
+per answer. Calls can be made from many threads at once and pipelined (send many, then
+wait), each with its own timeout. When the socket closes or fails, every pending call fails
+with :class:`~qlikauth.errors.EngineClosedError`; listeners run on the reader thread.
 
 ::
 
@@ -19,91 +20,30 @@ import logging
 import socket
 import ssl
 import threading
-import time
-from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self, TypeVar
 
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, reconnect
-from websockets.typing import Origin
-
-from qlikauth.engine._dispatch import ConnectionCore
-from qlikauth.engine._transport import (
-    DEFAULT_MAX_MESSAGE_SIZE,
-    DEFAULT_OPEN_TIMEOUT,
-    ConnectOptions,
-    connect_error,
-    options_for,
-    run_listener,
-    websocket_logger,
+from qlikauth._twins import SyncDriver
+from qlikauth.engine._transport import connect_error, run_listener
+from qlikauth.engine.connection import (
+    ConnectionApi,
+    NotificationListener,
+    Opening,
 )
-from qlikauth.engine.objects import Call, Doc, Global, HandleEventKind, Listener
-from qlikauth.engine.protocol import (
-    GLOBAL_INTERFACE,
-    EngineProtocol,
-    EngineTimeoutError,
-    GreetingCompleted,
-    GreetingFailed,
-    JsonObject,
-    JsonValue,
-    Params,
-    SessionEnded,
-    SessionState,
-)
-from qlikauth.errors import ConfigurationError, EngineSessionError, QlikAuthError
-
-if TYPE_CHECKING:
-    from qlikauth.credentials import Credentials
-    from qlikauth.site import Site
+from qlikauth.engine.flows import Batch, Call, Steps
+from qlikauth.engine.messages import JsonObject, Listener, Params, Request
+from qlikauth.engine.objects import Global
+from qlikauth.errors import EngineTimeoutError, QlikAuthError
+from qlikauth.http.drivers import drive
 
 __all__ = ["EngineCall", "EngineConnection", "NotificationListener"]
 
 logger = logging.getLogger(__name__)
 
-NotificationListener = Callable[[str, JsonValue], object]
+T = TypeVar("T")
 
-
-class _Connection(ClientConnection):
-    """websockets' threaded connection, made safe for the TLS 1.3 opening.
-
-    websockets reads on its own thread from the moment the socket exists. With TLS 1.3 the
-    server's session tickets arrive then, and an OpenSSL object read on one thread while the
-    upgrade request is written on another sometimes loses the request (measured: about 1
-    opening in 1,000 here; never with TLS 1.2 or asyncio). So reading starts once the request
-    is written.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._request_written = threading.Event()
-        super().__init__(*args, **kwargs)
-
-    def recv_events(self) -> None:
-        self._request_written.wait()
-        super().recv_events()
-
-    def send_data(self) -> None:
-        try:
-            super().send_data()
-        finally:
-            self._request_written.set()
-
-    def close_socket(self) -> None:
-        self._request_written.set()
-        # A reader blocked in a TLS read (the server completed the handshake, then said
-        # nothing) is not woken by close(); shutdown() wakes it, so opening can time out.
-        with contextlib.suppress(OSError):
-            self.socket.shutdown(socket.SHUT_RDWR)
-        super().close_socket()
-
-
-class _NoRedirects(reconnect):
-    """Never follow a redirect on the upgrade: it is a login page, reported as an error."""
-
-    def process_redirect(self, exc: Exception) -> Exception | str:
-        return exc
+_READ_SIZE = 65536
 
 
 class EngineCall(Future[JsonObject]):
@@ -117,7 +57,7 @@ class EngineCall(Future[JsonObject]):
 
     def result(self, timeout: float | None = None) -> JsonObject:
         """The call's result; raises its :class:`EngineError` or :class:`EngineTimeoutError`."""
-        if not self.done() and threading.current_thread() is self._connection._reader:
+        if threading.current_thread() is self._connection._reader and not self.done():
             raise RuntimeError(
                 "an engine listener cannot wait for an engine call (it runs on the reader "
                 "thread); hand the work to another thread"
@@ -139,7 +79,7 @@ class EngineCall(Future[JsonObject]):
             raise error from None
 
 
-class EngineConnection(ConnectionCore):
+class EngineConnection(ConnectionApi, SyncDriver):
     """One engine websocket (one engine session), usable from many threads.
 
     Open it with :meth:`open` (a :class:`~qlikauth.site.Site` and
@@ -148,183 +88,72 @@ class EngineConnection(ConnectionCore):
     closes).
     """
 
-    def __init__(
-        self,
-        websocket: ClientConnection,
-        *,
-        url: str,
-        app_id: str | None = None,
-        call_timeout: float | None = None,
-    ) -> None:
-        self._ws = websocket
-        self._protocol = EngineProtocol()
-        self._state_lock = threading.Lock()
-        self._send_lock = threading.Lock()
-        self._calls: dict[int, EngineCall] = {}
-        self._greeting: Future[GreetingCompleted] = Future()
-        self._notification_listeners: dict[str, list[NotificationListener]] = defaultdict(list)
-        self._handle_listeners: dict[tuple[int, HandleEventKind], list[Listener]] = defaultdict(
-            list
-        )
-        self._closing = False
+    global_: Global
+    _calls: dict[int, EngineCall]
+
+    def __init__(self, opening: Opening) -> None:
+        self._guard = threading.Lock()
+        self._socket: socket.socket | None = None
+        self._stopped = threading.Event()
         self._reader = threading.Thread(
             target=self._read_loop, name="qlikauth-engine-reader", daemon=True
         )
-        self.url = url
-        self.app_id = app_id
-        self.call_timeout = call_timeout
-        self.global_ = Global(self, GLOBAL_INTERFACE)
-
-    # -- opening ------------------------------------------------------------------------------
+        super().__init__(opening, Global)
 
     @classmethod
-    def open(
-        cls,
-        site: Site,
-        credentials: Credentials,
-        app_id: str | None = None,
-        *,
-        identity: str | None = None,
-        ttl: int | None = None,
-        timeout: float | None = DEFAULT_OPEN_TIMEOUT,
-        call_timeout: float | None = None,
-        require_attached: bool = False,
-        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
-    ) -> Self:
-        """Connect with ``credentials`` (proxy or direct), read the greeting, return.
-
-        ``identity`` names an engine session to attach to (with ``ttl``, how long the engine
-        keeps it after a disconnect); check :attr:`session_state` for ``SESSION_ATTACHED``, or
-        pass ``require_attached=True`` to fail unless the session was resumed.
-        """
-        options = options_for(
-            site,
-            credentials,
-            app_id,
-            identity=identity,
-            ttl=ttl,
-            timeout=timeout,
-            max_message_size=max_message_size,
-        )
-        return cls._open(options, app_id, call_timeout, require_attached)
-
-    @classmethod
-    def connect(
-        cls,
-        url: str,
-        *,
-        ssl_context: ssl.SSLContext | None = None,
-        headers: Mapping[str, str] | None = None,
-        origin: str | None = None,
-        app_id: str | None = None,
-        timeout: float | None = DEFAULT_OPEN_TIMEOUT,
-        call_timeout: float | None = None,
-        require_attached: bool = False,
-        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
-    ) -> Self:
-        """Connect to an engine websocket URL with explicit TLS, headers and Origin."""
-        options = ConnectOptions(
-            url=url,
-            ssl=ssl_context,
-            headers=dict(headers or {}),
-            origin=origin,
-            open_timeout=timeout,
-            max_message_size=max_message_size,
-        )
-        return cls._open(options, app_id, call_timeout, require_attached)
-
-    @classmethod
-    def _open(
-        cls,
-        options: ConnectOptions,
-        app_id: str | None,
-        call_timeout: float | None,
-        require_attached: bool,
-    ) -> Self:
-        started = time.monotonic()
+    def _make(cls, opening: Opening) -> Self:
+        connection = cls(opening)
         try:
-            websocket = _NoRedirects(
-                options.url,
-                ssl=options.ssl,
-                additional_headers=dict(options.headers),
-                origin=Origin(options.origin) if options.origin else None,
-                open_timeout=options.open_timeout,
-                max_size=options.max_message_size,
-                user_agent_header=options.user_agent,
-                logger=websocket_logger,
-                create_connection=_Connection,
-            ).connect()
-        except Exception as exc:
-            raise connect_error(exc, options) from exc
-        # Opened directly (not as a context manager): we own closing it.
-        websocket.pending_legacy_warning = False
-        connection = cls(websocket, url=options.safe_url, app_id=app_id, call_timeout=call_timeout)
-        left = None
-        if options.open_timeout is not None:
-            left = max(0.1, options.open_timeout - (time.monotonic() - started))
-        try:
-            connection._start(left)
-            if require_attached and connection.session_state is not SessionState.ATTACHED:
-                raise EngineSessionError(
-                    f"the engine session was not resumed (state: "
-                    f"{connection.session_state_text or 'unknown'})",
-                    code=-12,
-                    parameter=connection.session_state_text or "",
-                    hint="the session expired (its ttl passed) or the identity is not the same",
-                )
+            connection._open()
         except BaseException:
             connection.close()
             raise
         return connection
 
-    def _start(self, timeout: float | None) -> None:
-        with self._state_lock:
-            request = self._protocol.start()
-        self._reader.start()
+    def _open(self) -> None:
+        context = self._ssl_context()
         try:
-            with self._send_lock:
-                self._ws.send(request.text)
-        except ConnectionClosed:
-            pass  # the reader reports why
+            self._socket = self._dial(context)
+            self._write(self._wire.upgrade())
+            while not self._upgraded.done():
+                self._socket.settimeout(self._opening.time_left())
+                self._feed(self._socket.recv(_READ_SIZE))
+            self._upgraded.result()
+        except Exception as exc:
+            raise connect_error(exc, self._opening.options) from exc
+        self._socket.settimeout(None)
+        self._reader.start()
+        keepalive = threading.Thread(target=self._keep_alive, name="qlikauth-engine-keepalive")
+        keepalive.daemon = True
+        keepalive.start()
+        self._begin_greeting()
+        timeout = self._opening.time_left()
         try:
             self._greeting.result(timeout)
         except TimeoutError as exc:
             if isinstance(exc, QlikAuthError):
                 raise
-            raise EngineTimeoutError(
-                f"the engine sent no greeting within {timeout:g} s",
-                hint="the server accepted the websocket but did not answer; check the engine",
-                url=self.url,
-            ) from None
+            raise self._no_greeting(timeout) from None
+        self._check_attached()
 
-    # -- state --------------------------------------------------------------------------------
+    def _dial(self, context: ssl.SSLContext | None) -> socket.socket:
+        wire = self._wire
+        sock = socket.create_connection((wire.host, wire.port), self._opening.time_left())
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
+            if context is not None:
+                sock.settimeout(self._opening.time_left())
+                sock = context.wrap_socket(sock, server_hostname=wire.host)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     # -- calls --------------------------------------------------------------------------------
 
     def send(self, handle: int, method: str, params: Params | None = None) -> EngineCall:
         """Send a call without waiting: pipeline several, then wait on each ``result()``."""
-        with self._send_lock:
-            with self._state_lock:
-                request = self._protocol.request(handle, method, params)
-                call = EngineCall(self, request.id, method)
-                self._calls[request.id] = call
-            # On a closed socket the reader fails the call, with the reason.
-            with contextlib.suppress(ConnectionClosed):
-                self._ws.send(request.text)
-        return call
-
-    def call(
-        self,
-        handle: int,
-        method: str,
-        params: Params | None = None,
-        *,
-        timeout: float | None = None,
-    ) -> JsonObject:
-        """Call ``method`` on ``handle`` and wait (``timeout`` or :attr:`call_timeout`)."""
-        return self.send(handle, method, params).result(
-            self.call_timeout if timeout is None else timeout
-        )
+        return self._send_call(handle, method, params, self._register)
 
     def call_many(
         self, handle: int, calls: Sequence[Call], *, timeout: float | None = None
@@ -334,99 +163,101 @@ class EngineConnection(ConnectionCore):
         sent = [self.send(handle, c.method, c.params) for c in calls]
         return [s.result(limit) for s in sent]
 
-    def open_doc(
-        self, app_id: str | None = None, *, no_data: bool = False, timeout: float | None = None
-    ) -> Doc:
-        """Open ``app_id`` (default: the app of the websocket URL)."""
-        app = app_id or self.app_id
-        if not app:
-            raise ConfigurationError(
-                "open_doc needs an app id (none was given, and the connection was opened "
-                "without one)"
-            )
-        return self.global_.open_doc(app, no_data=no_data, timeout=timeout)
+    def _run(self, steps: Steps[T]) -> T:
+        return drive(steps, self._send_batch)
 
-    def get_active_doc(self, *, timeout: float | None = None) -> Doc:
-        """The app already open in this engine session (after attaching to it)."""
-        return self.global_.get_active_doc(timeout=timeout)
+    def _send_batch(self, batch: Batch) -> list[JsonObject]:
+        return self.call_many(batch.handle, batch.calls, timeout=batch.timeout)
 
-    # -- listeners ----------------------------------------------------------------------------
-
-    def on_notification(self, method: str, callback: NotificationListener) -> Callable[[], None]:
-        """Call ``callback(method, params)`` for notification ``method`` (``"*"``: all).
-
-        Listeners run on the reader thread: keep them short, and do not wait for engine
-        calls in them. Returns a function that removes the listener.
-        """
-        return self._listen(self._notification_listeners, method, callback)
+    def _register(self, request: Request) -> EngineCall:
+        call = self._calls[request.id] = EngineCall(self, request.id, request.method)
+        return call
 
     # -- closing ------------------------------------------------------------------------------
 
     def close(self) -> None:
         """Close the websocket; pending calls fail with :class:`EngineClosedError`."""
-        with self._state_lock:
-            self._closing = True
-        try:
-            self._ws.close()
-        except Exception:
-            logger.debug("error while closing the engine websocket", exc_info=True)
-        if self._reader.is_alive() and threading.current_thread() is not self._reader:
-            self._reader.join()
-        elif not self._reader.is_alive() and not self._protocol.closed:
-            self._dispatch(self._lost(None))
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._start_closing()
+        reader = self._reader
+        if reader.is_alive() and threading.current_thread() is not reader:
+            reader.join(self._close_timeout)
+            if reader.is_alive():
+                self._abort()
+                reader.join()
+        elif not reader.is_alive():
+            self._stopped.set()
+            if self._socket is not None:
+                self._socket.close()
+            if not self._protocol.closed:
+                self._dispatch(self._lost(None))
 
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def __repr__(self) -> str:
-        state = "closed" if self.closed else "open"
-        return f"<EngineConnection {self.url} {state} session={self.session_state_text}>"
-
-    # -- the reader thread --------------------------------------------------------------------
-
-    def _abandon(self, request_id: int) -> bool:
-        """Give up on a call; ``False`` when its answer already arrived (and is on its way
-        to the future), so the caller must take that answer instead."""
-        with self._state_lock:
-            if not self._protocol.abandon(request_id):
-                return False
-            self._calls.pop(request_id, None)
-            return True
+    # -- the reader and keepalive threads -----------------------------------------------------
 
     def _read_loop(self) -> None:
+        assert self._socket is not None
         failure: BaseException | None = None
         try:
-            while True:
-                message = self._ws.recv()
-                with self._state_lock:
-                    events = self._protocol.receive(message)
-                self._dispatch(events)
-        except ConnectionClosed as exc:
-            failure = exc
+            ended = self._wire.closed
+            while not ended:
+                try:
+                    data = self._socket.recv(_READ_SIZE)
+                except OSError:
+                    data = b""  # a reset, a TLS failure or a timeout ends the stream
+                ended = self._feed(data)
+            failure = self._wire.close_exc
         except Exception as exc:
             logger.debug("engine reader stopped", exc_info=True)
             failure = exc
+        finally:
+            self._stopped.set()
+            self._socket.close()
         self._dispatch(self._lost(failure))
 
-    def _tables(self) -> threading.Lock:
-        return self._state_lock
+    def _keep_alive(self) -> None:
+        while not self._stopped.wait(self._keepalive_interval):
+            if not self._keepalive():
+                self._abort()
+                return
+
+    # -- the hooks ----------------------------------------------------------------------------
+
+    def _new_future(self) -> Future[Any]:
+        return Future()
+
+    def _write(self, chunks: list[bytes]) -> None:
+        sock = self._socket
+        if sock is None:
+            return
+        try:
+            for data in chunks:
+                if data:
+                    sock.sendall(data)
+                else:
+                    with contextlib.suppress(OSError):  # the server may have gone first
+                        sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            if not self._reader.is_alive():
+                raise
+            # The reader learns why the socket failed and fails the calls with it.
+            self._abort()
+
+    def _expect_close(self) -> None:
+        if self._socket is not None:
+            self._socket.settimeout(self._close_timeout)
+
+    def _abort(self) -> None:
+        # A reader blocked in a read (TLS included) is woken by shutdown(), not by close().
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.shutdown(socket.SHUT_RDWR)
 
     def _start_listener(self, listener: Listener) -> None:
         run_listener(listener)
-
-    def _session_ended(self, event: GreetingFailed | SessionEnded) -> None:
-        self._close_from_reader()
-
-    def _close_from_reader(self) -> None:
-        try:
-            self._ws.close()
-        except Exception:
-            logger.debug("error while closing the engine websocket", exc_info=True)

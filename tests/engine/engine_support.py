@@ -1,4 +1,5 @@
-"""Helpers for the engine connector tests: a site and credentials for the emulator.
+"""Helpers for the engine connector tests: a site and credentials for the emulator, and a
+websocket server that accepts the upgrade and then stays silent.
 
 Proxy sessions are made the way Qlik allows a trusted script to: ``POST
 /qps/{prefix}/session`` on the QPS port with the client certificate, then ``GET
@@ -8,8 +9,14 @@ not depend on qlikauth's authenticators.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import secrets
+import socket
+import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import requests
@@ -21,6 +28,7 @@ from qlikauth.testing.emulator_info import site_from_emulator
 
 DIRECTORY = "QLIKEMU"
 XRFKEY_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 def make_site(info: EmulatorInfo, prefix: str = "") -> Site:
@@ -113,3 +121,49 @@ def make_proxy_session(info: EmulatorInfo, prefix: str, user_id: str | None = No
         assert token_response.status_code == 204, token_response.status_code
         assert token
     return ProxySession(info, prefix, session_id, cookie, token, user_id)
+
+
+def accept_key(key: str) -> str:
+    """``Sec-WebSocket-Accept`` for a ``Sec-WebSocket-Key`` (RFC 6455, section 4.2.2)."""
+    digest = hashlib.sha1((key + WEBSOCKET_GUID).encode(), usedforsecurity=False).digest()
+    return base64.b64encode(digest).decode()
+
+
+def upgrade_answer(request: bytes) -> bytes:
+    """A server's ``101 Switching Protocols`` to a client's upgrade request (no extensions)."""
+    headers = dict(
+        line.split(": ", 1) for line in request.decode().split("\r\n")[1:] if ": " in line
+    )
+    return (
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Accept: {accept_key(headers['Sec-WebSocket-Key'])}\r\n\r\n"
+    ).encode()
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[int]:
+    """A websocket server on loopback that accepts one upgrade, then never says a word:
+    no greeting, no pong, no close. Yields its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve() -> None:
+        with listener, contextlib.suppress(OSError):
+            peer, _ = listener.accept()
+            with peer:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += peer.recv(4096)
+                peer.sendall(upgrade_answer(request))
+                while not done.is_set() and peer.recv(4096):
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        done.set()
+        with contextlib.suppress(OSError):
+            listener.close()
+        thread.join(10)
