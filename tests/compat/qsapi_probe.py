@@ -11,8 +11,8 @@ tests run it in an interpreter of its own. It prints one JSON object, last: for 
 TLS: qsAPI turns its ``verify`` argument into a bool and passes ``verify=True`` to requests,
 which then trusts only its default CA bundle (certifi's). A Qlik site's own root is never in
 it, so the first step shows that verification is on and refuses the site; the probe then
-makes the site's ``root.pem`` the process's default bundle, as trusting the Qlik root
-machine-wide would, and qsAPI verifies the server against it on every call.
+makes the site's ``root.pem`` requests' default bundle in this process (what
+docs/other-tools.md tells users), and qsAPI verifies the server against it on every call.
 """
 
 from __future__ import annotations
