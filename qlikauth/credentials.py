@@ -318,8 +318,8 @@ class Credentials:
         return site.tls.server_context()
 
     def origin(self, site: Site) -> str:
-        """The Origin to send on the websocket upgrade: the proxy's own."""
-        return site.origin
+        """The Origin to send on the websocket upgrade: the site's setting, else the proxy's."""
+        return site.websocket_origin or site.origin
 
     def replace(self, **changes: Any) -> Credentials:
         """A copy with some fields changed (credentials are immutable)."""

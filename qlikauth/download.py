@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from qlikauth.auth.base import personal_api_user
 from qlikauth.credentials import Credentials, QlikUser, Route
 from qlikauth.errors import (
     DownloadError,
@@ -36,7 +35,9 @@ from qlikauth.errors import (
     TransportError,
     redact_url,
 )
-from qlikauth.http import HttpRequest, HttpResponse, HttpTransport
+from qlikauth.http.transport import HttpTransport
+from qlikauth.http.values import HttpRequest, HttpResponse
+from qlikauth.sessions import personal_api_user
 from qlikauth.site import Site
 
 __all__ = [

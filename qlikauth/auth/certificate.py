@@ -14,7 +14,8 @@ from typing import ClassVar
 from qlikauth.auth.base import Authenticator
 from qlikauth.credentials import Credentials, QlikUser, Route
 from qlikauth.errors import ConfigurationError
-from qlikauth.http import Flow, HttpRequest, check_response, with_xrfkey
+from qlikauth.http.diagnosis import check_response
+from qlikauth.http.values import Flow, HttpRequest, with_xrfkey
 from qlikauth.site import Site
 
 __all__ = ["USER_HEADER", "CertificateAuth"]

@@ -3,7 +3,7 @@
 :class:`JwtSigner` holds one RSA private key, loaded once (loading a PEM costs about a
 hundred signatures) from a PEM file, PEM bytes, or the OS keyring, and signs with RS256,
 RS384 or RS512 - the only algorithms Qlik accepts. :class:`JwtAuth` mints a short-lived
-token and exchanges it for a proxy session (``GET /{prefix}/qps/csrftoken`` with
+token and exchanges it for a proxy session (``GET /{prefix}/qrs/about`` with
 ``Authorization: Bearer``); afterwards only the session cookie and CSRF token travel.
 
 :func:`make_jwt_keypair` writes the key and the certificate to paste into the virtual
@@ -30,15 +30,16 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 from qlikauth import keystore
-from qlikauth.auth.base import Authenticator, bootstrap_session
+from qlikauth.auth.base import Authenticator
 from qlikauth.credentials import Credentials
 from qlikauth.errors import (
     ConfigurationError,
     CredentialsRejectedError,
     JwtError,
 )
-from qlikauth.http import Flow
+from qlikauth.http.values import Flow
 from qlikauth.pki import make_signing_keypair
+from qlikauth.sessions import credential_request, start_session
 from qlikauth.site import Site
 
 __all__ = [
@@ -342,13 +343,13 @@ def exchange_jwt_flow(
 ) -> Flow[Credentials]:
     """Exchange a JWT minted elsewhere for a proxy session on ``site``'s JWT virtual proxy.
 
-    The token travels once (``Authorization: Bearer`` on ``/qps/csrftoken``); a refusal
+    The token travels once (``Authorization: Bearer`` on ``/qrs/about``); a refusal
     raises :class:`JwtError` with the proxy's reason and what the token itself shows
     (:func:`inspect_jwt`), never the token.
     """
-    headers = {"Authorization": f"Bearer {token}"}
+    request = credential_request(site, {"Authorization": f"Bearer {token}"})
     try:
-        return (yield from bootstrap_session(site, headers, what="JWT login"))
+        return (yield from start_session(site, request, what="JWT login"))
     except CredentialsRejectedError as exc:
         if isinstance(exc, JwtError):
             raise

@@ -34,7 +34,7 @@ from qlikauth.errors import (
     LoginRedirectError,
     redact_url,
 )
-from qlikauth.http import Flow, HttpRequest, HttpResponse
+from qlikauth.http.values import Flow, HttpRequest, HttpResponse
 from qlikauth.site import Site
 
 __all__ = ["NtlmAuth", "windows_login_flow"]

@@ -29,7 +29,7 @@ from qlikauth.auth.base import Authenticator
 from qlikauth.auth.ticket import TicketAuth
 from qlikauth.credentials import Credentials, QlikUser
 from qlikauth.errors import ConfigurationError
-from qlikauth.http import Flow
+from qlikauth.http.values import Flow
 from qlikauth.qps import Attributes, attribute_pairs
 from qlikauth.site import Site
 from qlikauth.validators.base import ValidatedUser, Validator

@@ -34,7 +34,7 @@ from qlikauth.errors import (
     SessionLimitError,
     engine_error,
 )
-from qlikauth.http import session_count_in
+from qlikauth.http.diagnosis import session_count_in
 
 __all__ = [
     "CONNECTION_LOST",

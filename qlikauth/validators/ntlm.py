@@ -18,11 +18,12 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from qlikauth.auth.base import logout_flow
 from qlikauth.auth.ntlm import windows_login_flow
 from qlikauth.credentials import Credentials
 from qlikauth.errors import ConfigurationError, InvalidCredentialsError, QlikAuthError
-from qlikauth.http import HttpTransport, run_flow
+from qlikauth.http.drivers import run_flow
+from qlikauth.http.transport import HttpTransport
+from qlikauth.sessions import end_session
 from qlikauth.site import Site
 from qlikauth.validators.base import (
     INVALID_CREDENTIALS,
@@ -125,6 +126,6 @@ class NtlmValidator:
 def _end_session(credentials: Credentials, site: Site, transport: HttpTransport) -> None:
     """End the check's proxy session, so it holds none of the user's session slots."""
     try:
-        run_flow(logout_flow(site, credentials), transport)
+        run_flow(end_session(site, credentials), transport)
     except QlikAuthError as exc:
         log.info("could not end the NTLM check's session: %s", exc.message)
