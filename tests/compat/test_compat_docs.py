@@ -59,6 +59,20 @@ def normalised(text: str) -> str:
     return re.sub(r'"buildVersion": "[^"]*"', '"buildVersion": "VERSION"', text).strip()
 
 
+def in_one_shell(
+    commands: list[str], env: dict[str, str], cwd: Path
+) -> tuple[list[tuple[str, int]], str]:
+    """Run the commands in order in one bash: each one's output and exit code, and stderr."""
+    script = []
+    for i, command in enumerate(commands):
+        script += [f"printf '\\n@@{i}@@\\n'", command, f"printf '\\n@@{i} %d@@\\n' $?"]
+    shell = run_process(["bash", "-c", "\n".join(script)], env, cwd=cwd)
+    found = re.findall(r"\n@@(\d+)@@\n(.*?)\n@@\1 (\d+)@@\n", shell.out, flags=re.DOTALL)
+    ran = [(out, int(code)) for _, out, code in found]
+    assert len(ran) == len(commands), f"the shell stopped after {len(ran)} commands\n{shell.err}"
+    return ran, shell.err
+
+
 def test_the_recipes_run_as_written(
     compat_site: CompatSite,
     node: str,
@@ -74,39 +88,31 @@ def test_the_recipes_run_as_written(
     work.mkdir()
     for name, body in recipe_files(text).items():
         (work / name).write_text(body, encoding="utf-8")
-    config_home = tmp_path / "config"
     info = compat_site.info
+    config_home = tmp_path / "config"
     # The README walk-through's profile, made the same way.
     argv = ["profile", "add", "emu", "--from-emulator", info["info_file"], "--prefix", "hdr"]
     argv += ["--authenticator", "header", "--set", "auth.user=alice"]
     assert main([*argv, "--config", str(config_home / "qlikauth" / "config.toml")]) == 0
 
-    values = {
+    site_values = {
         "QLIK_CERTS": str(info.certs_dir),
         "QLIK_ENGINE_URL": info.engine_url,
         "QLIK_USER": "QLIKEMU\\alice",
     }
     runs = console_runs(text)
-    commands = [with_site_values(command, values) for command, _ in runs]
-    assert sum(a != b for a, (b, _) in zip(commands, runs, strict=True)) == 1
-    script = []
-    for i, command in enumerate(commands):
-        script += [f"printf '\\n@@{i}@@\\n'", command, f"printf '\\n@@{i} %d@@\\n' $?"]
+    commands = [with_site_values(command, site_values) for command, _ in runs]
+    changed = [new for new, (old, _) in zip(commands, runs, strict=True) if new != old]
+    assert len(changed) == 1, f"one export of {sorted(site_values)} is expected: {changed}"
+    for name in ("QLIKAUTH_CONFIG", "QLIKAUTH_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
     env = {
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         "XDG_CONFIG_HOME": str(config_home),
         "QLIKAUTH_SESSION_STORE": "file",
         "NODE_PATH": str(NODE_MODULES),  # as `npm install enigma.js ws` beside the scripts
     }
-    for name in ("QLIKAUTH_CONFIG", "QLIKAUTH_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    shell = run_process(["bash", "-c", "\n".join(script)], env, cwd=work)
-    outputs = {
-        int(i): (out, int(code))
-        for i, out, code in re.findall(r"\n@@(\d+)@@\n(.*?)\n@@\1 (\d+)@@\n", shell.out, re.S)
-    }
-    for i, (command, expected) in enumerate(runs):
-        assert i in outputs, f"did not run: {command}\n{shell.err}"
-        out, code = outputs[i]
-        assert code == 0, f"{command}\nexit {code}\n{out}\n{shell.err}"
-        assert normalised(out) == normalised(expected), f"{command}\n{shell.err}"
+    outcomes, errors = in_one_shell(commands, env, work)
+    for (command, expected), (out, code) in zip(runs, outcomes, strict=True):
+        assert code == 0, f"{command}\nexit {code}\n{out}\nthe shell's stderr:\n{errors}"
+        assert normalised(out) == normalised(expected), f"{command}\nthe shell's stderr:\n{errors}"
