@@ -8,6 +8,7 @@ qlikauth's engine connector exports a table and downloads the ``qUrl``; curl, ru
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,30 @@ def test_curl_downloads_the_export_qlikauth_downloads(
     status, _, location = wrong.out.partition(" ")
     assert status == "302", wrong.out
     assert "targetId=" in location  # the login module: the file is not there for this cookie
+
+
+#: The REST call, as docs/other-tools.md writes it: the cookie, and the same Xrfkey as the
+#: query parameter and the X-Qlik-Xrfkey header.
+REST_CALL = (
+    "k=$(LC_ALL=C tr -dc A-Za-z0-9 </dev/urandom | head -c 16); "
+    'curl -fsS --cacert "$QLIK_ROOT_CA" -H "Cookie: $QLIK_COOKIE" -H "X-Qlik-Xrfkey: $k" '
+    '"${QLIK_PROXY_URL}qrs/about?xrfkey=$k"'
+)
+#: The same call without an Xrfkey: only the status.
+REST_CALL_WITHOUT_XRFKEY = (
+    'curl -sS -o /dev/null -w "%{http_code}" --cacert "$QLIK_ROOT_CA" -H "Cookie: $QLIK_COOKIE" '
+    '"${QLIK_PROXY_URL}qrs/about"'
+)
+
+
+def test_curl_rest_call_through_the_proxy_carries_an_xrfkey(
+    compat_site: CompatSite, cli: Cli, curl: str
+) -> None:
+    with compat_site.client("certificate") as client:
+        about = client.get("qrs/about").json()
+    run = cli("exec", "--profile", "header", "--", "sh", "-c", REST_CALL)
+    assert run.code == 0, run.err
+    assert json.loads(run.out)["buildVersion"] == about["buildVersion"]
+    # QRS refuses a call without the Xrfkey: 403 "XSRF prevention check failed".
+    refused = cli("exec", "--profile", "header", "--", "sh", "-c", REST_CALL_WITHOUT_XRFKEY)
+    assert (refused.code, refused.out) == (0, "403")
