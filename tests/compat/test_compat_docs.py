@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from compat_support import NODE_MODULES, ROOT, CompatSite, run_process
+from compat_support import ROOT, CompatSite, run_process
 
 from qlikauth.cli import main
 
@@ -107,10 +107,9 @@ def test_the_recipes_run_as_written(
     for name in ("QLIKAUTH_CONFIG", "QLIKAUTH_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     env = {
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        **compat_site.environment(),  # NODE_PATH: as `npm install enigma.js ws` beside them
         "XDG_CONFIG_HOME": str(config_home),
-        "QLIKAUTH_SESSION_STORE": "file",
-        "NODE_PATH": str(NODE_MODULES),  # as `npm install enigma.js ws` beside the scripts
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     outcomes, errors = in_one_shell(commands, env, work)
     for (command, expected), (out, code) in zip(runs, outcomes, strict=True):
