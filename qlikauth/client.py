@@ -29,7 +29,7 @@ import requests
 import requests.auth
 
 from qlikauth.auth.base import Authenticator
-from qlikauth.credentials import Credentials, QlikUser, Route, WebSocketOptions
+from qlikauth.credentials import Credentials, Route, WebSocketOptions
 from qlikauth.download import DownloadResult, ProgressCallback
 from qlikauth.download import download as _download
 from qlikauth.engine.aio import AsyncEngineConnection
@@ -59,6 +59,7 @@ from qlikauth.http import (
     run_flow_async,
     with_xrfkey,
 )
+from qlikauth.identity import QlikUser
 from qlikauth.qps import user_path, user_sessions_request
 from qlikauth.sessions import personal_api_user
 from qlikauth.site import Site

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from qlikauth.credentials import Credentials, QlikUser, Route
+from qlikauth.credentials import Credentials, Route
 from qlikauth.errors import (
     DownloadError,
     ForeignHostError,
@@ -37,6 +37,7 @@ from qlikauth.errors import (
 )
 from qlikauth.http.transport import HttpTransport
 from qlikauth.http.values import HttpRequest, HttpResponse
+from qlikauth.identity import QlikUser
 from qlikauth.sessions import personal_api_user
 from qlikauth.site import Site
 

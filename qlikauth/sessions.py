@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Mapping
 
-from qlikauth.credentials import Credentials, QlikUser, Route
+from qlikauth.credentials import Credentials, Route
 from qlikauth.errors import (
     ApiError,
     ConfigurationError,
@@ -35,6 +35,7 @@ from qlikauth.errors import (
 )
 from qlikauth.http.diagnosis import check_login_redirect, session_limit_refusal
 from qlikauth.http.values import Flow, HttpRequest, HttpResponse, with_xrfkey
+from qlikauth.identity import QlikUser
 from qlikauth.site import DEFAULT_COOKIE_NAME, Site
 
 __all__ = [

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from qlikauth.auth.base import Authenticator
-from qlikauth.credentials import Credentials, QlikUser, Route
+from qlikauth.credentials import Credentials, Route
 from qlikauth.errors import ConfigurationError, CredentialsRejectedError, LoginRedirectError
 from qlikauth.http.values import Flow
+from qlikauth.identity import QlikUser
 from qlikauth.qps import (
     Attributes,
     add_session_flow,

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from qlikauth.auth.base import Authenticator
-from qlikauth.credentials import Credentials, QlikUser
+from qlikauth.credentials import Credentials
 from qlikauth.errors import CredentialsRejectedError, LoginRedirectError, TicketError
 from qlikauth.http.transport import HttpTransport
 from qlikauth.http.values import Flow
+from qlikauth.identity import QlikUser
 from qlikauth.qps import Attributes, QpsClient, Ticket, attribute_pairs, ticket_flow
 from qlikauth.sessions import hub_request, start_session
 from qlikauth.site import Site

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
-from qlikauth.errors import ApiError, LoginRedirectError, XrfkeyRejectedError, redact_url
+from qlikauth.errors import (
+    ApiError,
+    LoginRedirectError,
+    XrfkeyRejectedError,
+    redact_url,
+    session_count_in,
+)
 from qlikauth.http.values import HttpRequest, HttpResponse, looks_like_login_page
 from qlikauth.site import Site
 
@@ -94,15 +98,6 @@ def check_response(response: HttpResponse, *, what: str) -> HttpResponse:
         url=response.url,
         hint=_status_hint(response.status),
     )
-
-
-_SESSION_COUNT_RE = re.compile(r"SessionCount\W{0,4}(\d+)", re.IGNORECASE)
-
-
-def session_count_in(text: str) -> int | None:
-    """The session count Qlik names in a refusal (``... SessionCount: '5'``), if any."""
-    match = _SESSION_COUNT_RE.search(text)
-    return int(match.group(1)) if match else None
 
 
 def session_limit_refusal(response: HttpResponse) -> tuple[bool, int | None]:
