@@ -2,9 +2,9 @@
 
 Its recipe files (code blocks whose first line names the file) are written out as they stand
 and its console commands run in order in one shell, with the README's ``emu`` profile as the
-default profile; each must exit 0 and print what the page shows (ports, ids and the release's build
-version and date aside). One line is changed: the ``export`` that gives the direct recipe "your site's
-values" gets the emulator's.
+default profile; each must exit 0 and print what the page shows (ports, ids and the release's
+build version and date aside). One line is changed: the ``export`` that gives the direct
+recipe "your site's values" gets the emulator's.
 """
 
 from __future__ import annotations
