@@ -24,10 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 NODE_MODULES = ROOT / "tests" / "node" / "node_modules"
 
-#: The emulator's release modes every compatibility test runs against; ``None`` is the
-#: emulator's default configuration.
-RELEASES: tuple[str | None, ...] = (None,)
-
 APP = "Sales"
 EXPRESSION = "Sum(Amount)"
 
@@ -41,24 +37,17 @@ PASSWORD_VARIABLES = {
 }
 
 
-def release_id(release: str | None) -> str:
-    """The test id of a release mode."""
-    return release or "default"
-
-
-def emulator_overrides(release: str | None) -> dict[str, Any]:
+def emulator_overrides(release: str) -> dict[str, Any]:
     """Emulator configuration for a release mode: the defaults plus an anonymous proxy."""
     from qlikauth.emulator.config import VirtualProxyConfig, default_config
 
     anonymous = VirtualProxyConfig(
         prefix="anon", method="ticket", cookie_name="X-Qlik-Session-anon", anonymous="allow"
     )
-    overrides: dict[str, Any] = {
+    return {
+        "release": release,
         "virtual_proxies": (*default_config().virtual_proxies, anonymous),
     }
-    if release is not None:
-        overrides["release"] = release
-    return overrides
 
 
 def _profiles(info: EmulatorInfo) -> dict[str, tuple[str | None, list[str]]]:
@@ -95,7 +84,7 @@ def _profiles(info: EmulatorInfo) -> dict[str, tuple[str | None, list[str]]]:
 class CompatSite:
     """One emulator in one release mode, and a configuration folder with its profiles."""
 
-    release: str | None
+    release: str
     info: EmulatorInfo
     config_home: Path
 

@@ -1,4 +1,9 @@
-"""Fixtures of the compatibility suite: one emulator per release mode, shared by the session."""
+"""Fixtures of the compatibility suite: one emulator per release mode, shared by the session.
+
+The suite runs emulators of its own rather than the plug-in's ``qlik_emulator_release``: it
+adds an anonymous virtual proxy, and its Windows users log in and hold sessions that the
+shared emulators' other tests must not meet at the session limit.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from compat_support import (
-    RELEASES,
-    Cli,
-    CompatSite,
-    curl_executable,
-    emulator_overrides,
-    node_executable,
-    release_id,
-)
+from compat_support import Cli, CompatSite, curl_executable, emulator_overrides, node_executable
 
-from qlikauth.testing.emulator import running_emulator
+from qlikauth.testing.emulator import RELEASES, running_emulator
 
 
-@pytest.fixture(scope="session", params=RELEASES, ids=release_id)
+@pytest.fixture(scope="session", params=RELEASES, ids=RELEASES)
 def compat_site(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
@@ -27,10 +24,11 @@ def compat_site(
 ) -> Iterator[CompatSite]:
     """The emulator in one release mode, with a profile for every authenticator."""
     pytest.importorskip("aiohttp", reason="the emulator needs the 'server' extra (aiohttp)")
-    release: str | None = request.param
-    folder = tmp_path_factory.mktemp(f"compat-{release_id(release)}")
+    release: str = request.param
+    folder = tmp_path_factory.mktemp(f"compat-{release}")
     overrides = emulator_overrides(release)
     with running_emulator(folder / "emulator", qlik_emulator_template, **overrides) as info:
+        assert info.release == release
         site = CompatSite(release, info, folder / "config")
         site.add_profiles()
         yield site
