@@ -602,6 +602,12 @@ class QlikClient:
         """Replace ``stale`` credentials the server refused (once, however many callers)."""
         return self._ensure(stale)
 
+    def touch(self) -> None:
+        """Note that the session was used by traffic that did not pass through this client
+        (a local proxy, a tool given the cookie): Qlik restarted its inactivity timer, so
+        the client's timer starts again too and does not replace a session in use."""
+        self._core.touch()
+
     def login(self) -> Credentials:
         """Log in now (normally done lazily by the first call)."""
         return self.credentials()
@@ -915,6 +921,12 @@ class AsyncQlikClient:
     async def relogin(self, stale: Credentials) -> Credentials:
         """Replace ``stale`` credentials the server refused (once, however many callers)."""
         return await self._ensure(stale)
+
+    def touch(self) -> None:
+        """Note that the session was used by traffic that did not pass through this client
+        (a local proxy, a tool given the cookie): Qlik restarted its inactivity timer, so
+        the client's timer starts again too and does not replace a session in use."""
+        self._core.touch()
 
     async def login(self) -> Credentials:
         """Log in now (normally done lazily by the first call)."""

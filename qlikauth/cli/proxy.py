@@ -1,0 +1,131 @@
+"""``qlikauth proxy``: serve the profile's session to other tools on a local address.
+
+Like ``kubectl proxy``: any tool pointed at ``http://127.0.0.1:PORT/`` (curl, enigma.js, a
+notebook, a browser at ``/hub/``) works as the profile's user in the profile's one cached
+session. It prints the URL and the access token (``--json``: one JSON line for scripts),
+then one log line per request on stderr, until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from qlikauth.cli._common import EXIT_OK, common_options
+from qlikauth.cli._context import command, connected
+from qlikauth.logfilter import SecretFilter
+from qlikauth.proxy import DEFAULT_HOST, TOKEN_HEADER, TOKEN_QUERY, LocalProxy
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``qlikauth proxy``."""
+    parser = subparsers.add_parser(
+        "proxy",
+        parents=[common_options()],
+        help="a local proxy that adds the session for other tools (HTTP and websockets)",
+        description="Listen on loopback and forward HTTP and websocket traffic to the "
+        "profile's virtual proxy with its session: tools pointed at the printed URL need no "
+        "Qlik authentication. Stop it with Ctrl-C.",
+    )
+    parser.add_argument(
+        "--port", type=int, default=0, help="port to listen on (default: a free one)"
+    )
+    parser.add_argument(
+        "--address",
+        default=DEFAULT_HOST,
+        help=f"address to listen on (default {DEFAULT_HOST}; others need --allow-remote)",
+    )
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow an address other machines can reach (warns; keep the token)",
+    )
+    parser.add_argument(
+        "--accept-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another host name clients may use for the proxy (repeatable)",
+    )
+    parser.add_argument(
+        "--unix-socket",
+        metavar="PATH",
+        help="listen on a Unix socket (mode 0600) instead of a port; no token needed",
+    )
+    parser.add_argument(
+        "--no-token",
+        action="store_true",
+        help="accept requests without the access token (warns: any local process could "
+        "use the session)",
+    )
+    parser.set_defaults(handler=command(_proxy))
+
+
+def _announce(proxy: LocalProxy, *, as_json: bool) -> None:
+    site = proxy.client.site
+    info = {
+        "url": proxy.url,
+        "websocket_url": "ws" + proxy.url.removeprefix("http") + "app/",
+        "unix_socket": str(proxy.unix_socket) if proxy.unix_socket else None,
+        "token": proxy.token,
+        "token_header": TOKEN_HEADER,
+        "token_query": TOKEN_QUERY,
+        "browser_url": proxy.browser_url("hub/"),
+        "upstream": site.proxy_url(),
+        "user": str(proxy.user) if proxy.user else None,
+    }
+    if as_json:
+        print(json.dumps(info, sort_keys=True), flush=True)
+        return
+    where = f"{proxy.url} (Unix socket {proxy.unix_socket})" if proxy.unix_socket else proxy.url
+    lines = [f"qlikauth proxy: {info['upstream']} as {info['user']} on {where}"]
+    if proxy.token:
+        lines.append(
+            f"access token: {proxy.token} (header {TOKEN_HEADER}, or ?{TOKEN_QUERY}=, or the "
+            "cookie a browser gets on its first visit)"
+        )
+        lines.append(f"browser: {info['browser_url']}")
+    lines.append("stop with Ctrl-C")
+    print("\n".join(lines), flush=True)
+
+
+@contextlib.contextmanager
+def _request_log(verbose: int) -> Iterator[None]:
+    """Request lines on stderr (``-v`` logs them with everything else already)."""
+    if verbose:
+        yield
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    handler.addFilter(SecretFilter())
+    logger = logging.getLogger("qlikauth.proxy")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _proxy(args: argparse.Namespace) -> int:
+    with _request_log(args.verbose), connected(args) as session:
+        proxy = LocalProxy(
+            session.client,
+            host=args.address,
+            port=args.port,
+            unix_socket=Path(args.unix_socket) if args.unix_socket else None,
+            require_token=False if args.no_token else None,
+            allow_remote=args.allow_remote,
+            accept_hosts=args.accept_host,
+        )
+        proxy.serve_forever(lambda p: _announce(p, as_json=args.json))
+    return EXIT_OK
