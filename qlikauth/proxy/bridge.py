@@ -1,12 +1,13 @@
 """One websocket through the proxy: the upgrade made anew on the Qlik side, then every
-message relayed both ways as it comes, and the close passed on with its code.
+message relayed both ways as it comes, and the close passed on with its code and reason.
 
 The Qlik side gets the session cookie, the CSRF token in the URL and the site's own Origin
-(the November 2024 Cross-Site WebSocket Hijacking check). A refused upgrade renews the
-session once. Before November 2024 an ended session shows only after the upgrade: Qlik
-answers the first message with ``OnAuthenticationInformation`` and ``mustAuthenticate:
-true``; the bridge then renews the session, opens a new socket and sends the tool's early
-messages again, so the tool never sees the refusal.
+(the November 2024 Cross-Site WebSocket Hijacking check), over the ``websockets`` library
+(which reports the close frame Qlik answered with, reason included). A refused upgrade
+renews the session once. Before November 2024 an ended session shows only after the
+upgrade: Qlik answers the first message with ``OnAuthenticationInformation`` and
+``mustAuthenticate: true``; the bridge then renews the session, opens a new socket and
+sends the tool's early messages again, so the tool never sees the refusal.
 """
 
 from __future__ import annotations
@@ -14,17 +15,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from dataclasses import dataclass
 
-import aiohttp
 from aiohttp import WSMsgType, web
-from multidict import CIMultiDict
-from yarl import URL
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from qlikauth.credentials import Credentials
 from qlikauth.errors import QlikAuthError, redact_url
 from qlikauth.proxy.answers import explain_failure, must_authenticate, websocket_refused
-from qlikauth.proxy.replies import failure_reply, reply
+from qlikauth.proxy.replies import failure_reply, reply, size_of
 from qlikauth.proxy.session import ProxySession
 from qlikauth.proxy.upstream_request import Target, websocket_headers
 
@@ -36,6 +37,7 @@ log = logging.getLogger("qlikauth.proxy")
 _EARLY_LIMIT = 64
 #: Close codes that may not travel in a close frame (RFC 6455 7.4.1).
 _UNSENDABLE = frozenset({1005, 1006, 1015})
+_OPEN_TIMEOUT = 30.0
 
 
 @dataclass
@@ -50,19 +52,31 @@ class Bridged:
 class _Refused(Exception):
     """Qlik answered the upgrade with ``status``; ``session`` if that refuses the session."""
 
-    def __init__(self, status: int, session: bool) -> None:
+    def __init__(self, status: int, session: bool, text: str) -> None:
         super().__init__(status)
         self.status = status
         self.session = session
+        self.text = text
+
+
+class _NoRedirects(connect):
+    """Never follow a redirect on the upgrade: Qlik sends one to its login page."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
+
+
+def _own(response: web.Response) -> Bridged:
+    return Bridged(response, size_of(response))
 
 
 class WebSocketBridge:
     """Opens websockets on the Qlik side for the tool's upgrades and relays them."""
 
-    def __init__(self, session: ProxySession, http: aiohttp.ClientSession) -> None:
+    def __init__(self, session: ProxySession, ssl_context: ssl.SSLContext | None) -> None:
         self.session = session
-        self.http = http
         self.site = session.site
+        self.ssl = ssl_context
         self._open: set[web.WebSocketResponse] = set()
 
     async def close_all(self) -> None:
@@ -74,22 +88,19 @@ class WebSocketBridge:
     async def bridge(self, request: web.Request, target: Target) -> Bridged:
         """Answer one upgrade: refused as Qlik refused it, or a socket relayed to its end."""
         what = f"websocket /{redact_url(target.path)}"
-        protocols = [
-            p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
-        ]
-        connect = _Connector(self, request, target, [p for p in protocols if p])
+        connect_with = _Connector(self, request, target)
         credentials = self.session.credentials
         try:
             try:
-                upstream = await connect(credentials)
+                upstream = await connect_with(credentials)
             except _Refused as refusal:
                 if not refusal.session:
-                    return Bridged(_refusal_reply(refusal, renewed=False))
+                    return _own(_refusal_reply(refusal, renewed=False))
                 fresh = await self.session.renew(credentials, what)
                 if fresh is None:
-                    return Bridged(_refusal_reply(refusal, renewed=False))
+                    return _own(_refusal_reply(refusal, renewed=False))
                 try:
-                    upstream = await connect(fresh)
+                    upstream = await connect_with(fresh)
                 except _Refused as again:
                     log.warning(
                         "%s was refused (%d) again right after a new login; the refusal goes "
@@ -97,12 +108,12 @@ class WebSocketBridge:
                         what,
                         again.status,
                     )
-                    return Bridged(_refusal_reply(again, renewed=True))
+                    return _own(_refusal_reply(again, renewed=True))
         except QlikAuthError as exc:
-            return Bridged(failure_reply(exc, what=f"{what} could not be opened on Qlik"))
+            return _own(failure_reply(exc, what=f"{what} could not be opened on Qlik"))
         self.session.used()
         local = web.WebSocketResponse(
-            protocols=(upstream.protocol,) if upstream.protocol else (),
+            protocols=(upstream.subprotocol,) if upstream.subprotocol else (),
             autoclose=False,
             max_msg_size=0,
             compress=False,
@@ -110,9 +121,9 @@ class WebSocketBridge:
         try:
             await local.prepare(request)
         except (ConnectionError, RuntimeError):
-            await upstream.close(code=1001, message=b"the client went away")
+            await upstream.close(code=1001, reason="the client went away")
             raise
-        relay = _Relay(self.session, local, upstream, connect, what, request.transport)
+        relay = _Relay(self.session, local, upstream, connect_with, what, request.transport)
         self._open.add(local)
         try:
             await relay.run()
@@ -122,16 +133,17 @@ class WebSocketBridge:
 
 
 def _refusal_reply(refusal: _Refused, *, renewed: bool) -> web.Response:
+    said = f": {refusal.text.strip()[:300]}" if refusal.text.strip() else ""
     if not refusal.session:
         return reply(
             refusal.status,
-            f"Qlik answered the websocket upgrade with {refusal.status}",
+            f"Qlik answered the websocket upgrade with {refusal.status}{said}",
             "Check the path: the engine's websockets are /app/{app id} (or /app/engineData).",
         )
     when = "even right after a new login" if renewed else "and the session still lives"
     return reply(
         refusal.status,
-        f"Qlik refused the websocket upgrade ({refusal.status}) {when}",
+        f"Qlik refused the websocket upgrade ({refusal.status}) {when}{said}",
         "Check that the virtual proxy's host allow list names the site's host, and the "
         "user's access to the app; the proxy's log says more.",
     )
@@ -140,31 +152,37 @@ def _refusal_reply(refusal: _Refused, *, renewed: bool) -> web.Response:
 class _Connector:
     """Opens the Qlik side of one tool's websocket with given credentials."""
 
-    def __init__(
-        self, bridge: WebSocketBridge, request: web.Request, target: Target, protocols: list[str]
-    ) -> None:
+    def __init__(self, bridge: WebSocketBridge, request: web.Request, target: Target) -> None:
         self.bridge = bridge
-        self.request = request
         self.target = target
-        self.protocols = protocols
+        self.tool_headers = list(request.headers.items())
+        protocols = request.headers.get("Sec-WebSocket-Protocol", "")
+        self.protocols = [p.strip() for p in protocols.split(",") if p.strip()]
         self.credentials: Credentials | None = None
 
-    async def __call__(self, credentials: Credentials) -> aiohttp.ClientWebSocketResponse:
+    async def __call__(self, credentials: Credentials) -> ClientConnection:
         site = self.bridge.site
         url = self.target.websocket_url(site, credentials)
-        headers = websocket_headers(self.request.headers.items(), credentials)
+        headers = websocket_headers(self.tool_headers, credentials)
         try:
-            upstream = await self.bridge.http.ws_connect(
-                URL(url, encoded=True),
-                protocols=self.protocols,
-                origin=credentials.origin(site),
-                headers=CIMultiDict(headers),
-                max_msg_size=0,
+            upstream = await _NoRedirects(
+                url,
+                ssl=self.bridge.ssl if url.startswith("wss:") else None,
+                origin=credentials.origin(site),  # type: ignore[arg-type]
+                additional_headers=headers,
+                subprotocols=self.protocols or None,  # type: ignore[arg-type]
+                user_agent_header=None,
+                compression=None,
+                max_size=None,
+                ping_interval=None,
+                open_timeout=_OPEN_TIMEOUT,
             )
-        except aiohttp.WSServerHandshakeError as exc:
-            location = exc.headers.get("Location") if exc.headers else None
-            raise _Refused(exc.status, websocket_refused(exc.status, location)) from exc
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except InvalidStatus as exc:
+            response = exc.response
+            refused = websocket_refused(response.status_code, response.headers.get("Location"))
+            text = response.body.decode("utf-8", "replace") if response.body else ""
+            raise _Refused(response.status_code, refused, text) from exc
+        except (InvalidHandshake, OSError, TimeoutError) as exc:
             raise await asyncio.to_thread(explain_failure, exc, site, url) from exc
         self.credentials = credentials
         return upstream
@@ -177,22 +195,22 @@ class _Relay:
         self,
         session: ProxySession,
         local: web.WebSocketResponse,
-        upstream: aiohttp.ClientWebSocketResponse,
-        connect: _Connector,
+        upstream: ClientConnection,
+        connect_with: _Connector,
         what: str,
         transport: asyncio.BaseTransport | None,
     ) -> None:
         self.session = session
-        self.transport = transport
         self.local = local
         self.upstream = upstream
-        self.connect = connect
+        self.connect_with = connect_with
         self.what = what
+        self.transport = transport
         self.size = 0
         self.ending = False
         self.confirmed = False
         self.renewed = False
-        self.early: list[aiohttp.WSMessage] = []
+        self.early: list[str | bytes] = []
         self.lock = asyncio.Lock()
 
     async def run(self) -> None:
@@ -205,27 +223,18 @@ class _Relay:
                 log.info("%s ended on an error: %s", self.what, type(errors[0]).__name__)
                 self.ending = True
                 self._cut()
-                await self.upstream.close(code=1011, message=b"the proxy's relay failed")
+                await self.upstream.close(code=1011, reason="the proxy's relay failed")
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             for task in tasks:
                 task.cancel()
-            if not self.upstream.closed:
-                await self.upstream.close(code=1001, message=b"the proxy is stopping")
+            await self.upstream.close(code=1001, reason="the qlikauth proxy is stopping")
 
     def _cut(self) -> None:
         """End the tool's connection without a close frame (it sees 1006, as Qlik's side
         did)."""
         if isinstance(self.transport, asyncio.Transport):
             self.transport.abort()
-
-    async def _send(self, to: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-                    msg: aiohttp.WSMessage) -> None:  # fmt: skip
-        if msg.type is WSMsgType.TEXT:
-            await to.send_str(msg.data)
-        else:
-            await to.send_bytes(msg.data)
-        self.size += len(msg.data)
 
     async def _up(self) -> None:
         """The tool's messages to Qlik; the tool's close closes Qlik's side with its code."""
@@ -234,8 +243,10 @@ class _Relay:
             if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 async with self.lock:
                     if not self.confirmed and len(self.early) < _EARLY_LIMIT:
-                        self.early.append(msg)
-                    await self._send(self.upstream, msg)
+                        self.early.append(msg.data)
+                    with contextlib.suppress(ConnectionClosed):
+                        await self.upstream.send(msg.data)
+                self.size += len(msg.data)
                 continue
             if msg.type in (WSMsgType.PING, WSMsgType.PONG):
                 continue
@@ -244,61 +255,68 @@ class _Relay:
             self.ending = True
             if msg.type is WSMsgType.CLOSE:
                 code = msg.data if msg.data not in _UNSENDABLE else 1000
-                await self.upstream.close(code=code, message=(msg.extra or "").encode())
-                answer = self.upstream.close_code
-                await self.local.close(
-                    code=answer if answer and answer not in _UNSENDABLE else code
-                )
+                await self.upstream.close(code=code, reason=msg.extra or "")
+                answer = self.upstream.protocol.close_rcvd
+                if answer is not None and answer.code not in _UNSENDABLE:
+                    await self.local.close(code=answer.code, message=answer.reason.encode())
+                else:
+                    await self.local.close(code=code)
             else:  # the tool went away without a close frame
-                await self.upstream.close(code=1001, message=b"the client went away")
+                await self.upstream.close(code=1001, reason="the client went away")
             return
 
     async def _down(self) -> None:
         """Qlik's messages to the tool; Qlik's close closes the tool's side with its code."""
         while True:
-            msg = await self.upstream.receive()
-            if msg.type is WSMsgType.TEXT and not self.confirmed:
-                verdict = must_authenticate(msg.data)
+            try:
+                data = await self.upstream.recv()
+            except ConnectionClosed:
+                break
+            if isinstance(data, str) and not self.confirmed:
+                verdict = must_authenticate(data)
                 if verdict and not self.renewed and await self._renew():
                     continue
-                if verdict is False or '"id"' in msg.data[:200]:
+                if verdict is False or '"id"' in data[:200]:
                     self.confirmed, self.early = True, []
-            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                await self._send(self.local, msg)
-                self.session.used()
-                continue
-            if msg.type in (WSMsgType.PING, WSMsgType.PONG):
-                continue
-            if self.ending:
+            if self.local.closed:
                 return
-            self.ending = True
-            code = self.upstream.close_code
-            if msg.type is WSMsgType.CLOSE and code is not None and code not in _UNSENDABLE:
-                await self.local.close(code=code, message=(msg.extra or "").encode())
-            elif self.local.close_code is None:
-                # Qlik's side broke off without a close frame: so does the tool's.
-                log.warning("%s: Qlik's side broke off; cutting the tool's socket", self.what)
-                self._cut()
+            if isinstance(data, str):
+                await self.local.send_str(data)
+            else:
+                await self.local.send_bytes(data)
+            self.size += len(data)
+            self.session.used()
+        if self.ending:
             return
+        self.ending = True
+        rcvd = self.upstream.protocol.close_rcvd
+        if rcvd is not None:
+            code = rcvd.code if rcvd.code not in _UNSENDABLE else 1000
+            await self.local.close(code=code, message=rcvd.reason.encode())
+        else:
+            # Qlik's side broke off without a close frame: so does the tool's.
+            log.warning("%s: Qlik's side broke off; cutting the tool's socket", self.what)
+            self._cut()
 
     async def _renew(self) -> bool:
         """Qlik said ``mustAuthenticate``: renew, reconnect, replay. False if it cannot."""
         self.renewed = True
-        stale = self.connect.credentials
+        stale = self.connect_with.credentials
         if stale is None:
             return False
         try:
             fresh = await self.session.renew(stale, self.what)
             if fresh is None:
                 return False
-            upstream = await self.connect(fresh)
+            upstream = await self.connect_with(fresh)
         except (QlikAuthError, _Refused) as exc:
-            log.warning("%s: renewing the session after mustAuthenticate failed: %s", self.what,
-                        exc)  # fmt: skip
+            log.warning(
+                "%s: renewing the session after mustAuthenticate failed: %s", self.what, exc
+            )
             return False
         async with self.lock:
             old, self.upstream = self.upstream, upstream
             await old.close()
-            for msg in self.early:
-                await self._send(upstream, msg)
+            for data in self.early:
+                await upstream.send(data)
         return True

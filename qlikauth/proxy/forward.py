@@ -23,7 +23,7 @@ from qlikauth.credentials import Credentials
 from qlikauth.errors import QlikAuthError, redact_url
 from qlikauth.proxy.answers import PEEK_BYTES, explain_failure, needs_peek, session_refused
 from qlikauth.proxy.local_response import response_headers
-from qlikauth.proxy.replies import failure_reply
+from qlikauth.proxy.replies import failure_reply, size_of
 from qlikauth.proxy.session import ProxySession
 from qlikauth.proxy.upstream_request import Target, fresh_xrfkey, http_headers
 
@@ -51,6 +51,10 @@ class _Answer:
     response: aiohttp.ClientResponse
     head: bytes
     refused: bool
+
+
+def _own(response: web.Response) -> Relayed:
+    return Relayed(response, size_of(response))
 
 
 class _Unreachable(Exception):
@@ -102,9 +106,9 @@ class HttpForwarder:
                         what,
                     )
         except _Unreachable as exc:
-            return Relayed(failure_reply(exc.error, what=f"{what} did not reach Qlik"))
+            return _own(failure_reply(exc.error, what=f"{what} did not reach Qlik"))
         except QlikAuthError as exc:
-            return Relayed(failure_reply(exc, what=f"logging in again for {what} failed"))
+            return _own(failure_reply(exc, what=f"logging in again for {what} failed"))
         if not answer.refused:
             self.session.used()
         return await self._relay(request, answer, set_cookie)

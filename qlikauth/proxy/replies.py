@@ -8,7 +8,7 @@ from aiohttp import web
 
 from qlikauth.errors import QlikAuthError, redact_url
 
-__all__ = ["failure_reply", "log_request", "reply"]
+__all__ = ["failure_reply", "log_request", "reply", "size_of"]
 
 log = logging.getLogger("qlikauth.proxy")
 
@@ -19,6 +19,12 @@ def reply(status: int, message: str, hint: str | None = None) -> web.Response:
     if hint:
         text += f"hint: {hint}\n"
     return web.Response(status=status, text=text, content_type="text/plain")
+
+
+def size_of(response: web.StreamResponse) -> int:
+    """The body size of an answer made whole (the proxy's own), for the log line."""
+    body = response.body if isinstance(response, web.Response) else None
+    return len(body) if isinstance(body, bytes) else 0
 
 
 def failure_reply(exc: QlikAuthError, *, what: str) -> web.Response:

@@ -34,7 +34,7 @@ from qlikauth.proxy.access import TOKEN_HEADER, TOKEN_QUERY, AccessPolicy, new_t
 from qlikauth.proxy.bridge import WebSocketBridge
 from qlikauth.proxy.forward import RESEND_LIMIT, HttpForwarder
 from qlikauth.proxy.listener import check_address, open_site, remove_socket
-from qlikauth.proxy.replies import log_request, reply
+from qlikauth.proxy.replies import log_request, reply, size_of
 from qlikauth.proxy.session import ProxySession
 from qlikauth.proxy.upstream_request import target_of
 
@@ -146,9 +146,9 @@ class LocalProxy:
     async def _start(self) -> None:
         await self._session.open()
         site = self.client.site
-        ssl = site.tls.server_context() if site.scheme == "https" else False
+        context = site.tls.server_context() if site.scheme == "https" else None
         self._http = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=ssl, keepalive_timeout=60),
+            connector=aiohttp.TCPConnector(ssl=context or False, keepalive_timeout=60),
             cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
@@ -156,7 +156,7 @@ class LocalProxy:
             read_bufsize=_READ_BUFFER,
         )
         self._forwarder = HttpForwarder(self._session, self._http)
-        self._bridge = WebSocketBridge(self._session, self._http)
+        self._bridge = WebSocketBridge(self._session, context)
         app = web.Application(client_max_size=RESEND_LIMIT + 1)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
@@ -304,14 +304,19 @@ class LocalProxy:
         )
         if not admission.admitted:
             assert admission.status is not None
-            return reply(admission.status, admission.reason), 0, None
+            return _own(reply(admission.status, admission.reason))
         try:
             target = target_of(self.client.site, request.raw_path)
         except ConfigurationError as exc:
-            return reply(400, exc.message, exc.hint), 0, None
+            return _own(reply(400, exc.message, exc.hint))
         if upgrade:
             bridged = await self._bridge.bridge(request, target)
             return bridged.response, bridged.size, bridged.close_code
         set_cookie = access.cookie() if admission.remember else None
         relayed = await self._forwarder.forward(request, target, set_cookie)
         return relayed.response, relayed.size, None
+
+
+def _own(response: web.Response) -> tuple[web.StreamResponse, int, None]:
+    """The proxy's own answer, with its size for the log line."""
+    return response, size_of(response), None
