@@ -80,6 +80,17 @@ async def _read_head(content: aiohttp.StreamReader) -> bytes:
     return head
 
 
+def _discard(response: aiohttp.ClientResponse) -> None:
+    """Drop a connection that cannot carry another request (part of an answer unread, or a
+    streamed upload Qlik answered before taking it all). It is cut, not closed with TLS's
+    goodbye: that waits for a peer which may still expect the rest of a body."""
+    connection = response.connection
+    transport = connection.transport if connection is not None else None
+    if transport is not None:
+        transport.abort()
+    response.close()
+
+
 class HttpForwarder:
     """Forwards HTTP requests to the site over one kept-alive ``aiohttp`` client session."""
 
@@ -111,7 +122,7 @@ class HttpForwarder:
             return _own(failure_reply(exc, what=f"logging in again for {what} failed"))
         if not answer.refused:
             self.session.used()
-        return await self._relay(request, answer, set_cookie)
+        return await self._relay(request, answer, set_cookie, reusable=resendable)
 
     async def _after_refusal(
         self,
@@ -188,8 +199,10 @@ class HttpForwarder:
         return _Answer(response, head, refused)
 
     async def _relay(
-        self, request: web.Request, answer: _Answer, set_cookie: str | None
+        self, request: web.Request, answer: _Answer, set_cookie: str | None, *, reusable: bool
     ) -> Relayed:
+        """Stream Qlik's answer to the tool. The connection to Qlik is kept for the next
+        request only when both bodies went through whole (``reusable``: the request's did)."""
         upstream = answer.response
         local = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         for name, value in response_headers(
@@ -225,6 +238,8 @@ class HttpForwarder:
         except ConnectionError:
             log.info("the tool closed the connection after %d bytes", relayed.size)
         finally:
-            # A connection with unread answer left on it cannot carry the next request.
-            upstream.release() if complete else upstream.close()
+            if complete and reusable:
+                upstream.release()
+            else:
+                _discard(upstream)
         return relayed

@@ -180,6 +180,11 @@ class LocalProxy:
             await self._runner.cleanup()
             self._runner = None
         if self._http is not None:
+            # Stopping: cut kept-alive connections to Qlik rather than wait for TLS goodbyes
+            # that would outlive the event loop.
+            connector = self._http.connector
+            if connector is not None:
+                await connector.close(abort_ssl=True)
             await self._http.close()
             self._http = None
         if self.unix_socket is not None:
