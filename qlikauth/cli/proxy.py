@@ -16,10 +16,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from qlikauth._files import atomic_write
 from qlikauth.cli._common import EXIT_OK, common_options
 from qlikauth.cli._context import command, connected
 from qlikauth.logfilter import SecretFilter
 from qlikauth.proxy import DEFAULT_HOST, TOKEN_HEADER, TOKEN_QUERY, LocalProxy
+from qlikauth.proxy.listener import check_address
 
 __all__ = ["register"]
 
@@ -60,6 +62,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="listen on a Unix socket (mode 0600) instead of a port; no token needed",
     )
     parser.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="also write the token as a header line to FILE (mode 0600, for curl -H @FILE); "
+        "removed when the proxy stops",
+    )
+    parser.add_argument(
         "--no-token",
         action="store_true",
         help="accept requests without the access token (warns: any local process could "
@@ -68,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=command(_proxy))
 
 
-def _announce(proxy: LocalProxy, *, as_json: bool) -> None:
+def _announce(proxy: LocalProxy, *, as_json: bool, token_file: Path | None) -> None:
     site = proxy.client.site
     info = {
         "url": proxy.url,
@@ -77,6 +85,7 @@ def _announce(proxy: LocalProxy, *, as_json: bool) -> None:
         "token": proxy.token,
         "token_header": TOKEN_HEADER,
         "token_query": TOKEN_QUERY,
+        "token_file": str(token_file) if token_file is not None else None,
         "browser_url": proxy.browser_url("hub/"),
         "upstream": site.proxy_url(),
         "user": str(proxy.user) if proxy.user else None,
@@ -94,6 +103,24 @@ def _announce(proxy: LocalProxy, *, as_json: bool) -> None:
         lines.append(f"browser: {info['browser_url']}")
     lines.append("stop with Ctrl-C")
     print("\n".join(lines), flush=True)
+
+
+class _TokenFile:
+    """``--token-file``: the token as a header line, written once serving, removed at stop
+    (only if this proxy wrote it: the token dies with the proxy)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.written = False
+
+    def write(self, proxy: LocalProxy) -> None:
+        if self.path is not None and proxy.token:
+            atomic_write(self.path, f"{TOKEN_HEADER}: {proxy.token}\n".encode())
+            self.written = True
+
+    def remove(self) -> None:
+        if self.written and self.path is not None:
+            self.path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -117,6 +144,16 @@ def _request_log(verbose: int) -> Iterator[None]:
 
 
 def _proxy(args: argparse.Namespace) -> int:
+    if args.unix_socket is None and not args.allow_remote:
+        check_address(args.address, allow_remote=False)  # before logging in for nothing
+    token_file = _TokenFile(Path(args.token_file).absolute() if args.token_file else None)
+
+    def ready(proxy: LocalProxy) -> None:
+        token_file.write(proxy)
+        _announce(
+            proxy, as_json=args.json, token_file=token_file.path if token_file.written else None
+        )
+
     with _request_log(args.verbose), connected(args) as session:
         proxy = LocalProxy(
             session.client,
@@ -127,5 +164,8 @@ def _proxy(args: argparse.Namespace) -> int:
             allow_remote=args.allow_remote,
             accept_hosts=args.accept_host,
         )
-        proxy.serve_forever(lambda p: _announce(p, as_json=args.json))
+        try:
+            proxy.serve_forever(ready)
+        finally:
+            token_file.remove()
     return EXIT_OK
