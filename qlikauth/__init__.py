@@ -6,19 +6,20 @@ The public API is exactly ``__all__``; everything else is private or lives in a 
 
 from __future__ import annotations
 
+from qlikauth._compat import issue_ticket
 from qlikauth._version import __version__
 from qlikauth.auth.anonymous import AnonymousAuth
 from qlikauth.auth.base import Authenticator, create_authenticator, get_authenticator
 from qlikauth.auth.certificate import CertificateAuth
 from qlikauth.auth.existing import ExistingSessionAuth
 from qlikauth.auth.header import HeaderAuth
-from qlikauth.auth.jwt import JwtAuth, JwtSigner, inspect_jwt, make_jwt_keypair, verify_jwt
+from qlikauth.auth.jwt import JwtAuth
 from qlikauth.auth.ntlm import NtlmAuth
 from qlikauth.auth.session import SessionAuth
-from qlikauth.auth.ticket import TicketAuth, issue_ticket
+from qlikauth.auth.ticket import TicketAuth
 from qlikauth.auth.windows import WindowsAuth
 from qlikauth.client import AsyncQlikClient, QlikClient, RequestsAuth
-from qlikauth.credentials import Credentials, QlikUser, Route, WebSocketOptions
+from qlikauth.credentials import Credentials, Route, WebSocketOptions
 from qlikauth.download import DownloadResult
 from qlikauth.engine import (
     AsyncDoc,
@@ -71,6 +72,8 @@ from qlikauth.errors import (
     WebSocketRejectedError,
     XrfkeyRejectedError,
 )
+from qlikauth.identity import QlikUser
+from qlikauth.jwt import JwtSigner, inspect_jwt, make_jwt_keypair, verify_jwt
 from qlikauth.qps import AsyncQpsClient, ProxySession, QpsClient, Ticket
 from qlikauth.site import Site, VirtualProxy
 from qlikauth.tls import CertificateBundle, InsecureTLSWarning, TlsConfig

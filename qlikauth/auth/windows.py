@@ -27,13 +27,15 @@ from typing import Any, ClassVar
 from qlikauth import keystore
 from qlikauth.auth.base import Authenticator
 from qlikauth.auth.ticket import TicketAuth
-from qlikauth.credentials import Credentials, QlikUser
+from qlikauth.credentials import Credentials
 from qlikauth.errors import ConfigurationError
-from qlikauth.http import Flow
+from qlikauth.http.values import Flow
+from qlikauth.identity import QlikUser
 from qlikauth.qps import Attributes, attribute_pairs
 from qlikauth.site import Site
 from qlikauth.validators.base import ValidatedUser, Validator
 from qlikauth.validators.ratelimit import FailureLimiter, RateLimitedValidator
+from qlikauth.validators.registry import build_validator, check_validator_spec
 
 __all__ = ["PasswordSource", "WindowsAuth"]
 
@@ -41,8 +43,6 @@ log = logging.getLogger(__name__)
 
 #: What a caller may pass as ``password``: the password itself, or a function returning it.
 PasswordSource = str | Callable[[], str]
-
-_VALIDATOR_KINDS = ("ldap", "ntlm")
 
 
 class _OneShot:
@@ -70,9 +70,10 @@ class WindowsAuth(Authenticator):
     ``user`` is ``CORP\\alice``, ``alice@corp.example.com`` or (when the validator knows a
     default domain) ``alice``. ``validator`` is any :class:`~qlikauth.validators.Validator`,
     or a mapping for configuration files: ``{"kind": "ldap", "url": ..., "ca_file": ...}``
-    (the other keys are :class:`~qlikauth.validators.LdapValidator` settings) or
+    (the other keys are :class:`~qlikauth.validators.LdapValidator` settings),
     ``{"kind": "ntlm", "prefix": ""}`` (:class:`~qlikauth.validators.ntlm.NtlmValidator` on
-    that virtual proxy of the login's site). It is rate-limited unless ``rate_limit`` is
+    that virtual proxy of the login's site), ``{"kind": "logon"}``, or a plug-in's kind
+    (:mod:`qlikauth.validators.registry`). It is rate-limited unless ``rate_limit`` is
     ``False``: ``True`` gives this authenticator its own
     :class:`~qlikauth.validators.FailureLimiter`, or pass one to share.
 
@@ -220,7 +221,8 @@ class WindowsAuth(Authenticator):
         )
 
     def _validator(self, site: Site) -> Validator:
-        validator = _build_validator(self.validator, site)
+        spec = self.validator
+        validator = build_validator(spec, site) if isinstance(spec, Mapping) else spec
         if self._limiter is None or isinstance(validator, RateLimitedValidator):
             return validator
         return RateLimitedValidator(validator, self._limiter)
@@ -299,40 +301,10 @@ def _validator_name(validator: Validator | Mapping[str, Any]) -> str:
 
 def _check_validator(validator: Validator | Mapping[str, Any]) -> None:
     if isinstance(validator, Mapping):
-        kind = validator.get("kind")
-        if kind not in _VALIDATOR_KINDS:
-            raise ConfigurationError(
-                f"unknown validator kind {kind!r}",
-                hint=f"set kind to one of {', '.join(_VALIDATOR_KINDS)}, or pass a Validator",
-            )
-        if kind == "ldap":
-            _build_validator(validator, None)  # bad settings show when the profile loads
+        check_validator_spec(validator)  # bad settings show when the profile loads
         return
     if not isinstance(validator, Validator):
         raise ConfigurationError(
             f"{type(validator).__name__} is not a validator",
             hint="pass an object with name and validate(username, password), e.g. LdapValidator",
         )
-
-
-def _build_validator(spec: Validator | Mapping[str, Any], site: Site | None) -> Validator:
-    if not isinstance(spec, Mapping):
-        return spec
-    settings = {k: v for k, v in spec.items() if k != "kind"}
-    try:
-        if spec["kind"] == "ldap":
-            from qlikauth.validators.ldap import LdapValidator
-
-            return LdapValidator(**settings)
-        from qlikauth.validators.ntlm import NtlmValidator
-
-        prefix = str(settings.pop("prefix", ""))
-        cookie_name = settings.pop("cookie_name", None)
-        if site is None:
-            raise ConfigurationError("the ntlm validator needs the site it logs in to")
-        return NtlmValidator(site.with_prefix(prefix, cookie_name), **settings)
-    except TypeError as exc:
-        raise ConfigurationError(
-            f"bad settings for the {spec['kind']!r} validator: {exc}",
-            hint="see help(qlikauth.validators) for the validator's settings",
-        ) from exc

@@ -14,11 +14,11 @@ import asyncio
 import logging
 import time
 
-from qlikauth.auth.base import personal_api_user
 from qlikauth.client import QlikClient
 from qlikauth.credentials import Credentials, Route
 from qlikauth.errors import ConfigurationError, QlikAuthError
 from qlikauth.http import HttpRequest
+from qlikauth.sessions import personal_api_user
 
 __all__ = ["ProxySession"]
 

@@ -11,6 +11,7 @@ from client_support import end_user_sessions, make_site, new_user_id, proxy_sess
 from qlikauth.auth.header import HeaderAuth
 from qlikauth.client import QlikClient, RequestsAuth
 from qlikauth.credentials import QlikUser
+from qlikauth.site import Site
 from qlikauth.testing.emulator import EmulatorInfo
 
 
@@ -37,12 +38,13 @@ def test_plain_requests_get_uses_the_one_session(
         assert proxy_sessions(qlik_emulator, "hdr", user_of(client)) == 1
 
 
-def test_qrs_through_the_proxy_gets_an_xrfkey(
-    qlik_emulator: EmulatorInfo, client: QlikClient
+@pytest.mark.parametrize("path", ["qrs/about", "qps/user"])
+def test_every_call_through_the_proxy_gets_an_xrfkey(
+    qlik_emulator: EmulatorInfo, client: QlikClient, path: str
 ) -> None:
     with client:
         answer = requests.get(
-            client.site.proxy_url("qrs/about"),
+            client.site.proxy_url(path, {"keep": "me"}),
             auth=RequestsAuth(client),
             verify=str(qlik_emulator.root),
         )
@@ -50,6 +52,7 @@ def test_qrs_through_the_proxy_gets_an_xrfkey(
         sent = answer.request
         query = dict(parse_qsl(urlsplit(sent.url or "").query))
         assert query["xrfkey"] == sent.headers["X-Qlik-Xrfkey"]
+        assert query["keep"] == "me"
 
 
 def test_refused_session_logs_in_once_and_resends(
@@ -162,3 +165,26 @@ def test_client_http_presents_the_certificate_on_the_trusted_ports(
         answer = client.http.get(site.qrs_url("about"))  # no cert= or verify= needed
         assert answer.status_code == 200
         assert answer.request.headers["X-Qlik-User"] == "UserDirectory=QLIKEMU; UserId=alice"
+
+
+def test_the_callers_own_cookies_travel_beside_the_session(
+    qlik_emulator: EmulatorInfo, client: QlikClient
+) -> None:
+    auth = RequestsAuth(client)
+    with client:
+        answer = requests.get(
+            client.site.proxy_url(""), auth=auth, verify=auth.verify, cookies={"mine": "1"}
+        )
+        # Both survive the same-site redirect (/hdr/ -> /hdr/hub/) that requests follows.
+        assert [r.status_code for r in answer.history] == [302]
+        sent = answer.request.headers.get("Cookie") or ""
+        assert "mine=1" in sent
+        assert f"{client.site.cookie_name}=" in sent
+
+
+def test_verify_names_the_sites_root_for_requests(
+    qlik_emulator: EmulatorInfo, client: QlikClient
+) -> None:
+    assert RequestsAuth(client).verify == str(qlik_emulator.root)
+    system = QlikClient(Site("qlik.example.com"), HeaderAuth(user="nobody"))
+    assert RequestsAuth(system).verify is True  # the system's trust store
