@@ -1,5 +1,5 @@
 // enigma.js (Qlik's own Node.js client) through the qlikauth proxy, knowing nothing of Qlik
-// authentication: node enigma_client.js WS_URL APP_ID EXPRESSION [delta|nodelta]
+// authentication: node enigma_client.js WS_URL APP_ID EXPRESSION
 // Prints one JSON line: the expression's value and the qUrl of a CSV export of a hypercube.
 'use strict';
 const path = require('path');
@@ -9,14 +9,13 @@ const enigma = require(path.join(modules, 'enigma.js'));
 const schema = require(path.join(modules, 'enigma.js', 'schemas', '12.2027.0.json'));
 const WebSocket = require(path.join(modules, 'ws'));
 
-const [url, appId, expression, mode] = process.argv.slice(2);
+const [url, appId, expression] = process.argv.slice(2);
 
 async function main() {
   const session = enigma.create({
     schema,
     url,
     createSocket: (address) => new WebSocket(address),
-    protocol: { delta: mode !== 'nodelta' },
   });
   const global = await session.open();
   const doc = await global.openDoc(appId);

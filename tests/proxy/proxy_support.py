@@ -82,17 +82,14 @@ def node_or_skip() -> str:
     return node
 
 
-def enigma(
-    url: str, app_id: str, expression: str, *, delta: bool
-) -> subprocess.CompletedProcess[str]:
-    """Run the enigma.js client against a websocket URL."""
+def enigma(url: str, app_id: str, expression: str) -> subprocess.CompletedProcess[str]:
+    """Run the enigma.js client (its default configuration) against a websocket URL."""
     return subprocess.run(
-        [node_or_skip(), str(HERE / "enigma_client.js"), url, app_id, expression,
-         "delta" if delta else "nodelta"],
+        [node_or_skip(), str(HERE / "enigma_client.js"), url, app_id, expression],
         capture_output=True,
         text=True,
         timeout=60,
-    )  # fmt: skip
+    )
 
 
 def curl_or_skip() -> str:

@@ -62,10 +62,11 @@ def test_the_proxy_and_its_client_share_one_session(qlik_emulator: EmulatorInfo)
         assert len(user_sessions(qlik_emulator, "hdr", "QLIKEMU", user)) == 1
 
 
+@pytest.mark.parametrize("release", ["2024-05", "2024-11"])
 def test_an_expired_session_is_renewed_once_for_http(
-    qlik_emulator_factory: Factory, caplog: pytest.LogCaptureFixture
+    release: str, qlik_emulator_factory: Factory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    info = qlik_emulator_factory(session_timeout=1.0)
+    info = qlik_emulator_factory(session_timeout=1.0, release=release)
     user = new_user()
     with caplog.at_level(logging.INFO, "qlikauth.proxy"), proxied(info, user) as (client, proxy):
         first = requests.get(proxy.url + "qps/user", headers=proxy.headers, timeout=10)
@@ -82,7 +83,7 @@ def test_an_expired_session_is_renewed_once_for_http(
 
 
 def test_an_expired_session_is_renewed_once_for_a_websocket(qlik_emulator_factory: Factory) -> None:
-    info = qlik_emulator_factory(session_timeout=1.0)
+    info = qlik_emulator_factory(session_timeout=1.0, release="2024-11")
     app = info.app_id("Sales")
     with proxied(info) as (client, proxy):
         wait_until_expired(info)
@@ -95,7 +96,7 @@ def test_an_expired_session_is_renewed_once_for_a_websocket(qlik_emulator_factor
 def test_before_november_2024_a_must_authenticate_socket_is_renewed(
     qlik_emulator_factory: Factory,
 ) -> None:
-    info = qlik_emulator_factory(session_timeout=1.0, legacy_websocket=True)
+    info = qlik_emulator_factory(session_timeout=1.0, release="2024-05")
     app = info.app_id("Sales")
     with proxied(info) as (client, proxy):
         wait_until_expired(info)

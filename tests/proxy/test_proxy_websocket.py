@@ -38,14 +38,17 @@ def wait_for(check: Callable[[], bool]) -> bool:
     return check()
 
 
-def test_messages_are_relayed_both_ways(qlik_emulator: EmulatorInfo) -> None:
-    app = qlik_emulator.app_id("Sales")
-    with proxied(qlik_emulator) as (_client, proxy), through(proxy, app) as ws:
+def test_messages_are_relayed_both_ways(qlik_emulator_release: EmulatorInfo) -> None:
+    app = qlik_emulator_release.app_id("Sales")
+    with proxied(qlik_emulator_release) as (_client, proxy), through(proxy, app) as ws:
         assert greeting(ws) == "SESSION_CREATED"
         for i, method in enumerate(("GetDocList", "EngineVersion", "GetAuthenticatedUser")):
             ws.send(json.dumps({"jsonrpc": "2.0", "id": i, "handle": -1, "method": method,
                                 "params": {}}))  # fmt: skip
             answer = json.loads(ws.recv(timeout=10))
+            while "id" not in answer:  # before November 2024: OnAuthenticationInformation
+                assert answer["method"] == "OnAuthenticationInformation"
+                answer = json.loads(ws.recv(timeout=10))
             assert answer["id"] == i
             assert "result" in answer, answer
 
@@ -114,12 +117,14 @@ def test_a_connection_qlik_drops_is_dropped_for_the_tool(
     assert ws.close_code == 1006
 
 
-def test_the_tools_authorization_never_reaches_the_upgrade(qlik_emulator: EmulatorInfo) -> None:
+def test_the_tools_authorization_never_reaches_the_upgrade(
+    qlik_emulator_release: EmulatorInfo,
+) -> None:
     # Since November 2024 Qlik refuses an upgrade that carries Authorization (CSWSH check).
-    app = qlik_emulator.app_id("Sales")
+    app = qlik_emulator_release.app_id("Sales")
     headers = {"Authorization": "Bearer a-token-of-the-tool", "Cookie": "X-Qlik-Session-hdr=x"}
     with (
-        proxied(qlik_emulator) as (_client, proxy),
+        proxied(qlik_emulator_release) as (_client, proxy),
         through(proxy, app, additional_headers=headers) as ws,
     ):
         assert greeting(ws) == "SESSION_CREATED"
