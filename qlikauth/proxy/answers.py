@@ -2,8 +2,8 @@
 
 A refusal is how the proxy learns that the session has ended: a 401, a login redirect or
 login page, a CSRF 403, a refused websocket upgrade, or (before November 2024) a websocket
-whose first answer says ``mustAuthenticate: true``. The same tests as the client's, on the
-head of a streamed answer.
+whose first answer says ``mustAuthenticate: true``. The HTTP test is the client's own
+(:func:`qlikauth.client.ops.is_rejection`), on the head of a streamed answer.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import json
 import ssl
 from collections.abc import Iterable
 
-from qlikauth.errors import LoginRedirectError, QlikAuthError, TransportError, redact_url
+from qlikauth.client.ops import is_rejection
+from qlikauth.errors import QlikAuthError, TransportError, redact_url
 from qlikauth.handshake import errors_in, explain_tls_failure
-from qlikauth.http import HttpRequest, HttpResponse, check_login_redirect
+from qlikauth.http import HttpRequest, HttpResponse
 from qlikauth.site import Site
 
 __all__ = [
@@ -45,19 +46,9 @@ def session_refused(
     head: bytes,
 ) -> bool:
     """Whether this answer refuses the session ``cookie`` was sent with (``head``: the
-    first bytes of the body when :func:`needs_peek` asked for them)."""
-    if status == 401:
-        return True
-    response = HttpResponse(status, tuple(headers), head, url)
-    if status == 403:
-        text = response.text.lower()
-        return "csrf" in text and "xsrf" not in text
+    first bytes of the body when :func:`needs_peek` asked for them), by the client's rule."""
     request = HttpRequest(method, url, {"Cookie": cookie} if cookie else {})
-    try:
-        check_login_redirect(request, response, site=site)
-    except LoginRedirectError:
-        return True
-    return False
+    return is_rejection(site, request, HttpResponse(status, tuple(headers), head, url))
 
 
 def websocket_refused(status: int, location: str | None) -> bool:
