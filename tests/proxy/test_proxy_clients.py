@@ -20,6 +20,13 @@ from proxy_support import curl_or_skip, enigma, new_user, proxied, user_sessions
 from qlikauth.proxy import TOKEN_HEADER, LocalProxy
 from qlikauth.testing.emulator import EmulatorInfo
 
+#: Run in a page: open the engine websocket on the page's own origin, return its first message.
+OPEN_ENGINE_SOCKET = """() => new Promise((resolve, reject) => {
+    const ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/app/engineData");
+    ws.onmessage = (event) => { resolve(event.data); ws.close(); };
+    ws.onerror = () => reject(new Error("the websocket failed"));
+})"""
+
 
 def curl_download(proxy: LocalProxy, q_url: str, target: Path) -> subprocess.CompletedProcess[str]:
     """curl fetches ``q_url`` through the proxy; the token goes in a 0600 header file, not
@@ -80,6 +87,9 @@ def test_enigma_curl_requests_and_chromium_share_one_proxy_session(
             answer = page.goto(proxy.browser_url("hub/"))
             assert answer is not None and answer.status == 200
             assert f"Signed in as QLIKEMU\\{user}" in page.content()
+            # The page's own websocket to the engine: the cookie and the page's Origin.
+            greeting = page.evaluate(OPEN_ENGINE_SOCKET)
+            assert json.loads(greeting)["method"] == "OnConnected"
             later = page.goto(proxy.url + "qps/user")
             assert later is not None and later.status == 200
             assert json.loads(page.inner_text("body"))["userId"] == user
@@ -88,7 +98,7 @@ def test_enigma_curl_requests_and_chromium_share_one_proxy_session(
 
         counters = info.counters()
         assert counters["sessions_created"] == 1
-        assert counters["websocket_connections"] == 1
+        assert counters["websocket_connections"] == 2
         assert counters["downloads"] == 1
         assert len(user_sessions(info, "hdr", "QLIKEMU", user)) == 1
 
