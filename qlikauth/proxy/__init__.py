@@ -8,7 +8,7 @@ refuses it, and streams bodies and websocket messages both ways. See ``docs/prox
 
 from __future__ import annotations
 
-from qlikauth.proxy.access import TOKEN_HEADER, TOKEN_QUERY
-from qlikauth.proxy.server import DEFAULT_HOST, LocalProxy
+from qlikauth.proxy.access import DEFAULT_HOST, TOKEN_HEADER, TOKEN_QUERY
+from qlikauth.proxy.server import LocalProxy
 
 __all__ = ["DEFAULT_HOST", "TOKEN_HEADER", "TOKEN_QUERY", "LocalProxy"]

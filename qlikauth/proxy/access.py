@@ -17,21 +17,30 @@ not use it. A request is admitted when:
 from __future__ import annotations
 
 import ipaddress
+import logging
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from qlikauth.errors import ConfigurationError
+
 __all__ = [
+    "DEFAULT_HOST",
     "LOOPBACK_NAMES",
     "TOKEN_HEADER",
     "TOKEN_QUERY",
     "AccessPolicy",
     "Admission",
+    "check_address",
     "is_loopback",
     "new_token",
 ]
 
+log = logging.getLogger("qlikauth.proxy")
+
+#: Where the proxy listens unless told otherwise: loopback only.
+DEFAULT_HOST = "127.0.0.1"
 #: The request header that carries the access token.
 TOKEN_HEADER = "Qlikauth-Proxy-Token"  # noqa: S105 - a header name
 #: The query parameter that carries the access token (removed before forwarding).
@@ -54,6 +63,23 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def check_address(host: str, *, allow_remote: bool) -> None:
+    """Refuse a non-loopback address unless ``allow_remote``; warn when it is allowed."""
+    if is_loopback(host):
+        return
+    if not allow_remote:
+        raise ConfigurationError(
+            f"refusing to listen on {host}: other machines could use the proxy's session",
+            hint="Listen on 127.0.0.1 (the default); to serve other machines anyway, say so "
+            "with --allow-remote (allow_remote=True) and keep the access token.",
+        )
+    log.warning(
+        "listening on %s: other machines can reach the proxy, in plain http; only the "
+        "access token keeps them from using the Qlik session",
+        host,
+    )
 
 
 def _host_name(host_header: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import socket
 import tempfile
@@ -12,28 +11,8 @@ from pathlib import Path
 from aiohttp import web
 
 from qlikauth.errors import ConfigurationError, TransportError
-from qlikauth.proxy.access import is_loopback
 
-__all__ = ["check_address", "open_site", "remove_socket"]
-
-log = logging.getLogger("qlikauth.proxy")
-
-
-def check_address(host: str, *, allow_remote: bool) -> None:
-    """Refuse a non-loopback address unless ``allow_remote``; warn when it is allowed."""
-    if is_loopback(host):
-        return
-    if not allow_remote:
-        raise ConfigurationError(
-            f"refusing to listen on {host}: other machines could use the proxy's session",
-            hint="Listen on 127.0.0.1 (the default); to serve other machines anyway, say so "
-            "with --allow-remote (allow_remote=True) and keep the access token.",
-        )
-    log.warning(
-        "listening on %s: other machines can reach the proxy, in plain http; only the "
-        "access token keeps them from using the Qlik session",
-        host,
-    )
+__all__ = ["open_site", "remove_socket"]
 
 
 def _unix_socket(path: Path) -> socket.socket:

@@ -30,19 +30,25 @@ from aiohttp import web
 from qlikauth.client import QlikClient
 from qlikauth.credentials import QlikUser
 from qlikauth.errors import ConfigurationError
-from qlikauth.proxy.access import TOKEN_HEADER, TOKEN_QUERY, AccessPolicy, new_token
+from qlikauth.proxy.access import (
+    DEFAULT_HOST,
+    TOKEN_HEADER,
+    TOKEN_QUERY,
+    AccessPolicy,
+    check_address,
+    new_token,
+)
 from qlikauth.proxy.bridge import WebSocketBridge
 from qlikauth.proxy.forward import RESEND_LIMIT, HttpForwarder
-from qlikauth.proxy.listener import check_address, open_site, remove_socket
+from qlikauth.proxy.listener import open_site, remove_socket
 from qlikauth.proxy.replies import log_request, reply, size_of
 from qlikauth.proxy.session import ProxySession
 from qlikauth.proxy.upstream_request import target_of
 
-__all__ = ["DEFAULT_HOST", "LocalProxy"]
+__all__ = ["LocalProxy"]
 
 log = logging.getLogger("qlikauth.proxy")
 
-DEFAULT_HOST = "127.0.0.1"
 #: Bytes read from Qlik per step of a streamed answer.
 _READ_BUFFER = 1 << 18
 

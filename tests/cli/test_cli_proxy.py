@@ -119,3 +119,22 @@ def test_a_remote_address_without_allow_remote_is_refused(
     err = capsys.readouterr().err
     assert "refusing to listen on 0.0.0.0" in err
     assert "--allow-remote" in err
+
+
+def test_without_the_server_extra_the_command_says_what_to_install(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "class NoAiohttp:\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] == 'aiohttp':\n"
+        "            raise ImportError(name='aiohttp')\n"
+        "sys.meta_path.insert(0, NoAiohttp())\n"
+        "from qlikauth.cli import main\n"
+        "sys.exit(main(['proxy', '--server', 'qlik.example.com']))\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert ran.returncode == 4
+    assert "needs the 'server' extra (aiohttp is missing)" in ran.stderr
+    assert "pip install 'qlikauth[server]'" in ran.stderr
