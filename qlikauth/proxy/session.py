@@ -36,7 +36,7 @@ class ProxySession:
         self.site = client.site
         self._current: Credentials | None = None
         self._touched = 0.0
-        #: Logins the proxy asked for after a refusal.
+        #: Times the session was replaced after a refusal (one for many refused together).
         self.renewals = 0
 
     @property
@@ -79,9 +79,9 @@ class ProxySession:
             return None
         log.info("%s was refused: the session has ended; logging in again", what)
         fresh = await asyncio.to_thread(self.client.relogin, stale)
-        if fresh is not stale:
+        if fresh is not self._current:  # not what another refused request renewed already
             self.renewals += 1
-        self._current = fresh
+            self._current = fresh
         return fresh
 
     def _alive(self, credentials: Credentials) -> bool:
