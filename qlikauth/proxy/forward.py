@@ -106,19 +106,16 @@ class HttpForwarder:
         what = f"{request.method} /{redact_url(target.path)}"
         body, resendable = await self._body(request)
         credentials = self.session.credentials
+        answer: _Answer | None = None
         try:
             answer = await self._send(request, target, credentials, body)
             if answer.refused:
                 answer = await self._after_refusal(request, target, credentials, answer, body)
-                if answer.refused and not resendable:
-                    log.warning(
-                        "%s was refused and its streamed body cannot be sent again; the "
-                        "refusal goes to the tool (the next request uses the renewed session)",
-                        what,
-                    )
         except _Unreachable as exc:
             return _own(failure_reply(exc.error, what=f"{what} did not reach Qlik"))
         except QlikAuthError as exc:
+            if answer is not None:
+                _discard(answer.response)
             return _own(failure_reply(exc, what=f"logging in again for {what} failed"))
         if not answer.refused:
             self.session.used()
@@ -132,11 +129,19 @@ class HttpForwarder:
         answer: _Answer,
         body: _Body,
     ) -> _Answer:
+        """Renew the session and send the request again; the answer to relay."""
         what = f"{request.method} /{redact_url(target.path)}"
         fresh = await self.session.renew(credentials, what)
-        if fresh is None or not isinstance(body, bytes | None):
+        if fresh is None:
             return answer
-        answer.response.release()
+        if not isinstance(body, bytes | None):
+            log.warning(
+                "%s was refused and its streamed body cannot be sent again; the refusal goes "
+                "to the tool (the next request uses the renewed session)",
+                what,
+            )
+            return answer
+        _discard(answer.response)
         again = await self._send(request, target, fresh, body)
         if again.refused:
             log.warning(

@@ -144,7 +144,7 @@ class LocalProxy:
 
     @property
     def renewals(self) -> int:
-        """How many times the proxy logged in again after Qlik refused the session."""
+        """How many times the proxy replaced its session after Qlik refused it."""
         return self._session.renewals
 
     # -- serving ---------------------------------------------------------------------

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ClassVar
@@ -151,3 +151,24 @@ def test_a_second_refusal_is_passed_to_the_tool(
     assert refused.value.response.status_code == 403
     assert b"even right after a new login" in refused.value.response.body
     assert "was refused (403) again right after a new login" in caplog.text
+
+
+def test_a_refused_streamed_upload_is_not_sent_twice(
+    qlik_emulator: EmulatorInfo, caplog: pytest.LogCaptureFixture
+) -> None:
+    site = emulator_site(qlik_emulator, "hdr")
+    auth = UnknownSessionAuth(qlik_emulator.cookie_name("hdr"))
+
+    def body() -> Iterator[bytes]:
+        for _ in range(40):
+            yield b"x" * (1 << 16)  # 2.5 MiB, chunked: more than the proxy keeps
+
+    with (
+        caplog.at_level(logging.INFO, "qlikauth.proxy"),
+        QlikClient(site, auth) as client,
+        LocalProxy(client) as proxy,
+    ):
+        answer = requests.post(proxy.url + "hub/", data=body(), headers=proxy.headers, timeout=30)
+        assert client.login_count == 2  # renewed for the next request all the same
+    assert answer.status_code == 401
+    assert "its streamed body cannot be sent again" in caplog.text
