@@ -105,6 +105,7 @@ class Admission:
 
     @property
     def admitted(self) -> bool:
+        """Whether the request may use the session."""
         return self.status is None
 
 

@@ -40,11 +40,15 @@ def test_statuses_headers_and_bodies_pass_through(qlik_emulator: EmulatorInfo) -
         missing = requests.get(proxy.url + "no/such/thing", headers=proxy.headers, timeout=10)
         direct = client.get("no/such/thing")
         csrf = requests.get(proxy.url + "qps/csrftoken", headers=proxy.headers, timeout=10)
+        hub = requests.get(proxy.url + "hub/", headers=proxy.headers, timeout=10)
+        head = requests.head(proxy.url + "hub/", headers=proxy.headers, timeout=10)
         token = client.credentials().csrf_token
     assert missing.status_code == direct.status == 404
     assert missing.content == direct.body
     assert missing.headers["Content-Type"] == direct.header("Content-Type")
     # A 204 with the session's CSRF token in a header: passed on as Qlik sent it.
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["Content-Length"] == str(len(hub.content))
     assert csrf.status_code == 204
     assert csrf.headers["qlik-csrf-token"] == token
 
