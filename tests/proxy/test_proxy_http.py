@@ -3,6 +3,7 @@ faithfully, the tool's own identity stripped, Locations made local, failures exp
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import uuid
 from pathlib import Path
@@ -138,3 +139,28 @@ def test_qlik_unreachable_is_a_clear_502(
     assert answer.text.startswith("qlikauth proxy: GET /qps/user did not reach Qlik")
     assert "could not talk to localhost" in answer.text
     assert "did not reach Qlik" in caplog.text
+
+
+def connections_to(port: int) -> int:
+    """Established TCP connections on this machine whose far end is ``port`` (Linux)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError), open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[3] == "01" and int(fields[2].rsplit(":", 1)[1], 16) == port:
+                    count += 1
+    return count
+
+
+def test_connections_to_qlik_are_kept_alive(qlik_emulator_fresh: EmulatorInfo) -> None:
+    if not Path("/proc/net/tcp").exists():
+        pytest.skip("needs Linux's /proc/net/tcp to count connections")
+    port = qlik_emulator_fresh["ports"]["proxy"]
+    with proxied(qlik_emulator_fresh) as (_client, proxy), requests.Session() as tool:
+        before = connections_to(port)  # the client's own, from its login
+        for _ in range(30):
+            answer = tool.get(proxy.url + "qrs/about", headers=proxy.headers, timeout=10)
+            assert answer.status_code == 200
+        after = connections_to(port)
+    assert after - before == 1  # thirty requests, one connection to Qlik
