@@ -9,6 +9,7 @@ Everything here is pure: no I/O, so the rules are tested without sockets.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, unquote_plus, urlsplit, urlunsplit
 
 from qlikauth.credentials import Credentials
@@ -69,21 +70,17 @@ _HANDSHAKE = frozenset(
 _REST_ROOTS = frozenset({"qrs", "qps", "api"})
 
 
+@dataclass(frozen=True)
 class Target:
     """Where one local request goes: the path below the virtual proxy and the raw query.
 
     ``path`` is percent-encoded as the tool sent it (``hub/``, ``app/{id}``); ``query`` is
-    the tool's raw query string without the access token.
+    the tool's raw query string without the access token (kept out of the repr: it may
+    hold a ticket).
     """
 
-    __slots__ = ("path", "query")
-
-    def __init__(self, path: str, query: str) -> None:
-        self.path = path
-        self.query = query
-
-    def __repr__(self) -> str:
-        return f"Target(path={self.path!r})"
+    path: str
+    query: str = field(default="", repr=False)
 
     @property
     def rest(self) -> bool:
