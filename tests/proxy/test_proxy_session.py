@@ -19,8 +19,10 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from qlikauth.auth.base import Authenticator
+from qlikauth.auth.certificate import CertificateAuth
 from qlikauth.client import QlikClient
 from qlikauth.credentials import Credentials
+from qlikauth.errors import ConfigurationError
 from qlikauth.http import Flow
 from qlikauth.proxy import LocalProxy
 from qlikauth.site import Site
@@ -172,3 +174,12 @@ def test_a_refused_streamed_upload_is_not_sent_twice(
         assert client.login_count == 2  # renewed for the next request all the same
     assert answer.status_code == 401
     assert "its streamed body cannot be sent again" in caplog.text
+
+
+def test_certificate_credentials_are_refused_with_a_hint(qlik_emulator: EmulatorInfo) -> None:
+    site = emulator_site(qlik_emulator, "")
+    with QlikClient(site, CertificateAuth(user="alice", directory="QLIKEMU")) as client:
+        proxy = LocalProxy(client)
+        with pytest.raises(ConfigurationError, match="direct to QRS and the engine") as refused:
+            proxy.start()
+    assert refused.value.hint is not None and "session or ticket" in refused.value.hint
