@@ -30,6 +30,7 @@ _GROUPS = (
     "session",
     "jwt",
     "headers",
+    "proxy",
     "apps",
     "doctor",
     "profile",

@@ -70,6 +70,12 @@ class ClientApi:
             f"{self.authenticator!r}, {state})"
         )
 
+    def touch(self) -> None:
+        """Note that the session was used by traffic that did not pass through this client
+        (a local proxy, a tool given the cookie): Qlik restarted its inactivity timer, so
+        the client's timer starts again too and does not replace a session in use."""
+        self._state.touch()
+
     @operation
     def credentials(self) -> Op[Credentials]:
         """The current credentials, logging in first if needed."""

@@ -64,7 +64,9 @@ def parses(parser: argparse.ArgumentParser, argv: list[str]) -> bool:
     return True
 
 
-@pytest.mark.parametrize("document", ["README.md", "docs/cli.md", "docs/emulator.md"])
+@pytest.mark.parametrize(
+    "document", ["README.md", "docs/cli.md", "docs/emulator.md", "docs/proxy.md"]
+)
 def test_every_command_shown_parses(document: str, capsys: pytest.CaptureFixture[str]) -> None:
     commands = [
         argv
