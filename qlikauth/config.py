@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFIG_ENV",
     "ENVIRONMENT",
+    "EXTENSION_TABLES",
     "KEYRING_SERVICE",
     "PROFILE_ENV",
     "ConfigFile",
@@ -74,6 +75,7 @@ __all__ = [
     "resolve",
     "resolve_secret",
     "site_from_emulator",
+    "table_toml",
     "toml_assignment",
 ]
 
@@ -103,6 +105,10 @@ _SECRET_WORDS = (
 _REFERENCE_SCHEMES = ("keyring:", "env:")
 
 _PORTS = ("proxy_port", "qps_port", "qrs_port", "engine_port", "auth_port")
+
+#: Top-level tables that other parts of qlikauth keep in this file (``[broker]``): kept
+#: and written back as they are; the part that owns a table checks it when it reads it.
+EXTENSION_TABLES = ("broker",)
 
 
 @dataclass(frozen=True)
@@ -429,9 +435,12 @@ class ConfigFile:
     profiles: Mapping[str, Profile] = field(default_factory=dict)
     default_profile: str | None = None
     exists: bool = False
+    #: The :data:`EXTENSION_TABLES` the file holds, by name, as written.
+    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "profiles", MappingProxyType(dict(self.profiles)))
+        object.__setattr__(self, "tables", MappingProxyType(dict(self.tables)))
 
     @classmethod
     def load(
@@ -460,6 +469,7 @@ class ConfigFile:
     @classmethod
     def _from_document(cls, file: Path, document: Mapping[str, Any]) -> ConfigFile:
         profiles: dict[str, Profile] = {}
+        tables: dict[str, Mapping[str, Any]] = {}
         default: str | None = None
         for key, value in document.items():
             if key == "default_profile":
@@ -486,17 +496,25 @@ class ConfigFile:
                         return f"{file}: profile {name!r}: key {k!r}"
 
                     profiles[name] = _profile_from_table(name, table, where)
+            elif key in EXTENSION_TABLES:
+                if not isinstance(value, dict):
+                    raise ConfigurationError(
+                        f"{file}: {key!r} must be a table", hint=f"Write [{key}] and its keys."
+                    )
+                tables[key] = value
             else:
                 raise ConfigurationError(
                     f"{file}: unknown top-level key {key!r}",
-                    hint="The file holds default_profile and [profiles.NAME] tables.",
+                    hint="The file holds default_profile, [profiles.NAME] tables and "
+                    + ", ".join(f"[{name}]" for name in EXTENSION_TABLES)
+                    + ".",
                 )
         if default is not None and default not in profiles:
             raise ConfigurationError(
                 f"{file}: key 'default_profile' names {default!r}, which is not a profile",
                 hint=f"Profiles: {', '.join(sorted(profiles)) or 'none'}.",
             )
-        return cls(file, profiles, default, exists=True)
+        return cls(file, profiles, default, exists=True, tables=tables)
 
     def profile(self, name: str) -> Profile:
         """The profile ``name``; a missing one is a :class:`ConfigurationError`."""
@@ -535,6 +553,8 @@ class ConfigFile:
             lines += [f"default_profile = {_toml_value(self.default_profile)}", ""]
         for name in sorted(self.profiles):
             lines += [*profile_toml(name, self.profiles[name].to_table()), ""]
+        for name in sorted(self.tables):
+            lines += [*table_toml(name, self.tables[name]), ""]
         return "\n".join(lines)
 
     def save(self) -> None:
@@ -552,6 +572,23 @@ def profile_toml(name: str, table: Mapping[str, Any]) -> list[str]:
     if auth:
         lines += ["", f"[profiles.{name}.auth]", *(toml_assignment(k, v) for k, v in auth.items())]
     return lines
+
+
+def table_toml(name: str, table: Mapping[str, Any], *, array: bool = False) -> list[str]:
+    """The lines of the table ``[name]`` (``[[name]]`` for an ``array`` item), its tables
+    and arrays of tables below it."""
+    lines = [f"[[{name}]]" if array else f"[{name}]"]
+    nested: list[str] = []
+    for key, value in table.items():
+        below = f"{name}.{_toml_key(key)}"
+        if isinstance(value, Mapping):
+            nested += ["", *table_toml(below, value)]
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            for item in value:
+                nested += ["", *table_toml(below, item, array=True)]
+        else:
+            lines.append(toml_assignment(key, value))
+    return lines + nested
 
 
 def toml_assignment(key: str, value: Any) -> str:
