@@ -33,6 +33,7 @@ from qlikauth.http import Flow
 from qlikauth.qps import Attributes, attribute_pairs
 from qlikauth.site import Site
 from qlikauth.validators.base import ValidatedUser, Validator
+from qlikauth.validators.factory import check_validator_kind, validator_from_settings
 from qlikauth.validators.ratelimit import FailureLimiter, RateLimitedValidator
 
 __all__ = ["PasswordSource", "WindowsAuth"]
@@ -41,8 +42,6 @@ log = logging.getLogger(__name__)
 
 #: What a caller may pass as ``password``: the password itself, or a function returning it.
 PasswordSource = str | Callable[[], str]
-
-_VALIDATOR_KINDS = ("ldap", "ntlm")
 
 
 class _OneShot:
@@ -70,10 +69,11 @@ class WindowsAuth(Authenticator):
     ``user`` is ``CORP\\alice``, ``alice@corp.example.com`` or (when the validator knows a
     default domain) ``alice``. ``validator`` is any :class:`~qlikauth.validators.Validator`,
     or a mapping for configuration files: ``{"kind": "ldap", "url": ..., "ca_file": ...}``
-    (the other keys are :class:`~qlikauth.validators.LdapValidator` settings) or
+    (the other keys are :class:`~qlikauth.validators.LdapValidator` settings),
     ``{"kind": "ntlm", "prefix": ""}`` (:class:`~qlikauth.validators.ntlm.NtlmValidator` on
-    that virtual proxy of the login's site). It is rate-limited unless ``rate_limit`` is
-    ``False``: ``True`` gives this authenticator its own
+    that virtual proxy of the login's site), ``{"kind": "logon"}`` or a plug-in
+    (:func:`qlikauth.validators.validator_from_settings`). It is rate-limited unless
+    ``rate_limit`` is ``False``: ``True`` gives this authenticator its own
     :class:`~qlikauth.validators.FailureLimiter`, or pass one to share.
 
     The password comes from exactly one source, asked at each login:
@@ -299,14 +299,8 @@ def _validator_name(validator: Validator | Mapping[str, Any]) -> str:
 
 def _check_validator(validator: Validator | Mapping[str, Any]) -> None:
     if isinstance(validator, Mapping):
-        kind = validator.get("kind")
-        if kind not in _VALIDATOR_KINDS:
-            raise ConfigurationError(
-                f"unknown validator kind {kind!r}",
-                hint=f"set kind to one of {', '.join(_VALIDATOR_KINDS)}, or pass a Validator",
-            )
-        if kind == "ldap":
-            _build_validator(validator, None)  # bad settings show when the profile loads
+        if check_validator_kind(validator.get("kind")) == "ldap":
+            validator_from_settings(validator)  # bad settings show when the profile loads
         return
     if not isinstance(validator, Validator):
         raise ConfigurationError(
@@ -318,21 +312,4 @@ def _check_validator(validator: Validator | Mapping[str, Any]) -> None:
 def _build_validator(spec: Validator | Mapping[str, Any], site: Site | None) -> Validator:
     if not isinstance(spec, Mapping):
         return spec
-    settings = {k: v for k, v in spec.items() if k != "kind"}
-    try:
-        if spec["kind"] == "ldap":
-            from qlikauth.validators.ldap import LdapValidator
-
-            return LdapValidator(**settings)
-        from qlikauth.validators.ntlm import NtlmValidator
-
-        prefix = str(settings.pop("prefix", ""))
-        cookie_name = settings.pop("cookie_name", None)
-        if site is None:
-            raise ConfigurationError("the ntlm validator needs the site it logs in to")
-        return NtlmValidator(site.with_prefix(prefix, cookie_name), **settings)
-    except TypeError as exc:
-        raise ConfigurationError(
-            f"bad settings for the {spec['kind']!r} validator: {exc}",
-            hint="see help(qlikauth.validators) for the validator's settings",
-        ) from exc
+    return validator_from_settings(spec, site=site)
