@@ -35,6 +35,7 @@ _GROUPS = (
     "profile",
     "certs",
     "emulator",
+    "broker",
     "completion",
 )
 
