@@ -84,7 +84,20 @@ class BrokerServer:
             await self._stop.wait()
         finally:
             if self._runner is not None:
-                await self._runner.cleanup()
+                await self._close(self._runner)
+
+    @staticmethod
+    async def _close(runner: web.AppRunner) -> None:
+        transports = [
+            handler.transport
+            for handler in (runner.server.connections if runner.server is not None else [])
+        ]
+        await runner.cleanup()
+        # A browser's kept-alive connection would outlive the loop half-closed otherwise.
+        for transport in transports:
+            if transport is not None:
+                transport.abort()
+        await asyncio.sleep(0)
 
     def serve_forever(self, on_ready: Callable[[BrokerServer], None] | None = None) -> None:
         """Serve until SIGINT or SIGTERM."""
