@@ -17,10 +17,11 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from qlikauth import QlikAuthError
 from qlikauth.broker.audit import AuditLog
 from qlikauth.broker.csrf import FormTokens
 from qlikauth.broker.limits import LimitStore, LoginLimiter, MemoryStore
-from qlikauth.broker.login import LoginOutcome, LoginService
+from qlikauth.broker.login import UNAVAILABLE, LoginOutcome, LoginService
 from qlikauth.broker.pages import STYLESHEET, login_page, refusal_page
 from qlikauth.broker.settings import BrokerSettings
 from qlikauth.broker.targets import LoginTarget, Refusal, login_target
@@ -223,7 +224,13 @@ class BrokerApp:
         checked = self.tokens.verify(token, request.cookies.get(name), target.binding)
         if isinstance(checked, str):
             return self._stale(request, target, user, f"csrf_{checked}")
-        if not await self.limiter.first_use(checked.nonce, self.settings.form_lifetime + 60):
+        try:
+            first = await self.limiter.first_use(checked.nonce, self.settings.form_lifetime + 60)
+        except QlikAuthError as exc:  # the limit store is down: refuse, never skip the check
+            outcome = LoginOutcome("unavailable", 503, UNAVAILABLE)
+            self.logins.record(outcome, user or None, target, self.client_address(request), exc)
+            return self._answer(request, target, user, outcome)
+        if not first:
             return self._stale(request, target, user, "csrf_replayed")
         password = (_values(form, "password") or [""])[0]
         outcome = await self.logins.login(user, password, target, self.client_address(request))

@@ -31,12 +31,13 @@ from qlikauth.broker.settings import BrokerSettings
 from qlikauth.broker.targets import LoginTarget
 from qlikauth.validators import ValidatedUser, parse_username
 
-__all__ = ["LoginOutcome", "LoginService"]
+__all__ = ["UNAVAILABLE", "LoginOutcome", "LoginService"]
 
 log = logging.getLogger("qlikauth.broker")
 
 _WRONG = "The user name or password is incorrect."
-_UNAVAILABLE = "Logging in is not possible right now. Please try again in a few minutes."
+#: What the person reads when the directory, QPS or the limit store cannot be reached.
+UNAVAILABLE = "Logging in is not possible right now. Please try again in a few minutes."
 
 
 @dataclass(frozen=True)
@@ -97,14 +98,19 @@ class LoginService:
             await asyncio.sleep(max(0.0, started + self.settings.answer_time - loop.time()))
         return outcome
 
-    def _record(
+    def record(
         self,
         outcome: LoginOutcome,
         user: str | None,
         target: LoginTarget,
         client: str,
-        reason: str | None = None,
+        reason: str | Exception | None = None,
     ) -> LoginOutcome:
+        """Write the audit entry and the log line of a login's outcome; return it."""
+        if isinstance(reason, QlikAuthError):
+            reason = f"{type(reason).__name__}: {reason.message}"
+        elif isinstance(reason, Exception):
+            reason = type(reason).__name__
         self.audit.record(
             outcome.result,
             user=user,
@@ -121,7 +127,7 @@ class LoginService:
     ) -> LoginOutcome:
         if not user or not password:
             wrong = LoginOutcome("invalid_credentials", 401, "Enter your user name and password.")
-            return self._record(wrong, user or None, target, client, "empty")
+            return self.record(wrong, user or None, target, client, "empty")
         try:
             key = parse_username(user).key
         except InvalidCredentialsError:
@@ -129,8 +135,8 @@ class LoginService:
         try:
             reserved = await self.limiter.reserve(key, client)
         except QlikAuthError as exc:
-            down = LoginOutcome("unavailable", 503, _UNAVAILABLE)
-            return self._record(down, user, target, client, f"limit store: {exc.message}")
+            down = LoginOutcome("unavailable", 503, UNAVAILABLE)
+            return self.record(down, user, target, client, f"limit store: {exc.message}")
         if isinstance(reserved, RateLimited):
             refused = LoginOutcome(
                 "rate_limited",
@@ -139,7 +145,7 @@ class LoginService:
                 f"try again in {_retry_text(reserved.retry_after)}.",
                 retry_after=reserved.retry_after,
             )
-            return self._record(refused, user, target, client, reserved.scope)
+            return self.record(refused, user, target, client, reserved.scope)
         validated = await self._validate(user, password, reserved, target, client)
         if isinstance(validated, LoginOutcome):
             return validated
@@ -154,33 +160,33 @@ class LoginService:
             return await loop.run_in_executor(self._executor, validator.validate, user, password)
         except InvalidCredentialsError:
             await reserved.failed()
-            return self._record(
+            return self.record(
                 LoginOutcome("invalid_credentials", 401, _WRONG), user, target, client
             )
         except AccountRestrictedError as exc:
             # The directory names the reason only once the password was right.
             await reserved.undecided()
             restricted = LoginOutcome("account_restricted", 403, _restriction(exc))
-            return self._record(restricted, user, target, client, exc.reason)
+            return self.record(restricted, user, target, client, exc.reason)
         except TooManyAttemptsError as exc:
             await reserved.undecided()
             limited = LoginOutcome("rate_limited", 429, _WRONG, retry_after=exc.retry_after)
-            return self._record(limited, user, target, client, "validator")
+            return self.record(limited, user, target, client, "validator")
         except ConfigurationError as exc:
             await reserved.undecided()
             form = LoginOutcome(
                 "invalid_credentials", 401, "Write your user name as DOMAIN\\user or user@domain."
             )
-            return self._record(form, user, target, client, exc.message)
+            return self.record(form, user, target, client, exc.message)
         except QlikAuthError as exc:
             await reserved.undecided()
-            down = LoginOutcome("unavailable", 503, _UNAVAILABLE)
-            return self._record(down, user, target, client, f"{type(exc).__name__}: {exc.message}")
+            down = LoginOutcome("unavailable", 503, UNAVAILABLE)
+            return self.record(down, user, target, client, f"{type(exc).__name__}: {exc.message}")
         except Exception as exc:  # a plug-in validator's own failure
             await reserved.undecided()
             log.debug("validator %s failed", validator.name, exc_info=True)
-            down = LoginOutcome("unavailable", 503, _UNAVAILABLE)
-            return self._record(down, user, target, client, f"validator: {type(exc).__name__}")
+            down = LoginOutcome("unavailable", 503, UNAVAILABLE)
+            return self.record(down, user, target, client, f"validator: {type(exc).__name__}")
 
     async def _ticket(
         self, validated: ValidatedUser, target: LoginTarget, client: str
@@ -193,8 +199,8 @@ class LoginService:
                 target_id=target.target_id,
             )
         except QlikAuthError as exc:
-            down = LoginOutcome("unavailable", 502, _UNAVAILABLE)
-            return self._record(down, str(who), target, client, f"QPS: {exc.message}")
+            down = LoginOutcome("unavailable", 502, UNAVAILABLE)
+            return self.record(down, str(who), target, client, f"QPS: {exc.message}")
         try:
             location = ticket.redirect_url(target.node, proxy_names=target.route.proxy_names)
         except ConfigurationError as exc:
@@ -203,8 +209,8 @@ class LoginService:
                 502,
                 "Qlik Sense asked to continue on an address this login page does not know.",
             )
-            return self._record(refused, str(who), target, client, exc.message)
-        return self._record(
+            return self.record(refused, str(who), target, client, exc.message)
+        return self.record(
             LoginOutcome("success", 303, location=location), str(who), target, client
         )
 

@@ -63,6 +63,7 @@ def write_config(
     """A profile file with an ``emu`` profile (the ``ticket`` virtual proxy) and [broker]."""
     certs = info.certs_dir
     table: dict[str, Any] = {
+        "host": "127.0.0.1",
         "port": 0,
         "certificate": str(certs / "server.pem"),
         "key": str(certs / "server_key.pem"),
