@@ -291,7 +291,7 @@ class _Reader:
         for key, value in table.items():
             if is_reference(value):
                 settings[key] = resolve_secret(value, env=self.env, where=self.where(key))
-            elif is_secret_key(key):
+            elif is_secret_key(key) and isinstance(value, str):
                 self.secret(table, key, f"validator.{key}")  # raises: not a reference
             else:
                 settings[key] = value
