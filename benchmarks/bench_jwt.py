@@ -19,7 +19,8 @@ from _slices import interleaved
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from qlikauth.auth.jwt import JwtAuth, JwtSigner, make_jwt_keypair
+from qlikauth.auth.jwt import JwtAuth
+from qlikauth.jwt import JwtSigner, make_jwt_keypair
 
 
 def main(argv: list[str] | None = None) -> int:

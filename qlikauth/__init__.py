@@ -12,13 +12,13 @@ from qlikauth.auth.base import Authenticator, create_authenticator, get_authenti
 from qlikauth.auth.certificate import CertificateAuth
 from qlikauth.auth.existing import ExistingSessionAuth
 from qlikauth.auth.header import HeaderAuth
-from qlikauth.auth.jwt import JwtAuth, JwtSigner, inspect_jwt, make_jwt_keypair, verify_jwt
+from qlikauth.auth.jwt import JwtAuth
 from qlikauth.auth.ntlm import NtlmAuth
 from qlikauth.auth.session import SessionAuth
 from qlikauth.auth.ticket import TicketAuth, issue_ticket
 from qlikauth.auth.windows import WindowsAuth
 from qlikauth.client import AsyncQlikClient, QlikClient, RequestsAuth
-from qlikauth.credentials import Credentials, QlikUser, Route, WebSocketOptions
+from qlikauth.credentials import Credentials, Route, WebSocketOptions
 from qlikauth.download import DownloadResult
 from qlikauth.engine import (
     AsyncDoc,
@@ -71,6 +71,8 @@ from qlikauth.errors import (
     WebSocketRejectedError,
     XrfkeyRejectedError,
 )
+from qlikauth.identity import QlikUser
+from qlikauth.jwt import JwtSigner, inspect_jwt, make_jwt_keypair, verify_jwt
 from qlikauth.qps import AsyncQpsClient, ProxySession, QpsClient, Ticket
 from qlikauth.site import Site, VirtualProxy
 from qlikauth.tls import CertificateBundle, InsecureTLSWarning, TlsConfig

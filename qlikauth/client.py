@@ -28,8 +28,8 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import requests
 import requests.auth
 
-from qlikauth.auth.base import Authenticator, personal_api_user
-from qlikauth.credentials import Credentials, QlikUser, Route, WebSocketOptions
+from qlikauth.auth.base import Authenticator
+from qlikauth.credentials import Credentials, Route, WebSocketOptions
 from qlikauth.download import DownloadResult, ProgressCallback
 from qlikauth.download import download as _download
 from qlikauth.engine.aio import AsyncEngineConnection
@@ -59,7 +59,9 @@ from qlikauth.http import (
     run_flow_async,
     with_xrfkey,
 )
+from qlikauth.identity import QlikUser
 from qlikauth.qps import user_path, user_sessions_request
+from qlikauth.sessions import personal_api_user
 from qlikauth.site import Site
 
 __all__ = ["AsyncQlikClient", "QlikClient", "RequestsAuth"]
@@ -246,11 +248,6 @@ def _build_url(site: Site, credentials: Credentials, path: str, params: Mapping[
     return site.proxy_url(rel, merged)
 
 
-def _needs_xrfkey(url: str) -> bool:
-    segments = [s for s in urlsplit(url).path.split("/") if s]
-    return "qrs" in segments[:2]
-
-
 def _rest_request(
     site: Site,
     method: str,
@@ -269,9 +266,9 @@ def _rest_request(
             request = HttpRequest.json(method.upper(), url, json_body, merged)
         else:
             request = HttpRequest(method.upper(), url, merged, body)
-        if _needs_xrfkey(url) or urlsplit(url).port in (site.qrs_port, site.qps_port):
-            request = with_xrfkey(request)
-        return request
+        # Every REST call, as Qlik's own clients do: QRS and QPS always demanded it, and the
+        # November 2024 release enforces it on other APIs (/api/hub/...) too.
+        return with_xrfkey(request)
 
     return build
 
@@ -1062,10 +1059,10 @@ def _cookie_domain(host: str) -> str:
 class RequestsAuth(requests.auth.AuthBase):
     """A ``requests`` auth that presents a :class:`QlikClient`'s session to any script.
 
-    Only URLs the site owns get the session cookie and CSRF token (an Xrfkey too on QRS
-    paths); on a login redirect or 401 it logs in again once and resends. Credentials are
-    stripped before a redirect leaves the site. TLS trust is the caller's: pass
-    ``verify=`` the site's ``root.pem``.
+    Only URLs the site owns get the session cookie, the CSRF token and an Xrfkey (query and
+    header, unless the URL already has one); on a login redirect or 401 it logs in again once
+    and resends. Credentials are stripped before a redirect leaves the site. TLS trust is
+    the caller's: pass ``verify=`` the site's ``root.pem``.
     """
 
     def __init__(self, client: QlikClient) -> None:
@@ -1102,9 +1099,7 @@ class RequestsAuth(requests.auth.AuthBase):
             request.headers[name] = value
         if credentials.csrf_token is not None:
             request.headers["qlik-csrf-token"] = credentials.csrf_token
-        if _needs_xrfkey(url) and not any(
-            k.lower() == "xrfkey" for k, _ in parse_qsl(urlsplit(url).query)
-        ):
+        if not any(k.lower() == "xrfkey" for k, _ in parse_qsl(urlsplit(url).query)):
             signed = with_xrfkey(HttpRequest(request.method or "GET", url))
             request.prepare_url(signed.url, None)
             request.headers["X-Qlik-Xrfkey"] = signed.headers["X-Qlik-Xrfkey"]

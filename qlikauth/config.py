@@ -131,6 +131,7 @@ _KEYS: Mapping[str, _Key] = MappingProxyType(
         "qrs_port": _Key("port", "QLIKAUTH_QRS_PORT"),
         "engine_port": _Key("port", "QLIKAUTH_ENGINE_PORT"),
         "auth_port": _Key("port", "QLIKAUTH_AUTH_PORT"),
+        "websocket_origin": _Key("str", "QLIKAUTH_WEBSOCKET_ORIGIN"),
         "certs": _Key("str", "QLIKAUTH_CERTS"),
         "certs_password": _Key("str", "QLIKAUTH_CERTS_PASSWORD"),
         "root": _Key("str", "QLIKAUTH_ROOT"),
@@ -273,6 +274,7 @@ class Profile:
     qrs_port: int | None = None
     engine_port: int | None = None
     auth_port: int | None = None
+    websocket_origin: str | None = None
     certs: str | None = None
     certs_password: str | None = field(default=None, repr=False)
     root: str | None = None
@@ -819,7 +821,15 @@ def _build_site(
         Site(host=server)
     except ConfigurationError as exc:
         raise _blame(exc, sources["server"]) from None
-    return Site(host=server, virtual_proxy=vp, scheme=scheme, tls=tls, **ports)
+    origin = values.get("websocket_origin") or None
+    try:
+        return Site(
+            host=server, virtual_proxy=vp, scheme=scheme, tls=tls, websocket_origin=origin, **ports
+        )
+    except ConfigurationError as exc:
+        if origin is None:
+            raise
+        raise _blame(exc, sources["websocket_origin"]) from None
 
 
 def _resolve_references(

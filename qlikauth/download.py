@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from qlikauth.auth.base import personal_api_user
-from qlikauth.credentials import Credentials, QlikUser, Route
+from qlikauth.credentials import Credentials, Route
 from qlikauth.errors import (
     DownloadError,
     ForeignHostError,
@@ -36,7 +35,10 @@ from qlikauth.errors import (
     TransportError,
     redact_url,
 )
-from qlikauth.http import HttpRequest, HttpResponse, HttpTransport
+from qlikauth.http.transport import HttpTransport
+from qlikauth.http.values import HttpRequest, HttpResponse
+from qlikauth.identity import QlikUser
+from qlikauth.sessions import personal_api_user
 from qlikauth.site import Site
 
 __all__ = [

@@ -52,11 +52,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-if TYPE_CHECKING:
-    from qlikauth.credentials import QlikUser
 
 __all__ = [
     "AccessDeniedError",
@@ -88,6 +85,7 @@ __all__ = [
     "MethodNotFoundError",
     "MissingSettingsError",
     "MustAuthenticateError",
+    "NamedUser",
     "ObjectNotFoundError",
     "QlikAuthError",
     "SessionExpiredError",
@@ -100,6 +98,7 @@ __all__ = [
     "XrfkeyRejectedError",
     "engine_error",
     "redact_url",
+    "session_count_in",
 ]
 
 #: Query parameters whose values are secrets and never reach a message or a log.
@@ -318,6 +317,16 @@ class MustAuthenticateError(AuthenticationError):
         self.login_uri = redact_url(login_uri) if login_uri else None
 
 
+class NamedUser(Protocol):
+    """What an error needs of a user (a :class:`~qlikauth.identity.QlikUser` is one)."""
+
+    @property
+    def directory(self) -> str: ...
+
+    @property
+    def user_id(self) -> str: ...
+
+
 class SessionLimitError(AuthenticationError):
     """The user holds too many proxy sessions (``OnMaxParallelSessionsExceeded``).
 
@@ -330,7 +339,7 @@ class SessionLimitError(AuthenticationError):
         message: str,
         *,
         session_count: int | None = None,
-        user: QlikUser | None = None,
+        user: NamedUser | None = None,
         hint: str | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
@@ -462,3 +471,12 @@ class IncompleteDownloadError(DownloadError):
         )
         self.expected = expected
         self.received = received
+
+
+_SESSION_COUNT_RE = re.compile(r"SessionCount\W{0,4}(\d+)", re.IGNORECASE)
+
+
+def session_count_in(text: str) -> int | None:
+    """The session count Qlik names in a refusal (``... SessionCount: '5'``), if any."""
+    match = _SESSION_COUNT_RE.search(text)
+    return int(match.group(1)) if match else None

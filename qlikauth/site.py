@@ -85,6 +85,31 @@ def _check_host(host: str) -> str:
     return host
 
 
+def _check_origin(origin: str) -> str:
+    """An Origin header value: ``scheme://host[:port]``, nothing more."""
+    try:
+        parts = urlsplit(origin)
+        port = parts.port
+    except ValueError:
+        port, parts = -1, urlsplit("")
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or port == -1
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+        or "\\" in origin
+    ):
+        raise ConfigurationError(
+            f"invalid websocket Origin {origin!r}",
+            hint="Give scheme and host as a browser would send them, e.g. "
+            "https://qlik.example.com (the name in the virtual proxy's host allow list).",
+        )
+    return origin.rstrip("/")
+
+
 def _check_port(name: str, port: int) -> int:
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise ConfigurationError(
@@ -162,6 +187,10 @@ class Site:
     auth_port: int = 0
     scheme: Literal["https", "http"] = "https"
     tls: TlsConfig = field(default_factory=TlsConfig, compare=False, repr=False)
+    #: The Origin sent on engine websocket upgrades; ``None``: :attr:`origin`, the proxy's
+    #: own. Set it when the site is reached by an address or alias that is not in the
+    #: virtual proxy's host allow list (e.g. an IP): the proxy checks Origin against it.
+    websocket_origin: str | None = None
 
     def __post_init__(self) -> None:
         _check_host(self.host)
@@ -176,6 +205,8 @@ class Site:
                 object.__setattr__(self, name, default)
         for name in ("proxy_port", "qps_port", "qrs_port", "engine_port", "auth_port"):
             _check_port(name, getattr(self, name))
+        if self.websocket_origin is not None:
+            object.__setattr__(self, "websocket_origin", _check_origin(self.websocket_origin))
 
     @classmethod
     def from_url(cls, url: str, **settings: object) -> Site:

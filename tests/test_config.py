@@ -357,6 +357,19 @@ def test_auth_port_is_not_an_authenticator_setting(config_file: Path) -> None:
     assert "auth.port" not in resolved.sources
 
 
+def test_the_websocket_origin_comes_from_the_profile_or_the_environment(
+    config_file: Path,
+) -> None:
+    origin = "https://qlik.example.com"
+    env = {"QLIKAUTH_WEBSOCKET_ORIGIN": origin}
+    resolved = resolve(config=config_file, env=env)
+    assert resolved.site.websocket_origin == origin
+    assert resolve(config=config_file, env={}).site.websocket_origin is None
+    with pytest.raises(ConfigurationError, match="QLIKAUTH_WEBSOCKET_ORIGIN") as bad:
+        resolve(config=config_file, env={"QLIKAUTH_WEBSOCKET_ORIGIN": "qlik.example.com/hub"})
+    assert "invalid websocket Origin" in bad.value.message
+
+
 def test_plain_http_profile_gets_the_http_default_ports(config_file: Path) -> None:
     resolved = resolve(config=config_file, env={"QLIKAUTH_SCHEME": "http"}, profile="other")
     assert (resolved.site.proxy_port, resolved.site.auth_port) == (80, 4248)

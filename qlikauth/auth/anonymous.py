@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from qlikauth.auth.base import Authenticator, bootstrap_session
+from qlikauth.auth.base import Authenticator
 from qlikauth.credentials import Credentials
 from qlikauth.errors import CredentialsRejectedError, LoginRedirectError
-from qlikauth.http import Flow
+from qlikauth.http.values import Flow
+from qlikauth.sessions import hub_request, start_session
 from qlikauth.site import Site
 
 __all__ = ["AnonymousAuth"]
@@ -28,8 +29,8 @@ class AnonymousAuth(Authenticator):
         """Get the anonymous session cookie and CSRF token, then the anonymous user's name."""
         try:
             return (
-                yield from bootstrap_session(
-                    site, {}, what="anonymous login", include_anonymous=True
+                yield from start_session(
+                    site, hub_request(site), what="anonymous login", include_anonymous=True
                 )
             )
         except (LoginRedirectError, CredentialsRejectedError) as exc:

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from qlikauth.auth.base import Authenticator
-from qlikauth.credentials import Credentials, QlikUser, Route
+from qlikauth.credentials import Credentials, Route
 from qlikauth.errors import ConfigurationError
-from qlikauth.http import Flow, HttpRequest, check_response, with_xrfkey
+from qlikauth.http.diagnosis import check_response
+from qlikauth.http.values import Flow, HttpRequest, with_xrfkey
+from qlikauth.identity import QlikUser
 from qlikauth.site import Site
 
 __all__ = ["USER_HEADER", "CertificateAuth"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from qlikauth.auth.base import Authenticator, bootstrap_session
+from qlikauth.auth.base import Authenticator
 from qlikauth.credentials import Credentials, check_header_value
 from qlikauth.errors import (
     ConfigurationError,
@@ -17,7 +17,8 @@ from qlikauth.errors import (
     LoginRedirectError,
     SessionExpiredError,
 )
-from qlikauth.http import Flow
+from qlikauth.http.values import Flow
+from qlikauth.sessions import complete_session
 from qlikauth.site import Site
 
 __all__ = ["ExistingSessionAuth"]
@@ -69,8 +70,9 @@ class ExistingSessionAuth(Authenticator):
         """Check the session through the personal API and pick up a fresh CSRF token."""
         target, name = self._site(site)
         try:
-            credentials = yield from bootstrap_session(
-                target, {}, cookies={name: self.session_id}, what="existing session"
+            # Not owned: a session brought from elsewhere is never ended by qlikauth.
+            credentials = yield from complete_session(
+                target, name, self.session_id, what="existing session", owned=False
             )
         except (LoginRedirectError, CredentialsRejectedError) as exc:
             raise SessionExpiredError(

@@ -1,28 +1,34 @@
 """Header authentication: the proxy trusts a request header naming the user (§2.6).
 
 Static mode sends the user id and the virtual proxy supplies the directory; dynamic mode
-sends directory and user rendered by the virtual proxy's pattern (default ``$ud\\$id``).
+sends directory and user rendered by the virtual proxy's pattern, written as the QMC shows
+it: ``$ud\\\\$id`` (the QMC's escaped backslash, which the header carries as one:
+``CORP\\alice``).
 Only the first request carries the header: the proxy answers with a session cookie, and
 the credentials hold that cookie (and the CSRF token), never the header.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import ClassVar
 
-from qlikauth.auth.base import Authenticator, bootstrap_session
+from qlikauth.auth.base import Authenticator
 from qlikauth.credentials import Credentials, check_header_value
 from qlikauth.errors import ConfigurationError, InvalidHeaderValueError
-from qlikauth.http import Flow
+from qlikauth.http.values import Flow
+from qlikauth.sessions import credential_request, start_session
 from qlikauth.site import Site
 
 __all__ = ["DEFAULT_HEADER_NAME", "DEFAULT_PATTERN", "RESERVED_HEADER_PARTS", "HeaderAuth"]
 
 #: The header name of the seed article's virtual proxy.
 DEFAULT_HEADER_NAME = "header_user"
-#: The virtual proxy's default pattern for dynamic user directories.
-DEFAULT_PATTERN = "$ud\\$id"
+#: The virtual proxy's dynamic user directory pattern as the QMC stores it: ``\\\\`` there
+#: is an escaped backslash, so the header carries ``DIRECTORY\\user``.
+DEFAULT_PATTERN = "$ud\\\\$id"
+_PATTERN_TOKEN = re.compile(r"\$ud|\$id|\\\\")
 #: Qlik refuses header names that contain any of these (case-insensitive).
 RESERVED_HEADER_PARTS = (
     "x-qlik-security",
@@ -55,8 +61,9 @@ class HeaderAuth(Authenticator):
     """Log in by a header the virtual proxy trusts.
 
     ``user`` is the user id. With ``directory`` the header carries both, rendered by
-    ``pattern`` (``$ud`` directory, ``$id`` user id) for a dynamic-directory virtual proxy;
-    without it the virtual proxy's static directory applies. ``header_name`` is the
+    ``pattern`` (``$ud`` directory, ``$id`` user id, ``\\\\`` one backslash: copy it from
+    the QMC as it is) for a dynamic-directory virtual proxy; without it the virtual
+    proxy's static directory applies. ``header_name`` is the
     virtual proxy's *Header authentication header name*.
     """
 
@@ -84,7 +91,8 @@ class HeaderAuth(Authenticator):
         """What the header carries: the user id, or the pattern filled in."""
         if self.directory is None:
             return self.user
-        return self.pattern.replace("$ud", self.directory).replace("$id", self.user)
+        parts = {"$ud": self.directory, "$id": self.user, "\\\\": "\\"}
+        return _PATTERN_TOKEN.sub(lambda m: parts[m.group(0)], self.pattern)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -93,4 +101,5 @@ class HeaderAuth(Authenticator):
 
     def login(self, site: Site) -> Flow[Credentials]:
         """Send the header once; keep the session cookie and CSRF token the proxy hands out."""
-        return (yield from bootstrap_session(site, self.headers, what="header login"))
+        request = credential_request(site, self.headers)
+        return (yield from start_session(site, request, what="header login"))

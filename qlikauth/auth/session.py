@@ -7,19 +7,14 @@ deletes the session through QPS, so the user's session slot is freed at once.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from qlikauth.auth.base import Authenticator, bootstrap_session
-from qlikauth.credentials import Credentials, QlikUser, Route
-from qlikauth.errors import (
-    ConfigurationError,
-    CredentialsRejectedError,
-    LoginRedirectError,
-    QlikAuthError,
-)
-from qlikauth.http import Flow
+from qlikauth.auth.base import Authenticator
+from qlikauth.credentials import Credentials, Route
+from qlikauth.errors import ConfigurationError, CredentialsRejectedError, LoginRedirectError
+from qlikauth.http.values import Flow
+from qlikauth.identity import QlikUser
 from qlikauth.qps import (
     Attributes,
     add_session_flow,
@@ -27,6 +22,7 @@ from qlikauth.qps import (
     delete_session_flow,
     new_session_id,
 )
+from qlikauth.sessions import complete_session
 from qlikauth.site import Site
 
 __all__ = ["SessionAuth"]
@@ -74,14 +70,13 @@ class SessionAuth(Authenticator):
         session_id = self.session_id or new_session_id()
         yield from add_session_flow(site, self.qlik_user, session_id, attributes=self.attributes)
         try:
+            # owned: a refusal ends the injected session again (QPS deletes it).
             return (
-                yield from bootstrap_session(
-                    site, {}, cookies={cookie_name: session_id}, what="session injection"
+                yield from complete_session(
+                    site, cookie_name, session_id, what="session injection", owned=True
                 )
             )
         except (LoginRedirectError, CredentialsRejectedError) as exc:
-            with contextlib.suppress(QlikAuthError):
-                yield from delete_session_flow(site, session_id)
             raise LoginRedirectError(
                 f"QPS created the session, but the proxy did not accept it as the cookie "
                 f"{cookie_name} on {site.virtual_proxy_label}: {exc.message}",

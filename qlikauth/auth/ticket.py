@@ -1,7 +1,7 @@
 """Ticket authentication: a QPS ticket, redeemed once for a proxy session (§1.4, §2.5).
 
 :class:`TicketAuth` is for scripts: it asks QPS (port 4243, mutual TLS, Xrfkey) for a
-ticket and redeems it at once on the same virtual proxy (``GET /{prefix}/qps/csrftoken
+ticket and redeems it at once on the same virtual proxy's hub (``GET /{prefix}/hub/
 ?qlikTicket=...``), keeping the session cookie and the CSRF token. :func:`issue_ticket` is
 for authentication modules that redirect a browser: it returns the ticket and the
 ``TargetUri`` to send the browser to.
@@ -12,17 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from qlikauth.auth.base import Authenticator, bootstrap_session
-from qlikauth.credentials import Credentials, QlikUser
+from qlikauth.auth.base import Authenticator
+from qlikauth.credentials import Credentials
 from qlikauth.errors import CredentialsRejectedError, LoginRedirectError, TicketError
-from qlikauth.http import Flow, HttpTransport
+from qlikauth.http.transport import HttpTransport
+from qlikauth.http.values import Flow
+from qlikauth.identity import QlikUser
 from qlikauth.qps import Attributes, QpsClient, Ticket, attribute_pairs, ticket_flow
+from qlikauth.sessions import hub_request, start_session
 from qlikauth.site import Site
 
 __all__ = ["TicketAuth", "issue_ticket", "redeem_ticket_flow"]
-
-#: Qlik's spelling of the query parameter that carries a ticket to the proxy.
-TICKET_PARAMETER = "qlikTicket"
 
 
 def redeem_ticket_flow(site: Site, ticket: Ticket | str) -> Flow[Credentials]:
@@ -33,11 +33,7 @@ def redeem_ticket_flow(site: Site, ticket: Ticket | str) -> Flow[Credentials]:
     """
     value = ticket.ticket if isinstance(ticket, Ticket) else ticket
     try:
-        return (
-            yield from bootstrap_session(
-                site, {}, query={TICKET_PARAMETER: value}, what="ticket redemption"
-            )
-        )
+        return (yield from start_session(site, hub_request(site, value), what="ticket redemption"))
     except (LoginRedirectError, CredentialsRejectedError) as exc:
         raise TicketError(
             f"the proxy did not accept the ticket on {site.virtual_proxy_label}: {exc.message}",

@@ -27,14 +27,15 @@ from typing import Any, ClassVar
 from qlikauth import keystore
 from qlikauth.auth.base import Authenticator
 from qlikauth.auth.ticket import TicketAuth
-from qlikauth.credentials import Credentials, QlikUser
+from qlikauth.credentials import Credentials
 from qlikauth.errors import ConfigurationError
-from qlikauth.http import Flow
+from qlikauth.http.values import Flow
+from qlikauth.identity import QlikUser
 from qlikauth.qps import Attributes, attribute_pairs
 from qlikauth.site import Site
 from qlikauth.validators.base import ValidatedUser, Validator
-from qlikauth.validators.factory import check_validator_kind, validator_from_settings
 from qlikauth.validators.ratelimit import FailureLimiter, RateLimitedValidator
+from qlikauth.validators.registry import build_validator, check_validator_spec
 
 __all__ = ["PasswordSource", "WindowsAuth"]
 
@@ -71,9 +72,9 @@ class WindowsAuth(Authenticator):
     or a mapping for configuration files: ``{"kind": "ldap", "url": ..., "ca_file": ...}``
     (the other keys are :class:`~qlikauth.validators.LdapValidator` settings),
     ``{"kind": "ntlm", "prefix": ""}`` (:class:`~qlikauth.validators.ntlm.NtlmValidator` on
-    that virtual proxy of the login's site), ``{"kind": "logon"}`` or a plug-in
-    (:func:`qlikauth.validators.validator_from_settings`). It is rate-limited unless
-    ``rate_limit`` is ``False``: ``True`` gives this authenticator its own
+    that virtual proxy of the login's site), ``{"kind": "logon"}``, or a plug-in's kind
+    (:mod:`qlikauth.validators.registry`). It is rate-limited unless ``rate_limit`` is
+    ``False``: ``True`` gives this authenticator its own
     :class:`~qlikauth.validators.FailureLimiter`, or pass one to share.
 
     The password comes from exactly one source, asked at each login:
@@ -220,7 +221,8 @@ class WindowsAuth(Authenticator):
         )
 
     def _validator(self, site: Site) -> Validator:
-        validator = _build_validator(self.validator, site)
+        spec = self.validator
+        validator = build_validator(spec, site) if isinstance(spec, Mapping) else spec
         if self._limiter is None or isinstance(validator, RateLimitedValidator):
             return validator
         return RateLimitedValidator(validator, self._limiter)
@@ -299,17 +301,10 @@ def _validator_name(validator: Validator | Mapping[str, Any]) -> str:
 
 def _check_validator(validator: Validator | Mapping[str, Any]) -> None:
     if isinstance(validator, Mapping):
-        if check_validator_kind(validator.get("kind")) == "ldap":
-            validator_from_settings(validator)  # bad settings show when the profile loads
+        check_validator_spec(validator)  # bad settings show when the profile loads
         return
     if not isinstance(validator, Validator):
         raise ConfigurationError(
             f"{type(validator).__name__} is not a validator",
             hint="pass an object with name and validate(username, password), e.g. LdapValidator",
         )
-
-
-def _build_validator(spec: Validator | Mapping[str, Any], site: Site | None) -> Validator:
-    if not isinstance(spec, Mapping):
-        return spec
-    return validator_from_settings(spec, site=site)

@@ -52,7 +52,8 @@ from qlikauth.broker.settings import (
     VirtualProxyRoute,
 )
 from qlikauth.config import ConfigFile, is_reference, is_secret_key, resolve, resolve_secret
-from qlikauth.validators import Validator, validator_from_settings
+from qlikauth.validators import Validator
+from qlikauth.validators.registry import build_validator
 
 __all__ = ["MIN_SECRET_LENGTH", "load_settings"]
 
@@ -299,7 +300,7 @@ class _Reader:
             if isinstance(settings.get(key), str):
                 settings[key] = str(self.file.path.parent / Path(settings[key]).expanduser())
         try:
-            return validator_from_settings(settings, site=site)
+            return build_validator(settings, site)
         except ConfigurationError as exc:
             raise ConfigurationError(
                 f"{self.where('validator')}: {exc.message}", hint=exc.hint

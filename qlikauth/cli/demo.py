@@ -28,8 +28,9 @@ from qlikauth.auth.ticket import TicketAuth
 from qlikauth.cli._common import EXIT_FAILURE, EXIT_OK, common_options, emit
 from qlikauth.client import QlikClient
 from qlikauth.config import site_from_emulator
-from qlikauth.credentials import QlikUser, Route
+from qlikauth.credentials import Route
 from qlikauth.errors import ConfigurationError, QlikAuthError
+from qlikauth.identity import QlikUser
 from qlikauth.qps import QpsClient
 from qlikauth.site import Site
 

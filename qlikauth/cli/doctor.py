@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from qlikauth.auth.base import personal_api_user
 from qlikauth.cli._common import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -43,8 +42,12 @@ from qlikauth.errors import (
     TransportError,
 )
 from qlikauth.handshake import check_connection
-from qlikauth.http import HttpRequest, HttpResponse, HttpTransport, check_response, run_flow
+from qlikauth.http.diagnosis import check_response
+from qlikauth.http.drivers import run_flow
+from qlikauth.http.transport import HttpTransport
+from qlikauth.http.values import HttpRequest, HttpResponse
 from qlikauth.qps import list_sessions_request, parse_sessions
+from qlikauth.sessions import personal_api_user
 from qlikauth.tls import TlsConfig
 
 __all__ = ["SKEW_ERROR", "SKEW_WARNING", "Step", "register"]

@@ -17,11 +17,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from qlikauth.auth.jwt import ALGORITHMS, JwtAuth, inspect_jwt, make_jwt_keypair, verify_jwt
+from qlikauth.auth.jwt import JwtAuth
 from qlikauth.cli._common import EXIT_FAILURE, EXIT_OK, common_options, emit, show_help
 from qlikauth.cli._context import command, load_config, options_from
 from qlikauth.config import authenticator_settings
 from qlikauth.errors import ConfigurationError
+from qlikauth.jwt import ALGORITHMS, inspect_jwt, make_jwt_keypair, verify_jwt
 
 __all__ = ["read_token", "register"]
 

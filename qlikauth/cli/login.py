@@ -15,7 +15,8 @@ from typing import Any
 from qlikauth.cli._common import EXIT_OK, common_options, emit
 from qlikauth.cli._context import Connected, command, connected, profile_session
 from qlikauth.errors import QlikAuthError
-from qlikauth.http import HttpTransport, run_flow
+from qlikauth.http.drivers import run_flow
+from qlikauth.http.transport import HttpTransport
 from qlikauth.session_cache import CachedSessionAuth, SessionCache
 
 __all__ = ["register", "session_summary"]

@@ -33,8 +33,8 @@ from qlikauth.errors import (
     SessionExpiredError,
     SessionLimitError,
     engine_error,
+    session_count_in,
 )
-from qlikauth.http import session_count_in
 
 __all__ = [
     "CONNECTION_LOST",

@@ -3,15 +3,13 @@
 ``LdapValidator`` binds to Active Directory over LDAPS or StartTLS, ``LogonUserValidator``
 asks Windows itself (on Windows hosts), ``NtlmValidator`` asks the Qlik proxy's Windows
 virtual proxy over NTLM, and ``RateLimitedValidator`` wraps either so that a
-script in a loop cannot lock out a domain account; :func:`validator_from_settings` builds
-any of them (or a plug-in) from a configuration file's settings. Write your own by following
+script in a loop cannot lock out a domain account. Write your own by following
 :class:`Validator`; :mod:`qlikauth.testing.validators` holds the contract tests.
 """
 
 from __future__ import annotations
 
 from qlikauth.validators.base import ParsedUsername, ValidatedUser, Validator, parse_username
-from qlikauth.validators.factory import validator_from_settings
 from qlikauth.validators.ldap import LdapValidator
 from qlikauth.validators.logon import LogonUserValidator
 from qlikauth.validators.ntlm import NtlmValidator
@@ -27,5 +25,4 @@ __all__ = [
     "ValidatedUser",
     "Validator",
     "parse_username",
-    "validator_from_settings",
 ]

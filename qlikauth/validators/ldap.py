@@ -34,6 +34,7 @@ from qlikauth.errors import (
     TransportError,
 )
 from qlikauth.handshake import HOSTNAME_MISMATCH_CODES, VALIDITY_CODES
+from qlikauth.site import Site
 from qlikauth.validators.base import (
     INVALID_CREDENTIALS,
     ParsedUsername,
@@ -138,6 +139,11 @@ class LdapValidator:
     """
 
     name = "ldap"
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], site: Site | None = None) -> LdapValidator:
+        """An LDAP validator from a configuration table (``kind = "ldap"``)."""
+        return cls(**settings)
 
     def __init__(
         self,

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from qlikauth.errors import ConfigurationError, InvalidCredentialsError, QlikAuthError
+from qlikauth.site import Site
 from qlikauth.validators.base import (
     INVALID_CREDENTIALS,
     ValidatedUser,
@@ -62,6 +64,13 @@ class LogonUserValidator:
     """
 
     name = "logon"
+
+    @classmethod
+    def from_settings(
+        cls, settings: Mapping[str, Any], site: Site | None = None
+    ) -> LogonUserValidator:
+        """A ``LogonUser`` validator from a configuration table (``kind = "logon"``)."""
+        return cls(**settings)
 
     def __init__(
         self,

@@ -4,7 +4,7 @@ The proxy's internal Windows module checks the password with its own domain over
 Negotiate): if it lets the user in, the credentials are valid, and the proxy names the user
 (``UserDirectory``, ``UserId``). This needs no LDAP settings and no domain controller
 certificate, only a Windows virtual proxy that this machine can reach. The exchange is
-:func:`qlikauth.auth.ntlm.windows_login_flow`, the same one the ``ntlm`` authenticator runs;
+:func:`qlikauth.windows_login.windows_login_flow`, the same one the ``ntlm`` authenticator runs;
 :meth:`NtlmValidator.session` keeps the session it makes, :meth:`NtlmValidator.validate`
 ends it again.
 
@@ -16,13 +16,14 @@ and no groups are read. Use :class:`~qlikauth.validators.LdapValidator` when tho
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
-from qlikauth.auth.base import logout_flow
-from qlikauth.auth.ntlm import windows_login_flow
 from qlikauth.credentials import Credentials
 from qlikauth.errors import ConfigurationError, InvalidCredentialsError, QlikAuthError
-from qlikauth.http import HttpTransport, run_flow
+from qlikauth.http.drivers import run_flow
+from qlikauth.http.transport import HttpTransport
+from qlikauth.sessions import end_session
 from qlikauth.site import Site
 from qlikauth.validators.base import (
     INVALID_CREDENTIALS,
@@ -31,6 +32,7 @@ from qlikauth.validators.base import (
     check_password_given,
     parse_username,
 )
+from qlikauth.windows_login import windows_login_flow
 
 __all__ = ["NtlmValidator"]
 
@@ -48,6 +50,19 @@ class NtlmValidator:
     """
 
     name = "ntlm"
+
+    #: Built for the site of the login it serves (:mod:`qlikauth.validators.registry`).
+    needs_site: ClassVar[bool] = True
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], site: Site | None) -> NtlmValidator:
+        """An NTLM validator from a table (``kind = "ntlm"``, ``prefix``, ``cookie_name``)."""
+        if site is None:
+            raise ConfigurationError("the ntlm validator needs the site it logs in to")
+        rest = dict(settings)
+        prefix = str(rest.pop("prefix", ""))
+        cookie_name = rest.pop("cookie_name", None)
+        return cls(site.with_prefix(prefix, cookie_name), **rest)
 
     def __init__(
         self,
@@ -125,6 +140,6 @@ class NtlmValidator:
 def _end_session(credentials: Credentials, site: Site, transport: HttpTransport) -> None:
     """End the check's proxy session, so it holds none of the user's session slots."""
     try:
-        run_flow(logout_flow(site, credentials), transport)
+        run_flow(end_session(site, credentials), transport)
     except QlikAuthError as exc:
         log.info("could not end the NTLM check's session: %s", exc.message)

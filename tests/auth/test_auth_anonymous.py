@@ -22,7 +22,9 @@ def test_flow_takes_the_anonymous_user() -> None:
     flow = AnonymousAuth().login(SITE)
     first = next(flow)
     assert first.headers == {}
-    flow.send(HttpResponse(204, (("Set-Cookie", "X-Qlik-Session-anon=a1"),)))
+    assert first.url == "https://qlik.example.com/anon/hub/"  # where a browser's starts
+    flow.send(HttpResponse(200, (("Set-Cookie", "X-Qlik-Session-anon=a1"),), b"<html/>"))
+    flow.send(HttpResponse(204, (("qlik-csrf-token", "t"),)))
     with pytest.raises(StopIteration) as done:
         flow.send(
             HttpResponse(

@@ -24,7 +24,9 @@ def test_flow_sends_the_cookie_and_keeps_it() -> None:
     assert SESSION_ID not in repr(auth) and "from-browser" not in repr(auth)
     flow = auth.login(SITE)
     first = next(flow)
-    assert first.headers == {"Cookie": f"X-Qlik-Session-hdr={SESSION_ID}"}
+    assert first.url.startswith("https://qlik.example.com/hdr/qps/csrftoken?xrfkey=")
+    assert first.headers["Cookie"] == f"X-Qlik-Session-hdr={SESSION_ID}"
+    assert set(first.headers) == {"Cookie", "X-Qlik-Xrfkey"}
     flow.send(HttpResponse(404))  # a release before November 2024: no CSRF token endpoint
     with pytest.raises(StopIteration) as done:
         flow.send(HttpResponse(200, (), b'{"userDirectory": "CORP", "userId": "alice"}'))

@@ -34,7 +34,8 @@ def test_flow_posts_the_ticket_then_redeems_it_on_the_same_virtual_proxy() -> No
     redeem = flow.send(
         HttpResponse(201, (), b'{"UserDirectory":"CORP","UserId":"alice","Ticket":"TkT-1"}')
     )
-    assert redeem.url == "https://qlik.example.com/ticket/qps/csrftoken?qlikTicket=TkT-1"
+    # Redeemed on the hub, as browsers do; never on qps/csrftoken.
+    assert redeem.url == "https://qlik.example.com/ticket/hub/?qlikTicket=TkT-1"
     assert "Cookie" not in redeem.headers
 
 

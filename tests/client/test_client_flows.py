@@ -215,17 +215,18 @@ def test_absolute_urls_must_belong_to_the_site() -> None:
             _build_url(SITE, proxy, foreign, {})
 
 
-def test_qrs_requests_carry_the_same_xrfkey_in_query_and_header() -> None:
+@pytest.mark.parametrize(
+    "path", ["qrs/about", "api/hub/v1/apps/user", "qps/user", "api/about/v1/system/info"]
+)
+def test_every_proxied_rest_call_carries_the_same_xrfkey_in_query_and_header(path: str) -> None:
+    # The November 2024 release enforces the Xrfkey beyond QRS (/api/hub/...): always send it.
     request = _rest_request(
-        SITE, "get", "qrs/about", params=None, json_body=None, data=None, headers=None
+        SITE, "get", path, params={"a": "1"}, json_body=None, data=None, headers=None
     )(creds("one"))
     key = request.headers["X-Qlik-Xrfkey"]
-    assert request.url == f"https://qlik.example.com/hdr/qrs/about?xrfkey={key}"
+    assert len(key) == 16 and key.isalnum()
+    assert request.url == f"https://qlik.example.com/hdr/{path}?a=1&xrfkey={key}"
     assert request.method == "GET"
-    plain = _rest_request(
-        SITE, "GET", "api/about", params=None, json_body=None, data=None, headers=None
-    )(creds("one"))
-    assert "X-Qlik-Xrfkey" not in plain.headers
 
 
 class _Named:

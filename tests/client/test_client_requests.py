@@ -37,12 +37,13 @@ def test_plain_requests_get_uses_the_one_session(
         assert proxy_sessions(qlik_emulator, "hdr", user_of(client)) == 1
 
 
-def test_qrs_through_the_proxy_gets_an_xrfkey(
-    qlik_emulator: EmulatorInfo, client: QlikClient
+@pytest.mark.parametrize("path", ["qrs/about", "qps/user"])
+def test_every_call_through_the_proxy_gets_an_xrfkey(
+    qlik_emulator: EmulatorInfo, client: QlikClient, path: str
 ) -> None:
     with client:
         answer = requests.get(
-            client.site.proxy_url("qrs/about"),
+            client.site.proxy_url(path, {"keep": "me"}),
             auth=RequestsAuth(client),
             verify=str(qlik_emulator.root),
         )
@@ -50,6 +51,7 @@ def test_qrs_through_the_proxy_gets_an_xrfkey(
         sent = answer.request
         query = dict(parse_qsl(urlsplit(sent.url or "").query))
         assert query["xrfkey"] == sent.headers["X-Qlik-Xrfkey"]
+        assert query["keep"] == "me"
 
 
 def test_refused_session_logs_in_once_and_resends(

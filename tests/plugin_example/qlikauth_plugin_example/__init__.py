@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from qlikauth import ConfigurationError, Credentials, Site
-from qlikauth.auth.base import Authenticator, bootstrap_session
+from qlikauth.auth.base import Authenticator
 from qlikauth.auth.header import check_header_name
 from qlikauth.http import Flow
+from qlikauth.sessions import credential_request, start_session
 
 __all__ = ["NOT_AN_AUTHENTICATOR", "EmailHeaderAuth"]
 
@@ -37,4 +38,5 @@ class EmailHeaderAuth(Authenticator):
     def login(self, site: Site) -> Flow[Credentials]:
         """Send the header once; keep the proxy session."""
         user = self.email.split("@", 1)[0]
-        return (yield from bootstrap_session(site, {self.header_name: user}, what="e-mail login"))
+        request = credential_request(site, {self.header_name: user})
+        return (yield from start_session(site, request, what="e-mail login"))
