@@ -1,6 +1,6 @@
 """A real headless Chromium for tests: the system's browser, driven by Playwright.
 
-The fixture :func:`chromium` starts the browser once per test session and skips, saying
+The fixture :func:`chromium` starts Playwright once per test module and skips, saying
 what to install, when Playwright (extra ``test``) or the browser is missing. qlikauth never
 downloads a browser: it uses the one the operating system provides (Debian's ``chromium``),
 found on ``PATH`` or named by ``QLIKAUTH_CHROMIUM``.
@@ -8,8 +8,8 @@ found on ``PATH`` or named by ``QLIKAUTH_CHROMIUM``.
 The fixture yields a launcher: ``chromium(trusted=[server.pem])`` starts a browser that
 trusts exactly those servers' keys besides the system store (Chromium's
 ``--ignore-certificate-errors-spki-list``, see :func:`spki_hash`), so a test reaches an
-emulator's https listeners with its certificate still checked by key. Browsers started by
-one test session are closed at its end; take a new context (``browser.new_context()``)
+emulator's https listeners with its certificate still checked by key. Browsers started in
+one test module are closed at its end; take a new context (``browser.new_context()``)
 per test so that cookies do not leak between tests.
 """
 
@@ -66,7 +66,9 @@ def spki_hash(certificate_pem: bytes) -> str:
     return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is open it keeps an event loop
+# marked as running in this thread, and every asyncio.run() of later test modules would fail.
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Callable[..., Any]]:
     """A launcher of headless system Chromium browsers (Playwright ``Browser`` objects)."""
     sync_api = pytest.importorskip("playwright.sync_api", reason=f"no Playwright: {INSTALL_HINT}")
