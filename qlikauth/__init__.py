@@ -6,6 +6,7 @@ The public API is exactly ``__all__``; everything else is private or lives in a 
 
 from __future__ import annotations
 
+from qlikauth._compat import issue_ticket
 from qlikauth._version import __version__
 from qlikauth.auth.anonymous import AnonymousAuth
 from qlikauth.auth.base import Authenticator, create_authenticator, get_authenticator
@@ -15,7 +16,7 @@ from qlikauth.auth.header import HeaderAuth
 from qlikauth.auth.jwt import JwtAuth
 from qlikauth.auth.ntlm import NtlmAuth
 from qlikauth.auth.session import SessionAuth
-from qlikauth.auth.ticket import TicketAuth, issue_ticket
+from qlikauth.auth.ticket import TicketAuth
 from qlikauth.auth.windows import WindowsAuth
 from qlikauth.client import AsyncQlikClient, QlikClient, RequestsAuth
 from qlikauth.credentials import Credentials, Route, WebSocketOptions

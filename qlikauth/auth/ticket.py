@@ -2,9 +2,9 @@
 
 :class:`TicketAuth` is for scripts: it asks QPS (port 4243, mutual TLS, Xrfkey) for a
 ticket and redeems it at once on the same virtual proxy's hub (``GET /{prefix}/hub/
-?qlikTicket=...``), keeping the session cookie and the CSRF token. :func:`issue_ticket` is
-for authentication modules that redirect a browser: it returns the ticket and the
-``TargetUri`` to send the browser to.
+?qlikTicket=...``), keeping the session cookie and the CSRF token. Authentication modules
+that redirect a browser issue tickets with :meth:`qlikauth.qps.QpsClient.issue_ticket`
+(the ticket and the ``TargetUri`` to send the browser to).
 """
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ from typing import ClassVar
 from qlikauth.auth.base import Authenticator
 from qlikauth.credentials import Credentials
 from qlikauth.errors import CredentialsRejectedError, LoginRedirectError, TicketError
-from qlikauth.http.transport import HttpTransport
 from qlikauth.http.values import Flow
 from qlikauth.identity import QlikUser
-from qlikauth.qps import Attributes, QpsClient, Ticket, attribute_pairs, ticket_flow
+from qlikauth.qps import Attributes, Ticket, attribute_pairs, ticket_flow
 from qlikauth.sessions import hub_request, start_session
 from qlikauth.site import Site
 
-__all__ = ["TicketAuth", "issue_ticket", "redeem_ticket_flow"]
+__all__ = ["TicketAuth", "redeem_ticket_flow"]
 
 
 def redeem_ticket_flow(site: Site, ticket: Ticket | str) -> Flow[Credentials]:
@@ -86,24 +85,3 @@ class TicketAuth(Authenticator):
         """Issue a ticket on the site's virtual proxy and redeem it there at once."""
         ticket = yield from ticket_flow(site, self.qlik_user, attributes=self.attributes)
         return (yield from redeem_ticket_flow(site, ticket))
-
-
-def issue_ticket(
-    site: Site,
-    user: QlikUser | str,
-    *,
-    attributes: Attributes = None,
-    target_id: str | None = None,
-    transport: HttpTransport | None = None,
-) -> Ticket:
-    """Ask QPS for a ticket for ``user`` on ``site``'s virtual proxy.
-
-    For authentication modules: redirect the browser to ``ticket.redirect_url(site)``
-    (the ``TargetUri`` for ``target_id``, with ``qlikTicket=`` appended). Pass a
-    ``transport`` to reuse one connection for many tickets.
-    """
-    client = QpsClient(site, transport=transport)
-    try:
-        return client.issue_ticket(user, attributes=attributes, target_id=target_id)
-    finally:
-        client.close()

@@ -1,55 +1,68 @@
-"""Drive flows: send each request a flow yields, hand back the response, return its result.
+"""Drive generators of steps: perform each step they yield, send back what it gave.
 
-One flow serves both drivers: :func:`run_flow` (sync) and :func:`run_flow_async` (asyncio,
-each request sent in a worker thread).
+A login flow yields :class:`~qlikauth.http.values.HttpRequest` values; a client operation
+yields requests and other steps. Either way the generator does no I/O, and one generator
+serves both drivers: :func:`drive` performs steps synchronously, :func:`drive_async` awaits
+them. A step that fails with a :class:`~qlikauth.errors.QlikAuthError` (a timeout, a
+refusal) is thrown into the generator where it yielded that step, so the generator can
+clean up (end a session it made) and re-raise or recover.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, TypeVar
 
 from qlikauth.errors import QlikAuthError
 from qlikauth.http.values import Flow, Sender
 
-__all__ = ["run_flow", "run_flow_async"]
+__all__ = ["drive", "drive_async", "run_flow", "run_flow_async"]
 
+S = TypeVar("S")
 T = TypeVar("T")
 
 
-def run_flow(flow: Flow[T], transport: Sender) -> T:
-    """Drive a flow synchronously: send each request it yields, return what it returns.
-
-    A request that fails (a timeout, a refused connection) is thrown into the flow where
-    it yielded that request, so the flow can clean up (end a session it made) and re-raise.
-    """
+def drive(steps: Generator[S, Any, T], perform: Callable[[S], Any]) -> T:
+    """Run ``steps`` to its result, performing each step with ``perform``."""
     try:
-        request = next(flow)
+        step = next(steps)
         while True:
             try:
-                response = transport.send(request)
+                outcome = perform(step)
             except QlikAuthError as exc:
-                request = flow.throw(exc)
+                step = steps.throw(exc)
             else:
-                request = flow.send(response)
+                step = steps.send(outcome)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
     finally:
-        flow.close()
+        steps.close()
+
+
+async def drive_async(steps: Generator[S, Any, T], perform: Callable[[S], Awaitable[Any]]) -> T:
+    """:func:`drive` on asyncio: each step's outcome is awaited (the language has no
+    way to write this loop once for both)."""
+    try:
+        step = next(steps)
+        while True:
+            try:
+                outcome = await perform(step)
+            except QlikAuthError as exc:
+                step = steps.throw(exc)
+            else:
+                step = steps.send(outcome)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    finally:
+        steps.close()
+
+
+def run_flow(flow: Flow[T], transport: Sender) -> T:
+    """Drive a login (or logout) flow synchronously: send each request, return its result."""
+    return drive(flow, transport.send)
 
 
 async def run_flow_async(flow: Flow[T], transport: Sender) -> T:
     """Drive a flow on asyncio: the same flow, each request sent in a worker thread."""
-    try:
-        request = next(flow)
-        while True:
-            try:
-                response = await asyncio.to_thread(transport.send, request)
-            except QlikAuthError as exc:
-                request = flow.throw(exc)
-            else:
-                request = flow.send(response)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    finally:
-        flow.close()
+    return await drive_async(flow, lambda request: asyncio.to_thread(transport.send, request))

@@ -9,7 +9,7 @@ import pytest
 
 from qlikauth import QlikUser, Site, TicketError, VirtualProxy
 from qlikauth.auth.base import Authenticator
-from qlikauth.auth.ticket import TicketAuth, issue_ticket, redeem_ticket_flow
+from qlikauth.auth.ticket import TicketAuth, redeem_ticket_flow
 from qlikauth.http import HttpRequest, HttpResponse, HttpTransport, run_flow
 from qlikauth.qps import QpsClient, Ticket
 from qlikauth.testing.contract import AuthenticatorContract, emulator_site
@@ -69,7 +69,8 @@ class TestTicketContract(AuthenticatorContract):
 
 def test_ticket_reused(qlik_emulator: EmulatorInfo) -> None:
     site = emulator_site(qlik_emulator, "ticket")
-    ticket = issue_ticket(site, "QLIKEMU\\reuser")
+    with QpsClient(site) as qps:
+        ticket = qps.issue_ticket("QLIKEMU\\reuser")
     assert "reuser" in repr(ticket) and ticket.ticket not in repr(ticket)
     with HttpTransport(site) as transport:
         credentials = run_flow(redeem_ticket_flow(site, ticket), transport)
@@ -84,7 +85,8 @@ def test_ticket_reused(qlik_emulator: EmulatorInfo) -> None:
 def test_ticket_for_another_virtual_proxy(qlik_emulator: EmulatorInfo) -> None:
     ticket_site = emulator_site(qlik_emulator, "ticket")
     other = emulator_site(qlik_emulator, "hdr")
-    ticket = issue_ticket(ticket_site, QlikUser("QLIKEMU", "wanderer"))
+    with QpsClient(ticket_site) as qps:
+        ticket = qps.issue_ticket(QlikUser("QLIKEMU", "wanderer"))
     with HttpTransport(other) as transport, pytest.raises(TicketError) as error:
         run_flow(redeem_ticket_flow(other, ticket), transport)
     assert "issued for virtual proxy 'ticket'" in str(error.value)
@@ -104,3 +106,14 @@ def test_issue_ticket_with_target_id_returns_the_target(qlik_emulator: EmulatorI
     url = ticket.redirect_url(site)
     assert url.startswith(ticket.target_uri)
     assert "qlikTicket=" in url
+
+
+def test_the_old_issue_ticket_still_works_one_release_and_says_so(
+    qlik_emulator: EmulatorInfo,
+) -> None:
+    import qlikauth
+
+    site = emulator_site(qlik_emulator, "ticket")
+    with pytest.warns(DeprecationWarning, match=r"QpsClient\(site\)\.issue_ticket"):
+        ticket = qlikauth.issue_ticket(site, "QLIKEMU\\legacy")
+    assert ticket.user == QlikUser("QLIKEMU", "legacy")

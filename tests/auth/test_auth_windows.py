@@ -395,7 +395,7 @@ def test_restricted_accounts_give_their_reason(
     user = samba_ad.user(name)
     auth = WindowsAuth(user.upn, ldap(samba_ad), password=user.password)
     with QlikClient(ad_site, auth) as client, pytest.raises(AccountRestrictedError) as caught:
-        client.login()
+        client.credentials()
     assert caught.value.reason == reason
     assert user.password not in "\n".join(exception_texts(caught.value))
 
@@ -411,7 +411,7 @@ def test_wrong_password_and_unknown_user_are_invalid_credentials(
     password = alice.password + "x"
     auth = WindowsAuth(name, ldap(samba_ad), password=password)
     with QlikClient(ad_site, auth) as client, pytest.raises(InvalidCredentialsError) as caught:
-        client.login()
+        client.credentials()
     assert caught.value.message == INVALID_CREDENTIALS
     assert client.login_count == 0
 
@@ -431,7 +431,7 @@ def test_password_never_logged_nor_shown(
         shown += [repr(client), repr(client.credentials()), repr(auth.prepare(ad_site))]
     bad = WindowsAuth(alice.down_level, ldap(samba_ad), password=wrong)
     with QlikClient(ad_site, bad) as client, pytest.raises(InvalidCredentialsError) as caught:
-        client.login()
+        client.credentials()
     shown += [repr(bad), "\n".join(exception_texts(caught.value))]
     restricted = samba_ad.user("dora")
     with pytest.raises(AccountRestrictedError) as refused:

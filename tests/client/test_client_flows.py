@@ -7,17 +7,16 @@ from typing import Any
 
 import pytest
 
-from qlikauth.client import (
-    _authed,
-    _build_url,
-    _Call,
-    _call_with_relogin,
-    _Core,
-    _download_op,
-    _Login,
-    _rest_request,
-    _whoami_op,
+from qlikauth.client.ops import (
+    authed,
+    build_url,
+    download_op,
+    engine_op,
+    rest_request,
+    whoami_op,
 )
+from qlikauth.client.state import ClientState
+from qlikauth.client.steps import Download, Login, OpenEngine
 from qlikauth.credentials import Credentials, QlikUser, Route
 from qlikauth.errors import (
     ConfigurationError,
@@ -57,8 +56,8 @@ def get_about(c: Credentials) -> HttpRequest:
 
 
 def test_authed_sends_the_cached_credentials_and_returns_the_answer() -> None:
-    op = _authed(SITE, get_about)
-    assert next(op) == _Login()
+    op = authed(SITE, get_about)
+    assert next(op) == Login()
     request = op.send(creds("one"))
     assert isinstance(request, HttpRequest)
     assert request.headers["Cookie"] == "X-Qlik-Session-hdr=one"
@@ -68,12 +67,12 @@ def test_authed_sends_the_cached_credentials_and_returns_the_answer() -> None:
 
 
 def test_authed_logs_in_once_after_a_login_redirect_and_resends() -> None:
-    op = _authed(SITE, get_about)
+    op = authed(SITE, get_about)
     first = creds("one")
     next(op)
     op.send(first)
     step = op.send(LOGIN_REDIRECT)
-    assert step == _Login(stale=first)
+    assert step == Login(stale=first)
     resent = op.send(creds("two"))
     assert isinstance(resent, HttpRequest)
     assert resent.headers["Cookie"] == "X-Qlik-Session-hdr=two"
@@ -83,7 +82,7 @@ def test_authed_logs_in_once_after_a_login_redirect_and_resends() -> None:
 
 
 def test_authed_raises_the_login_redirect_when_the_fresh_session_is_refused_too() -> None:
-    op = _authed(SITE, get_about)
+    op = authed(SITE, get_about)
     next(op)
     op.send(creds("one"))
     op.send(LOGIN_REDIRECT)
@@ -95,10 +94,10 @@ def test_authed_raises_the_login_redirect_when_the_fresh_session_is_refused_too(
 
 
 def test_authed_a_second_401_is_credentials_rejected() -> None:
-    op = _authed(SITE, get_about)
+    op = authed(SITE, get_about)
     next(op)
     op.send(creds("one"))
-    assert op.send(HttpResponse(401, body=b"no")) == _Login(stale=creds("one"))
+    assert op.send(HttpResponse(401, body=b"no")) == Login(stale=creds("one"))
     op.send(creds("two"))
     with pytest.raises(CredentialsRejectedError, match="401"):
         op.send(HttpResponse(401, body=b"no"))
@@ -110,7 +109,7 @@ def test_authed_does_not_retry_an_xrfkey_403_or_a_404() -> None:
         HttpResponse(404, body=b"Not found."),
         HttpResponse(302, (("Location", "https://qlik.example.com/hdr/hub/"),)),
     ):
-        op = _authed(SITE, get_about)
+        op = authed(SITE, get_about)
         next(op)
         op.send(creds("one"))
         with pytest.raises(StopIteration) as done:
@@ -119,22 +118,22 @@ def test_authed_does_not_retry_an_xrfkey_403_or_a_404() -> None:
 
 
 def test_authed_retries_a_csrf_403() -> None:
-    op = _authed(SITE, get_about)
+    op = authed(SITE, get_about)
     next(op)
     op.send(creds("one"))
     step = op.send(HttpResponse(403, body=b"CSRF token missing or invalid"))
-    assert isinstance(step, _Login)
+    assert isinstance(step, Login)
     assert step.stale is not None
 
 
 def test_whoami_treats_an_inactive_personal_api_answer_as_a_refusal() -> None:
-    op = _whoami_op(SITE)
+    op = whoami_op(SITE)
     next(op)
     request = op.send(creds("one"))
     assert isinstance(request, HttpRequest)
     assert request.url == "https://qlik.example.com/hdr/qps/user"
     inactive = HttpResponse(200, (("Content-Type", "application/json"),), b'{"session":"inactive"}')
-    assert isinstance(op.send(inactive), _Login)
+    assert isinstance(op.send(inactive), Login)
     op.send(creds("two"))
     user = HttpResponse(
         200,
@@ -147,7 +146,7 @@ def test_whoami_treats_an_inactive_personal_api_answer_as_a_refusal() -> None:
 
 
 def test_whoami_direct_is_the_certificate_user_without_a_request() -> None:
-    op = _whoami_op(SITE)
+    op = whoami_op(SITE)
     next(op)
     direct = Credentials(route=Route.DIRECT, user=USER, headers={"X-Qlik-User": "x"})
     with pytest.raises(StopIteration) as done:
@@ -156,63 +155,63 @@ def test_whoami_direct_is_the_certificate_user_without_a_request() -> None:
 
 
 def test_engine_call_relogs_in_once_on_a_websocket_refusal() -> None:
-    op = _call_with_relogin("engine", {"app_id": "a"}, (WebSocketRejectedError,))
+    op = engine_op(core(), {"app_id": "a"})
     next(op)
     call = op.send(creds("one"))
-    assert isinstance(call, _Call)
-    assert call.name == "engine"
+    assert isinstance(call, OpenEngine)
+    assert call.options == {"app_id": "a"}
     assert call.credentials.session_id == "one"
     step = op.throw(WebSocketRejectedError("403 CSWSH"))
-    assert step == _Login(stale=creds("one"))
+    assert step == Login(stale=creds("one"))
     again = op.send(creds("two"))
-    assert isinstance(again, _Call)
+    assert isinstance(again, OpenEngine)
     assert again.credentials.session_id == "two"
     with pytest.raises(WebSocketRejectedError):
         op.throw(WebSocketRejectedError("403 again"))
 
 
 def test_download_retries_only_when_the_session_ended() -> None:
-    live = _download_op({"url": "/tempcontent/x/f.csv", "path": "f.csv"})
+    live = _download("/tempcontent/x/f.csv", "f.csv")
     next(live)
-    live.send(creds("one"))
+    assert isinstance(live.send(creds("one")), Download)
     with pytest.raises(LoginRedirectError, match="wrong user"):
         live.throw(LoginRedirectError("refused: wrong user", session_valid=True))
 
-    ended = _download_op({"url": "/tempcontent/x/f.csv", "path": "f.csv"})
+    ended = _download("/tempcontent/x/f.csv", "f.csv")
     next(ended)
     ended.send(creds("one"))
     step = ended.throw(LoginRedirectError("refused", session_valid=False))
-    assert isinstance(step, _Login)
+    assert isinstance(step, Login)
     assert step.stale is not None
 
 
 def test_urls_relative_to_the_virtual_proxy_and_direct() -> None:
     proxy = creds("one")
-    assert _build_url(SITE, proxy, "qrs/about", {}) == "https://qlik.example.com/hdr/qrs/about"
+    assert build_url(SITE, proxy, "qrs/about", {}) == "https://qlik.example.com/hdr/qrs/about"
     assert (
-        _build_url(SITE, proxy, "/api/v1/x?a=1", {"b": "2"})
+        build_url(SITE, proxy, "/api/v1/x?a=1", {"b": "2"})
         == "https://qlik.example.com/hdr/api/v1/x?a=1&b=2"
     )
     direct = Credentials(route=Route.DIRECT, user=USER)
-    assert _build_url(SITE, direct, "qrs/about", {}) == "https://qlik.example.com:4242/qrs/about"
+    assert build_url(SITE, direct, "qrs/about", {}) == "https://qlik.example.com:4242/qrs/about"
     assert (
-        _build_url(SITE, direct, "qps/user/CORP/alice", {})
+        build_url(SITE, direct, "qps/user/CORP/alice", {})
         == "https://qlik.example.com:4243/qps/hdr/user/CORP/alice"
     )
     with pytest.raises(ConfigurationError, match="direct"):
-        _build_url(SITE, direct, "hub/", {})
+        build_url(SITE, direct, "hub/", {})
 
 
 def test_absolute_urls_must_belong_to_the_site() -> None:
     proxy = creds("one")
-    assert _build_url(SITE, proxy, "https://qlik.example.com/hdr/x", {}).endswith("/hdr/x")
+    assert build_url(SITE, proxy, "https://qlik.example.com/hdr/x", {}).endswith("/hdr/x")
     for foreign in (
         "https://evil.example.com/hdr/x",
         "http://qlik.example.com/hdr/x",
         "https://qlik.example.com:8443/hdr/x",
     ):
         with pytest.raises(ForeignHostError):
-            _build_url(SITE, proxy, foreign, {})
+            build_url(SITE, proxy, foreign, {})
 
 
 @pytest.mark.parametrize(
@@ -220,7 +219,7 @@ def test_absolute_urls_must_belong_to_the_site() -> None:
 )
 def test_every_proxied_rest_call_carries_the_same_xrfkey_in_query_and_header(path: str) -> None:
     # The November 2024 release enforces the Xrfkey beyond QRS (/api/hub/...): always send it.
-    request = _rest_request(
+    request = rest_request(
         SITE, "get", path, params={"a": "1"}, json_body=None, data=None, headers=None
     )(creds("one"))
     key = request.headers["X-Qlik-Xrfkey"]
@@ -238,15 +237,25 @@ class _Named:
         self.__dict__.update(attrs)
 
 
-def core(**kwargs: Any) -> _Core:
-    return _Core(
+def core(**kwargs: Any) -> ClientState:
+    return ClientState(
         SITE,
         _Named(**kwargs),  # type: ignore[arg-type]
-        timeout=5.0,
-        logout_on_close=None,
         session_timeout=kwargs.pop("session_timeout", None),
         leeway=0.0,
-        transport=None,
+    )
+
+
+def _download(url: str, path: str) -> Any:
+    return download_op(
+        core(),
+        url,
+        path,
+        allow_hosts=(),
+        exporter=None,
+        progress=None,
+        callback=None,
+        chunk_size=1 << 20,
     )
 
 

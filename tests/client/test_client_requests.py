@@ -11,6 +11,7 @@ from client_support import end_user_sessions, make_site, new_user_id, proxy_sess
 from qlikauth.auth.header import HeaderAuth
 from qlikauth.client import QlikClient, RequestsAuth
 from qlikauth.credentials import QlikUser
+from qlikauth.site import Site
 from qlikauth.testing.emulator import EmulatorInfo
 
 
@@ -164,3 +165,26 @@ def test_client_http_presents_the_certificate_on_the_trusted_ports(
         answer = client.http.get(site.qrs_url("about"))  # no cert= or verify= needed
         assert answer.status_code == 200
         assert answer.request.headers["X-Qlik-User"] == "UserDirectory=QLIKEMU; UserId=alice"
+
+
+def test_the_callers_own_cookies_travel_beside_the_session(
+    qlik_emulator: EmulatorInfo, client: QlikClient
+) -> None:
+    auth = RequestsAuth(client)
+    with client:
+        answer = requests.get(
+            client.site.proxy_url(""), auth=auth, verify=auth.verify, cookies={"mine": "1"}
+        )
+        # Both survive the same-site redirect (/hdr/ -> /hdr/hub/) that requests follows.
+        assert [r.status_code for r in answer.history] == [302]
+        sent = answer.request.headers.get("Cookie") or ""
+        assert "mine=1" in sent
+        assert f"{client.site.cookie_name}=" in sent
+
+
+def test_verify_names_the_sites_root_for_requests(
+    qlik_emulator: EmulatorInfo, client: QlikClient
+) -> None:
+    assert RequestsAuth(client).verify == str(qlik_emulator.root)
+    system = QlikClient(Site("qlik.example.com"), HeaderAuth(user="nobody"))
+    assert RequestsAuth(system).verify is True  # the system's trust store

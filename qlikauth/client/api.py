@@ -1,0 +1,259 @@
+"""The client's public methods, written once for both drivers.
+
+Each public method is an :class:`operation`: a function that builds the method's
+generator of steps (:mod:`qlikauth.client.ops`). Looked up on a :class:`SyncDriver` it
+runs the operation and returns the result; on an :class:`AsyncDriver` it returns a
+coroutine. Types follow: ``QlikClient.whoami()`` is a ``QlikUser``,
+``AsyncQlikClient.whoami()`` an awaitable ``QlikUser``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Collection, Coroutine, Mapping
+from pathlib import Path
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+
+from qlikauth.auth.base import Authenticator
+from qlikauth.client import ops
+from qlikauth.client.state import ClientState
+from qlikauth.client.steps import Op
+from qlikauth.credentials import Credentials, WebSocketOptions
+from qlikauth.download import DownloadResult, ProgressCallback
+from qlikauth.engine.aio import AsyncEngineConnection
+from qlikauth.engine.objects import AsyncDoc, Doc
+from qlikauth.engine.sync import EngineConnection
+from qlikauth.http.values import HttpResponse
+from qlikauth.identity import QlikUser
+from qlikauth.site import Site
+
+__all__ = [
+    "AsyncDriver",
+    "ClientApi",
+    "Operation",
+    "SyncDriver",
+    "operation",
+    "operation_returning",
+]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+S = TypeVar("S")
+A = TypeVar("A")
+
+
+class SyncDriver:
+    """A client that performs its operations' steps on the calling thread."""
+
+    def _run(self, op: Op[T]) -> T:
+        raise NotImplementedError
+
+
+class AsyncDriver:
+    """A client that awaits its operations' steps on an asyncio loop."""
+
+    async def _run(self, op: Op[T]) -> T:
+        raise NotImplementedError
+
+
+class Operation(Generic[P, S, A]):
+    """A public method written once: ``build(client, ...)`` returns the operation to run.
+
+    On a :class:`SyncDriver` the method returns ``S``; on an :class:`AsyncDriver` a coroutine
+    of ``A`` (the same type, unless the drivers hand out objects of their own kind).
+    """
+
+    def __init__(self, build: Callable[Concatenate[Any, P], Op[Any]]) -> None:
+        self._build = build
+        self.__doc__ = build.__doc__
+        self.__name__ = build.__name__
+
+    @overload
+    def __get__(self, client: None, owner: type | None = None) -> Operation[P, S, A]: ...
+
+    @overload
+    def __get__(self, client: SyncDriver, owner: type | None = None) -> Callable[P, S]: ...
+
+    @overload
+    def __get__(
+        self, client: AsyncDriver, owner: type | None = None
+    ) -> Callable[P, Coroutine[Any, Any, A]]: ...
+
+    def __get__(self, client: Any, owner: type | None = None) -> Any:
+        if client is None:
+            return self
+        build = self._build
+
+        @functools.wraps(build)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            return client._run(build(client, *args, **kwargs))
+
+        return run
+
+
+def operation(build: Callable[Concatenate[Any, P], Op[T]]) -> Operation[P, T, T]:
+    """Decorate a method that builds an operation returning ``T`` on both drivers."""
+    return Operation(build)
+
+
+def operation_returning(
+    sync_type: type[S], async_type: type[A]
+) -> Callable[[Callable[Concatenate[Any, P], Op[Any]]], Operation[P, S, A]]:
+    """Decorate a method whose operation returns ``sync_type`` on the sync driver and
+    ``async_type`` on the asyncio one (an engine connection of the driver's kind)."""
+
+    def decorate(build: Callable[Concatenate[Any, P], Op[Any]]) -> Operation[P, S, A]:
+        return Operation(build)
+
+    return decorate
+
+
+class ClientApi:
+    """Everything :class:`~qlikauth.client.QlikClient` and its asyncio twin share."""
+
+    _state: ClientState
+
+    @property
+    def site(self) -> Site:
+        """Where Qlik is, and through which virtual proxy."""
+        return self._state.site
+
+    @property
+    def authenticator(self) -> Authenticator:
+        """How this client logs in."""
+        return self._state.authenticator
+
+    @property
+    def login_count(self) -> int:
+        """How many logins this client has run (1 in a healthy session's life)."""
+        return self._state.logins
+
+    def __repr__(self) -> str:
+        state = "logged in" if self._state.credentials is not None else "not logged in"
+        return (
+            f"{type(self).__name__}({self.site.origin}/{self.site.prefix}, "
+            f"{self.authenticator!r}, {state})"
+        )
+
+    @operation
+    def credentials(self) -> Op[Credentials]:
+        """The current credentials, logging in first if needed."""
+        return ops.credentials_op()
+
+    @operation
+    def relogin(self, stale: Credentials) -> Op[Credentials]:
+        """Replace ``stale`` credentials the server refused (once, however many callers)."""
+        return ops.credentials_op(stale)
+
+    @operation
+    def whoami(self) -> Op[QlikUser]:
+        """The user of this session, through the personal API (the certificate user direct)."""
+        return ops.whoami_op(self.site)
+
+    @operation
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Op[HttpResponse]:
+        """Send one authenticated request; ``path`` is relative to the virtual proxy.
+
+        ``qrs/about`` goes to ``https://host/{prefix}/qrs/about`` (or, on the direct route, to
+        QRS on its port with the client certificate and ``X-Qlik-User``), with an Xrfkey as
+        every REST call. Redirects are returned, never followed.
+        """
+        return ops.request_op(
+            self.site, method, path, params=params, json=json, data=data, headers=headers
+        )
+
+    @operation
+    def get(self, /, path: str, **kwargs: Any) -> Op[HttpResponse]:
+        """``request("GET", path, ...)``."""
+        return ops.request_op(self.site, "GET", path, **kwargs)
+
+    @operation
+    def post(self, /, path: str, **kwargs: Any) -> Op[HttpResponse]:
+        """``request("POST", path, ...)``."""
+        return ops.request_op(self.site, "POST", path, **kwargs)
+
+    @operation
+    def put(self, /, path: str, **kwargs: Any) -> Op[HttpResponse]:
+        """``request("PUT", path, ...)``."""
+        return ops.request_op(self.site, "PUT", path, **kwargs)
+
+    @operation
+    def delete(self, /, path: str, **kwargs: Any) -> Op[HttpResponse]:
+        """``request("DELETE", path, ...)``."""
+        return ops.request_op(self.site, "DELETE", path, **kwargs)
+
+    @operation
+    def websocket_options(
+        self, app_id: str | None = None, *, identity: str | None = None, ttl: int | None = None
+    ) -> Op[WebSocketOptions]:
+        """URL, headers, Origin and TLS for a third-party websocket client, same session."""
+        return ops.websocket_options_op(self.site, app_id, identity, ttl)
+
+    @operation_returning(EngineConnection, AsyncEngineConnection)
+    def engine(
+        self,
+        /,
+        app_id: str | None = None,
+        *,
+        identity: str | None = None,
+        ttl: int | None = None,
+        **options: Any,
+    ) -> Op[Any]:
+        """An engine connection with this session (``engineData`` without an app id).
+
+        ``options`` go to the connection's ``open`` (``call_timeout``, ...). The client
+        closes connections it opened when it closes.
+        """
+        return ops.engine_op(
+            self._state, {"app_id": app_id, "identity": identity, "ttl": ttl, **options}
+        )
+
+    @operation_returning(Doc, AsyncDoc)
+    def open_app(self, /, app_id: str, **options: Any) -> Op[Any]:
+        """Open an app on a new engine connection and return its ``Doc``.
+
+        The connection closes with the client (or with the doc's connection ``close()``).
+        """
+        return ops.open_app_op(self._state, app_id, options)
+
+    @operation
+    def download(
+        self,
+        url: str,
+        path: Path | str,
+        *,
+        allow_hosts: Collection[str] = (),
+        exporter: QlikUser | None = None,
+        progress: bool | None = None,
+        callback: ProgressCallback | None = None,
+        chunk_size: int = 1 << 20,
+    ) -> Op[DownloadResult]:
+        """Download a ``qUrl`` with this session (see :func:`qlikauth.download.download`).
+
+        A login redirect while the personal API says the session is gone logs in once and
+        retries; a refusal of a still-valid session is raised as is (wrong user or prefix).
+        """
+        return ops.download_op(
+            self._state,
+            url,
+            path,
+            allow_hosts=allow_hosts,
+            exporter=exporter,
+            progress=progress,
+            callback=callback,
+            chunk_size=chunk_size,
+        )
+
+    @operation
+    def logout(self) -> Op[None]:
+        """End the proxy session (the authenticator's logout flow) and forget it."""
+        return ops.logout_op(self._state)
