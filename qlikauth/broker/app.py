@@ -175,10 +175,10 @@ class BrokerApp:
         error: str | None = None,
     ) -> web.Response:
         name = COOKIE_HTTPS if self.is_https(request) else COOKIE_HTTP
-        cookie = request.cookies.get(name)
-        fresh = not FormTokens.is_cookie(cookie)
-        if fresh or cookie is None:
-            cookie = FormTokens.new_cookie()
+        existing = request.cookies.get(name)
+        known = existing is not None and FormTokens.is_cookie(existing)
+        cookie = existing if existing is not None and known else FormTokens.new_cookie()
+        fresh = cookie != existing
         page = login_page(
             title=self.settings.title,
             token=self.tokens.issue(cookie, target.binding),
