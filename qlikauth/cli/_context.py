@@ -267,7 +267,6 @@ class ProfileSession:
     resolved: Resolved
     cache: SessionCache
     identity: str
-    authenticator_name: str | None
     build: Callable[[], Authenticator | None]
     creates_session: bool
 
@@ -309,7 +308,6 @@ def profile_session(
         resolved,
         cache,
         fingerprint(site, name, settings),
-        name,
         build,
         creates_session,
     )

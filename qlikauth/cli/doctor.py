@@ -18,7 +18,7 @@ import dataclasses
 import email.utils
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -127,14 +127,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "Exit 0 when all is well.",
     )
     parser.set_defaults(handler=_doctor)
-
-
-@contextlib.contextmanager
-def _step(report: _Report, name: str) -> Iterator[None]:
-    try:
-        yield
-    except QlikAuthError as exc:
-        report.failed(name, exc)
 
 
 def _certificates(report: _Report, resolved: Resolved) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from http.cookiejar import Cookie
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
@@ -21,14 +21,22 @@ from qlikauth.credentials import Credentials, Route
 from qlikauth.http.values import HttpRequest, HttpResponse, with_xrfkey
 from qlikauth.site import Site
 
-if TYPE_CHECKING:
-    from qlikauth.client.sync import QlikClient
-
-__all__ = ["RequestsAuth"]
+__all__ = ["RequestsAuth", "SessionHolder"]
 
 _MARK = "_qlikauth_credentials"
 _JAR = "_qlikauth_jar"
 _RETRIED = "_qlikauth_retried"
+
+
+class SessionHolder(Protocol):
+    """What :class:`RequestsAuth` needs of a client: a :class:`~qlikauth.client.QlikClient`."""
+
+    @property
+    def site(self) -> Site: ...
+
+    def credentials(self) -> Credentials: ...
+
+    def relogin(self, stale: Credentials) -> Credentials: ...
 
 
 def _cookie_domain(host: str) -> str:
@@ -45,7 +53,7 @@ class RequestsAuth(requests.auth.AuthBase):
     the caller's: pass ``verify=auth.verify`` (the site's root certificate file).
     """
 
-    def __init__(self, client: QlikClient) -> None:
+    def __init__(self, client: SessionHolder) -> None:
         self.client = client
 
     @property
