@@ -17,7 +17,6 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from qlikauth import QlikAuthError
 from qlikauth.broker.audit import AuditLog
 from qlikauth.broker.csrf import FormTokens
 from qlikauth.broker.limits import LimitStore, LoginLimiter, MemoryStore
@@ -25,6 +24,7 @@ from qlikauth.broker.login import UNAVAILABLE, LoginOutcome, LoginService
 from qlikauth.broker.pages import STYLESHEET, login_page, refusal_page
 from qlikauth.broker.settings import BrokerSettings
 from qlikauth.broker.targets import LoginTarget, Refusal, login_target
+from qlikauth.errors import QlikAuthError
 
 __all__ = ["BrokerApp", "create_app", "make_store"]
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Literal
 
-from qlikauth import ConfigurationError
+from qlikauth.errors import ConfigurationError
 
 __all__ = ["AuditLog", "Result"]
 

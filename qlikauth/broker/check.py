@@ -14,9 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from qlikauth import QlikAuthError, QlikUser, QpsClient, Site
 from qlikauth.broker.audit import AuditLog
 from qlikauth.broker.settings import BrokerSettings
+from qlikauth.errors import QlikAuthError
+from qlikauth.identity import QlikUser
+from qlikauth.qps import QpsClient
+from qlikauth.site import Site
 
 __all__ = ["CheckResult", "check_broker"]
 

@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from qlikauth import ConfigurationError, Site
 from qlikauth.broker.settings import (
     AttributeMapping,
     BrokerSettings,
@@ -52,6 +51,8 @@ from qlikauth.broker.settings import (
     VirtualProxyRoute,
 )
 from qlikauth.config import ConfigFile, is_reference, is_secret_key, resolve, resolve_secret
+from qlikauth.errors import ConfigurationError
+from qlikauth.site import Site
 from qlikauth.validators import Validator
 from qlikauth.validators.registry import build_validator
 

@@ -15,20 +15,20 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from qlikauth import (
-    AccountRestrictedError,
-    AsyncQpsClient,
-    ConfigurationError,
-    InvalidCredentialsError,
-    QlikAuthError,
-    QlikUser,
-    Site,
-    TooManyAttemptsError,
-)
 from qlikauth.broker.audit import AuditLog, Result
 from qlikauth.broker.limits import LoginLimiter, RateLimited, Reservation
 from qlikauth.broker.settings import BrokerSettings
 from qlikauth.broker.targets import LoginTarget
+from qlikauth.errors import (
+    AccountRestrictedError,
+    ConfigurationError,
+    InvalidCredentialsError,
+    QlikAuthError,
+    TooManyAttemptsError,
+)
+from qlikauth.identity import QlikUser
+from qlikauth.qps import AsyncQpsClient
+from qlikauth.site import Site
 from qlikauth.validators import ValidatedUser, parse_username
 
 __all__ = ["UNAVAILABLE", "LoginOutcome", "LoginService"]

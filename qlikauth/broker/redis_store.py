@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from qlikauth import ConfigurationError, TransportError
-from qlikauth.errors import redact_url
+from qlikauth.errors import ConfigurationError, TransportError, redact_url
 
 __all__ = ["RedisStore"]
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
-from qlikauth import CertificateFileError, CertificateMismatchError, Site
+from qlikauth.errors import CertificateFileError, CertificateMismatchError
+from qlikauth.site import Site
 from qlikauth.validators import ValidatedUser, Validator
 
 __all__ = [

@@ -13,8 +13,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qlikauth import Site
 from qlikauth.broker.settings import BrokerSettings, VirtualProxyRoute
+from qlikauth.site import Site
 
 __all__ = ["LoginTarget", "Refusal", "login_target"]
 
