@@ -137,6 +137,38 @@ def test_parse_ticket() -> None:
         foreign.redirect_url(SITE)
 
 
+def test_a_ticket_target_may_name_the_proxy_by_a_configured_name() -> None:
+    ticket = Ticket("T4", "https://qlik-lb.example.com/vp/hub/?x=1", ALICE, 0.0, "vp")
+    with pytest.raises(ConfigurationError, match="proxy_names"):
+        ticket.redirect_url(SITE)
+    assert (
+        ticket.redirect_url(SITE, proxy_names=["QLIK-LB.example.com"])
+        == "https://qlik-lb.example.com/vp/hub/?x=1&qlikTicket=T4"
+    )
+    assert ticket.redirect_url(SITE, proxy_names="qlik-lb.example.com:443").endswith("T4")
+    refused = {
+        "another name": ["other.example.com"],
+        "another port": ["qlik-lb.example.com:8443"],
+        "a near miss": ["lb.example.com", "qlik-lb.example.co"],
+    }
+    for names in refused.values():
+        with pytest.raises(ConfigurationError, match="not on this site"):
+            ticket.redirect_url(SITE, proxy_names=names)
+    for target in (
+        "http://qlik-lb.example.com/vp/hub/",  # not the site's scheme
+        "https://qlik-lb.example.com:9443/vp/hub/",  # a port the name does not allow
+        "https://user:pw@qlik-lb.example.com/vp/hub/",  # credentials in the URL
+        "https://qlik-lb.example.com.evil.example/vp/hub/",
+    ):
+        with pytest.raises(ConfigurationError, match="not on this site"):
+            Ticket("T5", target, ALICE, 0.0, "vp").redirect_url(
+                SITE, proxy_names=["qlik-lb.example.com"]
+            )
+    on_proxy_port = Site("qlik.example.com", VirtualProxy("vp"), proxy_port=8443)
+    alias = Ticket("T6", "https://alias.example.com:8443/vp/hub/", ALICE, 0.0, "vp")
+    assert alias.redirect_url(on_proxy_port, proxy_names=["alias.example.com"]).endswith("T6")
+
+
 def test_ticket_errors_name_the_cause() -> None:
     xsrf = HttpResponse(403, (), b"XSRF prevention check failed. Possible XSRF discovered.")
     with pytest.raises(XrfkeyRejectedError, match="Xrfkey"):

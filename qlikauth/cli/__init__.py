@@ -36,6 +36,7 @@ _GROUPS = (
     "profile",
     "certs",
     "emulator",
+    "broker",
     "completion",
 )
 

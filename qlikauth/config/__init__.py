@@ -45,7 +45,13 @@ from __future__ import annotations
 
 from qlikauth.config.diagnosis import missing_settings
 from qlikauth.config.layers import Options
-from qlikauth.config.profiles import ConfigFile, Profile, default_config_path, profile_from_settings
+from qlikauth.config.profiles import (
+    EXTENSION_TABLES,
+    ConfigFile,
+    Profile,
+    default_config_path,
+    profile_from_settings,
+)
 from qlikauth.config.references import (
     KEYRING_SERVICE,
     is_reference,
@@ -61,6 +67,7 @@ from qlikauth.config.toml_edit import profile_toml, toml_assignment
 __all__ = [
     "CONFIG_ENV",
     "ENVIRONMENT",
+    "EXTENSION_TABLES",
     "KEYRING_SERVICE",
     "PROFILE_ENV",
     "ConfigFile",

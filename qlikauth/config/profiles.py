@@ -29,7 +29,17 @@ from qlikauth.config.schema import (
 from qlikauth.config.toml_edit import NEW_FILE, Changes, edited, same
 from qlikauth.errors import ConfigurationError
 
-__all__ = ["ConfigFile", "Profile", "default_config_path", "profile_from_settings"]
+__all__ = [
+    "EXTENSION_TABLES",
+    "ConfigFile",
+    "Profile",
+    "default_config_path",
+    "profile_from_settings",
+]
+
+#: Top-level tables that other parts of qlikauth keep in this file (``[broker]``): kept as
+#: they are when the file is edited; the part that owns a table checks it when it reads it.
+EXTENSION_TABLES = ("broker",)
 
 
 def default_config_path(
@@ -160,9 +170,12 @@ class ConfigFile:
     default_profile: str | None = None
     exists: bool = False
     text: str | None = field(default=None, repr=False, compare=False)
+    #: The :data:`EXTENSION_TABLES` the file holds, by name, as written.
+    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "profiles", MappingProxyType(dict(self.profiles)))
+        object.__setattr__(self, "tables", MappingProxyType(dict(self.tables)))
 
     @classmethod
     def load(
@@ -202,6 +215,7 @@ class ConfigFile:
     @classmethod
     def _from_document(cls, file: Path, document: Mapping[str, Any]) -> ConfigFile:
         profiles: dict[str, Profile] = {}
+        tables: dict[str, Mapping[str, Any]] = {}
         default: str | None = None
         for key, value in document.items():
             if key == "default_profile":
@@ -228,17 +242,25 @@ class ConfigFile:
                         return f"{file}: profile {name!r}: key {k!r}"
 
                     profiles[name] = _profile_from_table(name, table, where)
+            elif key in EXTENSION_TABLES:
+                if not isinstance(value, dict):
+                    raise ConfigurationError(
+                        f"{file}: {key!r} must be a table", hint=f"Write [{key}] and its keys."
+                    )
+                tables[key] = value
             else:
                 raise ConfigurationError(
                     f"{file}: unknown top-level key {key!r}",
-                    hint="The file holds default_profile and [profiles.NAME] tables.",
+                    hint="The file holds default_profile, [profiles.NAME] tables and "
+                    + ", ".join(f"[{name}]" for name in EXTENSION_TABLES)
+                    + ".",
                 )
         if default is not None and default not in profiles:
             raise ConfigurationError(
                 f"{file}: key 'default_profile' names {default!r}, which is not a profile",
                 hint=f"Profiles: {', '.join(sorted(profiles)) or 'none'}.",
             )
-        return cls(file, profiles, default, exists=True)
+        return cls(file, profiles, default, exists=True, tables=tables)
 
     def profile(self, name: str) -> Profile:
         """The profile ``name``; a missing one is a :class:`ConfigurationError`."""

@@ -14,9 +14,9 @@ from collections.abc import Iterable
 
 from qlikauth.client.ops import is_rejection
 from qlikauth.errors import QlikAuthError, TransportError, redact_url
-from qlikauth.tls.handshake import errors_in, explain_tls_failure
 from qlikauth.http import HttpRequest, HttpResponse
 from qlikauth.site import Site
+from qlikauth.tls.handshake import errors_in, explain_tls_failure
 
 __all__ = [
     "PEEK_BYTES",

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from qlikauth.errors import ConfigurationError, redact_url
 from qlikauth.identity import QlikUser
@@ -101,17 +101,46 @@ class Ticket:
         """Whether the proxy no longer accepts the ticket."""
         return (time.time() if now is None else now) >= self.expires_at
 
-    def redirect_url(self, site: Site) -> str:
-        """Where to send a browser: ``TargetUri`` (or the hub) with ``qlikTicket=``."""
+    def redirect_url(self, site: Site, *, proxy_names: Iterable[str] = ()) -> str:
+        """Where to send a browser: ``TargetUri`` (or the hub) with ``qlikTicket=``.
+
+        The target must be on the site's own proxy, or name one of ``proxy_names``: the
+        names users know the proxy by (a load balancer, a DNS alias), as ``host`` (the
+        proxy's port or the scheme's standard one) or ``host:port``, over the site's scheme.
+        """
         base = self.target_uri or site.with_prefix(self.prefix).proxy_url("hub/")
-        if not site.owns(base):
+        if not (site.owns(base) or self._on_proxy_name(base, site, proxy_names)):
             raise ConfigurationError(
                 f"the ticket's target {redact_url(base)} is not on this site ({site.origin})",
-                hint="Redirect only to the site's own proxy; a TargetId from another "
-                "server cannot be used here.",
+                hint="Redirect only to the site's own proxy or to a name it is known by "
+                "(proxy_names); a TargetId from another server cannot be used here.",
             )
         separator = "&" if "?" in base else "?"
         return f"{base}{separator}qlikTicket={quote(self.ticket, safe='')}"
+
+    @staticmethod
+    def _on_proxy_name(url: str, site: Site, proxy_names: Iterable[str]) -> bool:
+        """Whether ``url`` is on one of the names the site's proxy is known by."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            return False
+        if parts.scheme != site.scheme or not parts.hostname or parts.username or parts.password:
+            return False
+        if isinstance(proxy_names, str):
+            proxy_names = (proxy_names,)
+        standard = 443 if site.scheme == "https" else 80
+        for name in proxy_names:
+            try:
+                named = urlsplit(f"//{name.strip()}")
+                named_port = named.port
+            except ValueError:
+                continue
+            ports = {named_port} if named_port else {site.proxy_port, standard}
+            if named.hostname == parts.hostname.lower() and (port or standard) in ports:
+                return True
+        return False
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,17 @@
 """A real headless Chromium for tests: the system's browser, driven by Playwright.
 
-The fixture :func:`chromium` starts Playwright for the test that asks for it and skips,
-saying what to install, when Playwright (extra ``test``) or the browser is missing. qlikauth never
+# One test, not more: while Playwright's sync API is open it keeps an event loop marked as
+# running in this thread, and any asyncio.run() of a later test would fail.
+@pytest.fixture
 downloads a browser: it uses the one the operating system provides (Debian's ``chromium``),
 found on ``PATH`` or named by ``QLIKAUTH_CHROMIUM``.
 
 The fixture yields a launcher: ``chromium(trusted=[server.pem])`` starts a browser that
 trusts exactly those servers' keys besides the system store (Chromium's
 ``--ignore-certificate-errors-spki-list``, see :func:`spki_hash`), so a test reaches an
-emulator's https listeners with its certificate still checked by key. Browsers a test
-started are closed at its end, and Playwright stops with them: while its sync API is
-alive it marks its event loop as running in the test's thread, so ``asyncio.run()`` in any
-later test would fail.
+# One test, not more: while Playwright's sync API is open it keeps an event loop marked as
+# running in this thread, and any asyncio.run() of a later test would fail.
+@pytest.fixture
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ def spki_hash(certificate_pem: bytes) -> str:
     return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
+# One test, not more: while Playwright's sync API is open it keeps an event loop marked as
+# running in this thread, and any asyncio.run() of a later test would fail.
 @pytest.fixture
 def chromium() -> Iterator[Callable[..., Any]]:
     """A launcher of headless system Chromium browsers (Playwright ``Browser`` objects)."""

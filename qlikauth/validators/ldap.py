@@ -242,6 +242,42 @@ class LdapValidator:
             username, default_domain=self.upn_suffix or self.netbios_domain or None
         )
         bind_name = self._bind_name(parsed)
+        conn, tls = self._connection(bind_name, password)
+        where = f"{self.host}:{self.port}"
+        try:
+            log.debug("LDAP bind as %r to %s", bind_name, where)
+            try:
+                self._open(conn, where)
+                bound = conn.bind(read_server_info=False)
+            except self._ldap3.core.exceptions.LDAPException as exc:
+                raise self._translate(exc, tls, where) from exc
+            finally:
+                conn.password = None
+            if not bound:
+                raise self._refused(conn.result, bind_name, where)
+            return self._who(conn, parsed, where)
+        finally:
+            self._close(conn, where)
+
+    def check_connection(self) -> str:
+        """Reach the directory without logging in: the TLS handshake (certificate checked)
+        and an anonymous read of the root entry. Says what answered; raises the errors of
+        :meth:`validate` (``TLSError``, ``TransportError``) when it cannot."""
+        conn, tls = self._connection(None, None)
+        where = f"{self.host}:{self.port}"
+        try:
+            try:
+                self._open(conn, where)
+            except self._ldap3.core.exceptions.LDAPException as exc:
+                raise self._translate(exc, tls, where) from exc
+            root = self._search(conn, "", "(objectClass=*)", ["defaultNamingContext"], scope="BASE")
+        finally:
+            self._close(conn, where)
+        naming = _first(root[0]["attributes"].get("defaultNamingContext")) if root else None
+        security = "StartTLS" if self.start_tls else "LDAPS"
+        return f"{where} answered over {security} (naming context {naming or 'unknown'})"
+
+    def _connection(self, user: str | None, password: str | None) -> tuple[Any, Any]:
         tls = self._tls_for_one_connection()
         server = self._ldap3.Server(
             self.host,
@@ -253,44 +289,34 @@ class LdapValidator:
         )
         conn = self._ldap3.Connection(
             server,
-            user=bind_name,
+            user=user,
             password=password,
-            authentication=self._ldap3.SIMPLE,
+            authentication=self._ldap3.SIMPLE if user else self._ldap3.ANONYMOUS,
             read_only=True,
             raise_exceptions=False,
             auto_referrals=False,
             # ldap3 packs this into a struct of integers.
             receive_timeout=max(1, math.ceil(self.timeout)),
         )
-        where = f"{self.host}:{self.port}"
+        return conn, tls
+
+    def _open(self, conn: Any, where: str) -> None:
+        conn.open(read_server_info=False)
+        if self.start_tls and not (conn.start_tls(read_server_info=False) and conn.tls_started):
+            # Never fall through to a bind on a connection still in clear text.
+            raise HandshakeError(
+                f"{where} did not start TLS", hint="check StartTLS, or use ldaps://"
+            )
+
+    def _close(self, conn: Any, where: str) -> None:
         try:
-            log.debug("LDAP bind as %r to %s", bind_name, where)
-            try:
-                conn.open(read_server_info=False)
-                if self.start_tls and not (
-                    conn.start_tls(read_server_info=False) and conn.tls_started
-                ):
-                    # Never fall through to a bind on a connection still in clear text.
-                    raise HandshakeError(
-                        f"{where} did not start TLS", hint="check StartTLS, or use ldaps://"
-                    )
-                bound = conn.bind(read_server_info=False)
-            except self._ldap3.core.exceptions.LDAPException as exc:
-                raise self._translate(exc, tls, where) from exc
-            finally:
-                conn.password = None
-            if not bound:
-                raise self._refused(conn.result, bind_name, where)
-            return self._who(conn, parsed, where)
-        finally:
-            try:
-                conn.unbind()
-            except self._ldap3.core.exceptions.LDAPException:
-                log.debug("LDAP unbind from %s failed; closing the socket", where)
-            # ldap3 leaves the socket open when opening or the handshake failed.
-            sock = getattr(conn, "socket", None)
-            if sock is not None:
-                sock.close()
+            conn.unbind()
+        except self._ldap3.core.exceptions.LDAPException:
+            log.debug("LDAP unbind from %s failed; closing the socket", where)
+        # ldap3 leaves the socket open when opening or the handshake failed.
+        sock = getattr(conn, "socket", None)
+        if sock is not None:
+            sock.close()
 
     def _bind_name(self, parsed: ParsedUsername) -> str:
         if parsed.form == "upn":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -176,3 +177,48 @@ def test_redacted_shows_references_and_hides_literals() -> None:
     assert shown["certs_password"] == "env:X"
     assert shown["auth"] == {"password": "[secure]", "user": "alice"}
     assert "oops" not in repr(profile)
+
+
+def test_the_broker_table_is_kept_and_written_back(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.toml",
+        """
+[profiles.prod]
+server = "qlik.example.com"
+
+[broker]
+port = 8443
+csrf_secret = "env:BROKER_SECRET"
+trusted_proxies = ["10.0.0.5"]
+
+[broker.validator]
+kind = "ldap"
+directories = { corp = "CORP" }
+
+[[broker.virtual_proxies]]
+profile = "prod"
+proxy_names = ["qlik.example.com"]
+
+[[broker.virtual_proxies]]
+profile = "prod"
+prefix = "ticket2"
+""",
+    )
+    loaded = ConfigFile.load(path)
+    broker = loaded.tables["broker"]
+    assert broker["validator"] == {"kind": "ldap", "directories": {"corp": "CORP"}}
+    # Another command rewrites the file: the broker's table survives, unchanged.
+    loaded.with_profile(Profile(name="test", server="qlik-test.example.com")).save()
+    again = ConfigFile.load(path)
+    assert again.tables == loaded.tables
+    assert sorted(again.profiles) == ["prod", "test"]
+    assert tomllib.loads(path.read_text(encoding="utf-8"))["broker"] == broker
+
+
+def test_an_unknown_top_level_table_is_refused_naming_the_known_ones(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", "[brokr]\nport = 1\n")
+    with pytest.raises(ConfigurationError, match="unknown top-level key 'brokr'") as error:
+        ConfigFile.load(path)
+    assert "[broker]" in str(error.value.hint)
+    with pytest.raises(ConfigurationError, match="'broker' must be a table"):
+        ConfigFile.load(write(tmp_path / "d.toml", "broker = 1\n"))

@@ -204,6 +204,25 @@ def test_certificate_must_name_the_host(samba_ad: SambaDomainController) -> None
         validator.validate(samba_ad.user("alice").upn, samba_ad.user("alice").password)
 
 
+def test_check_connection_reaches_the_directory_without_logging_in(
+    samba_ad: SambaDomainController, tmp_path: Path
+) -> None:
+    said = make_validator(samba_ad).check_connection()
+    assert "LDAPS" in said and samba_ad.base_dn in said
+    starttls_url = LdapValidator(
+        samba_ad.starttls_url,
+        start_tls=True,
+        ca_file=samba_ad.ca_file,
+        tls_server_name=samba_ad.server_name,
+    )
+    assert "StartTLS" in starttls_url.check_connection()
+    other = make_test_pki(tmp_path, pfx_password="unused")
+    with pytest.raises(CertificateChainError):
+        make_validator(samba_ad, ca_file=other.root).check_connection()
+    with pytest.raises(HostnameMismatchError):
+        LdapValidator(samba_ad.ldaps_url, ca_file=samba_ad.ca_file).check_connection()
+
+
 def test_missing_ca_file(tmp_path: Path) -> None:
     with pytest.raises(CertificateFileError):
         LdapValidator("ldaps://127.0.0.1", ca_file=tmp_path / "nope.pem")
