@@ -33,8 +33,9 @@ from typing import Any
 
 import requests
 
-from qlikauth.config import ConfigFile, Profile, emulator_profile_settings
+from qlikauth.config import ConfigFile, Profile
 from qlikauth.testing.emulator import EmulatorInfo, emulator_process
+from qlikauth.testing.emulator_info import emulator_profile_settings
 from qlikauth.testing.samba import (
     SambaDomainController,
     running_domain_controller,

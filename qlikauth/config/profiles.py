@@ -26,7 +26,7 @@ from qlikauth.config.schema import (
     check_profile_name,
     check_value,
 )
-from qlikauth.config.toml_edit import NEW_FILE, Changes, edited, same
+from qlikauth.config.toml_edit import NEW_FILE, Changes, edited, same, with_tables
 from qlikauth.errors import ConfigurationError
 
 __all__ = [
@@ -308,7 +308,13 @@ class ConfigFile:
             before.default_profile,
             self.default_profile,
         )
+        tables = {
+            name: table
+            for name in {*before.tables, *self.tables}
+            if not same(before.tables.get(name), table := self.tables.get(name))
+        }
         for text in edited(NEW_FILE if self.text is None else self.text, changes):
+            text = with_tables(text, tables) if tables else text
             if self._reads_back(text):
                 return text
         raise ConfigurationError(  # a safety net: the whole-document edit reads back
@@ -323,8 +329,10 @@ class ConfigFile:
         except ConfigurationError:
             return False
         tables = {name: p.to_table() for name, p in self.profiles.items()}
-        return again.default_profile == self.default_profile and same(
-            {name: p.to_table() for name, p in again.profiles.items()}, tables
+        return (
+            again.default_profile == self.default_profile
+            and same({name: p.to_table() for name, p in again.profiles.items()}, tables)
+            and same(dict(again.tables), dict(self.tables))
         )
 
     def save(self) -> None:

@@ -23,7 +23,15 @@ import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AbstractTable, InlineTable, Item
 
-__all__ = ["NEW_FILE", "Changes", "edited", "profile_toml", "same", "toml_assignment"]
+__all__ = [
+    "NEW_FILE",
+    "Changes",
+    "edited",
+    "profile_toml",
+    "same",
+    "toml_assignment",
+    "with_tables",
+]
 
 #: How a new configuration file begins.
 NEW_FILE = "# qlikauth profiles. Secrets are references: keyring:NAME or env:VAR.\n\n"
@@ -270,3 +278,15 @@ def toml_assignment(key: str, value: Any) -> str:
     document = tomlkit.document()
     document.add(key, _value(value))
     return tomlkit.dumps(document).rstrip("\n")
+
+
+def with_tables(text: str, tables: Mapping[str, Table | None]) -> str:
+    """``text`` with top-level tables set (or removed, ``None``) through tomlkit, which keeps
+    the rest of the document as it is."""
+    document = tomlkit.parse(text)
+    for name, table in tables.items():
+        if table is None:
+            document.pop(name, None)
+        else:
+            document[name] = table
+    return tomlkit.dumps(document)

@@ -20,8 +20,9 @@ from requests.adapters import HTTPAdapter
 
 from qlikauth.broker import BrokerSettings, load_settings
 from qlikauth.broker.server import BrokerServer
-from qlikauth.config import ConfigFile, Profile, emulator_profile_settings
+from qlikauth.config import ConfigFile, Profile
 from qlikauth.testing.emulator import EmulatorInfo
+from qlikauth.testing.emulator_info import emulator_profile_settings
 
 SECRET_ENV = "QLIKAUTH_TEST_BROKER_SECRET"
 SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"

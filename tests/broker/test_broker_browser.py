@@ -21,7 +21,7 @@ import pytest
 from broker_support import Stage
 
 from qlikauth import QlikUser, QpsClient
-from qlikauth.config import site_from_emulator
+from qlikauth.testing.emulator_info import site_from_emulator
 from qlikauth.testing.samba import SambaDomainController
 
 pytestmark = [pytest.mark.samba, pytest.mark.slow, pytest.mark.timeout(300)]

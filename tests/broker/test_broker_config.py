@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from qlikauth import ConfigurationError, Site, TLSError, VirtualProxy
+from qlikauth import ConfigurationError, Site, TlsError, VirtualProxy
 from qlikauth.broker import AttributeMapping, load_settings
 from qlikauth.broker.settings import VirtualProxyRoute
 from qlikauth.config import ConfigFile, Profile
@@ -168,9 +168,9 @@ def test_a_profile_without_certificates_cannot_ask_qps(tmp_path: Path, pki: Test
 
 def test_tls_files_that_do_not_load(tmp_path: Path, pki: TestPki) -> None:
     other = make_test_pki(tmp_path / "other", pfx_password="x")
-    with pytest.raises(TLSError, match="does not belong"):
+    with pytest.raises(TlsError, match="does not belong"):
         load_settings(write(tmp_path, pki, key=str(other.server_key)), env=ENV)
-    with pytest.raises(TLSError, match="does not exist"):
+    with pytest.raises(TlsError, match="does not exist"):
         load_settings(write(tmp_path, pki, key=str(tmp_path / "nope.pem")), env=ENV)
 
 

@@ -13,8 +13,8 @@ from broker_support import SECRET, ConnectionRecorder, Stage, login_link, query
 
 from qlikauth import QlikUser, QpsClient
 from qlikauth.broker.csrf import FormTokens
-from qlikauth.config import site_from_emulator
 from qlikauth.logfilter import SecretFilter
+from qlikauth.testing.emulator_info import site_from_emulator
 
 pytestmark = pytest.mark.timeout(120)
 

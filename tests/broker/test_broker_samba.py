@@ -11,8 +11,8 @@ from broker_support import Stage, login_link
 
 from qlikauth import QlikUser, QpsClient
 from qlikauth.broker import check_broker
-from qlikauth.config import site_from_emulator
 from qlikauth.pki import make_test_pki
+from qlikauth.testing.emulator_info import site_from_emulator
 from qlikauth.testing.samba import SambaDomainController
 
 pytestmark = [pytest.mark.samba, pytest.mark.timeout(300)]
