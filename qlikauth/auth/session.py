@@ -14,7 +14,7 @@ from qlikauth.auth.base import Authenticator
 from qlikauth.credentials import Credentials, Route
 from qlikauth.errors import ConfigurationError, CredentialsRejectedError, LoginRedirectError
 from qlikauth.http.values import Flow
-from qlikauth.identity import QlikUser
+from qlikauth.identity import QlikUser, check_attributes
 from qlikauth.qps import (
     Attributes,
     add_session_flow,
@@ -45,7 +45,9 @@ class SessionAuth(Authenticator):
     session_id: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "attributes", attribute_pairs(self.attributes))
+        pairs = attribute_pairs(self.attributes)
+        check_attributes(pairs)
+        object.__setattr__(self, "attributes", pairs)
         QlikUser(self.directory, self.user)  # raises on empty or backslash values
         if self.session_id is not None and len(self.session_id) < 16:
             raise ConfigurationError(

@@ -16,7 +16,7 @@ from qlikauth.auth.base import Authenticator
 from qlikauth.credentials import Credentials
 from qlikauth.errors import CredentialsRejectedError, LoginRedirectError, TicketError
 from qlikauth.http.values import Flow
-from qlikauth.identity import QlikUser
+from qlikauth.identity import QlikUser, check_attributes
 from qlikauth.qps import Attributes, Ticket, attribute_pairs, ticket_flow
 from qlikauth.sessions import hub_request, start_session
 from qlikauth.site import Site
@@ -73,7 +73,9 @@ class TicketAuth(Authenticator):
     attributes: Attributes = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "attributes", attribute_pairs(self.attributes))
+        pairs = attribute_pairs(self.attributes)
+        check_attributes(pairs)
+        object.__setattr__(self, "attributes", pairs)
         QlikUser(self.directory, self.user)  # raises on empty or backslash values
 
     @property
