@@ -20,7 +20,7 @@ from qlikauth.auth.base import Authenticator
 from qlikauth.credentials import Credentials
 from qlikauth.errors import ConfigurationError, CredentialsRejectedError, JwtError, QlikAuthError
 from qlikauth.http.values import Flow, HttpRequest
-from qlikauth.identity import check_identity_text
+from qlikauth.identity import QlikUser, check_identity_text
 from qlikauth.jwt.signing import (
     ALGORITHMS,
     DEFAULT_LIFETIME,
@@ -163,8 +163,9 @@ def exchange_jwt_flow(
     "clock skew".
     """
     request = credential_request(site, {"Authorization": f"Bearer {token}"})
+    user = _token_user(token, user_claim, directory_claim)
     try:
-        return (yield from start_session(site, request, what="JWT login"))
+        return (yield from start_session(site, request, what="JWT login", user=user))
     except CredentialsRejectedError as exc:
         if isinstance(exc, JwtError):
             raise
@@ -189,6 +190,18 @@ def exchange_jwt_flow(
         "(case-sensitive), that the user exists and is enabled, and that this machine's "
         f"clock is right.{found}",
     ) from refusal
+
+
+def _token_user(token: str, user_claim: str, directory_claim: str) -> QlikUser | None:
+    """The user a token names (not verified: only to find a lost login's session)."""
+    claims = inspect_jwt(token, user_claim=user_claim, directory_claim=directory_claim).claims
+    user, directory = (claims or {}).get(user_claim), (claims or {}).get(directory_claim)
+    if not isinstance(user, str) or not isinstance(directory, str):
+        return None
+    try:
+        return QlikUser(directory, user)
+    except ConfigurationError:
+        return None
 
 
 def _clock_skew(site: Site, seen: JwtInspection, now: float) -> Flow[str | None]:

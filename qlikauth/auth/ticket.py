@@ -32,7 +32,9 @@ def redeem_ticket_flow(site: Site, ticket: Ticket | str) -> Flow[Credentials]:
     """
     value = ticket.ticket if isinstance(ticket, Ticket) else ticket
     try:
-        return (yield from start_session(site, hub_request(site, value), what="ticket redemption"))
+        user = ticket.user if isinstance(ticket, Ticket) else None
+        request = hub_request(site, value)
+        return (yield from start_session(site, request, what="ticket redemption", user=user))
     except (LoginRedirectError, CredentialsRejectedError) as exc:
         raise TicketError(
             f"the proxy did not accept the ticket on {site.virtual_proxy_label}: {exc.message}",

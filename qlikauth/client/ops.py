@@ -388,6 +388,8 @@ def download_op(
     progress: bool | None,
     callback: Any,
     chunk_size: int,
+    max_bytes: int | None = None,
+    deadline: float | None = None,
 ) -> Op[Any]:
     """Download a ``qUrl`` with this session; log in once if the session had ended.
 
@@ -402,6 +404,8 @@ def download_op(
         "progress": progress,
         "callback": callback,
         "chunk_size": chunk_size,
+        "max_bytes": max_bytes,
+        "deadline": deadline,
     }
     credentials: Credentials = yield Login()
     try:
