@@ -41,7 +41,7 @@ from qlikauth.http.transport import HttpTransport
 from qlikauth.http.values import HttpRequest, HttpResponse
 from qlikauth.identity import QlikUser
 from qlikauth.sessions import personal_api_user
-from qlikauth.site import Site
+from qlikauth.site import Site, url_authority
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -92,15 +92,13 @@ def resolve_url(site: Site, url: str, *, allow_hosts: Collection[str] = ()) -> t
     site's virtual proxy. Another host is refused unless listed in ``allow_hosts`` (then it
     is fetched as is, without credentials).
     """
-    parts = urlsplit(url)
-    if parts.scheme or parts.netloc:
-        host = (parts.hostname or "").lower()
-        if not site.owns(url) and host in {h.lower() for h in allow_hosts}:
-            if parts.scheme not in ("https", "http"):
-                raise ForeignHostError(
-                    f"refusing the scheme {parts.scheme!r}", url=url, hint="Use https."
-                )
-            return url, False
+    where = url_authority(url)
+    if where is not None and not site.owns(url) and where.host in {h.lower() for h in allow_hosts}:
+        if where.scheme not in ("https", "http"):
+            raise ForeignHostError(
+                f"refusing the scheme {where.scheme!r}", url=url, hint="Use https."
+            )
+        return url, False
     return site.resolve(url), True
 
 

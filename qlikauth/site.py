@@ -41,6 +41,8 @@ _SCHEME_RE = re.compile(r"(https|http|wss|ws)://", re.IGNORECASE)
 _AUTHORITY_RE = re.compile(
     r"(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?"
 )
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_NUMERIC_LABEL_RE = re.compile(r"[0-9]+|0x[0-9a-f]*")
 _DOT_SEGMENT_RE = re.compile(r"(?:^|/)(?:\.|%2e){1,2}(?:/|$)", re.IGNORECASE)
 
 Query = Mapping[str, str] | None
@@ -293,6 +295,9 @@ class Site:
         return replace(self, virtual_proxy=VirtualProxy(prefix, cookie_name))
 
     def _url(self, scheme: str, port: int, path: str, query: Query) -> str:
+        # Escape what may not stand raw in a path (spaces, controls, "\\", "?", "#",
+        # non-ASCII); escapes already there are kept.
+        path = quote(path, safe=_PATH_SAFE)
         return urlunsplit(
             (scheme, self._netloc(port, scheme), "/" + path, urlencode(query or {}), "")
         )
@@ -391,7 +396,13 @@ class Site:
                 hint="A qUrl from Qlik never does; the server may be trying to send the "
                 "credentials elsewhere.",
             )
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            raise ForeignHostError(
+                f"refusing {url!r}: it is not a URL qlikauth can read safely",
+                hint="A qUrl from Qlik is a plain path such as /tempcontent/{id}/{file}.",
+            ) from None
         if parts.scheme or parts.netloc:
             where = url_authority(url)
             if where is None or not self.owns(url) or where.port != self.proxy_port:
@@ -402,7 +413,7 @@ class Site:
                     "host explicitly to download from it without credentials.",
                     url=url,
                 )
-        path = parts.path
+        path = "/" + parts.path.lstrip("/")
         if _DOT_SEGMENT_RE.search(path) or _DOT_SEGMENT_RE.search(unquote(path)):
             raise ForeignHostError(
                 f"refusing {parts.path!r}: its path climbs out of the virtual proxy ('..')",
@@ -458,6 +469,14 @@ def url_authority(url: str) -> Authority | None:
         host = host[1:-1]
         try:
             ipaddress.IPv6Address(host)
+        except ValueError:
+            return None
+    elif _NUMERIC_LABEL_RE.fullmatch(host.rstrip(".").rpartition(".")[2]):
+        # Browsers read a host ending in a number as an IPv4 address, in any of its old
+        # spellings (127.1, 0x7f.1, 2130706433): only the plain dotted form reads alike.
+        try:
+            if str(ipaddress.IPv4Address(host)) != host:
+                return None
         except ValueError:
             return None
     return Authority(scheme, host, port)
