@@ -16,6 +16,7 @@ from qlikauth.credentials import Credentials, Route
 from qlikauth.errors import (
     ConfigurationError,
     CredentialsRejectedError,
+    HandshakeError,
     LoginRedirectError,
     TransportError,
 )
@@ -82,7 +83,8 @@ class SessionAuth(Authenticator):
             # QPS may add the session and lose (or be late with) its answer: the id is ours,
             # so end it in both cases rather than leave it to eat a session slot.
             yield from expect_late_answers(adding, functools.partial(_end_if_added, site, ours))
-        except TransportError:
+        except (TransportError, HandshakeError):
+            # On QPS's mutual-TLS port a cut connection reads as a refused handshake.
             yield from end_session_quietly(site, ours)
             raise
         try:

@@ -2,8 +2,9 @@
 
 :class:`HostileServer` speaks just enough HTTP/1.1 and websocket (RFC 6455), over TLS with a
 test PKI (or plain http), to let a client log in as on a Qlik proxy (any prefix:
-``qrs/about`` or ``hub/`` set a session cookie, ``qps/csrftoken`` hands out a token, ``qps/user`` names the user
-``HOSTILE\\mallory``), and then misbehaves where the path's last segment says:
+``qrs/about`` or ``hub/`` set a session cookie, ``qps/csrftoken`` hands out a token,
+``qps/user`` names the user ``HOSTILE\\mallory``), and then misbehaves where the path's
+last segment says:
 
 ==================================  ==========================================================
 ``slow?seconds=S``                  answers after S seconds
