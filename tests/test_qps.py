@@ -8,7 +8,7 @@ import socket
 import ssl
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -306,8 +306,9 @@ def test_for_prefix_shares_the_connection(qps: QpsClient) -> None:
     assert qps.list_sessions() is not None
 
 
-def test_session_limit_from_qps(qlik_emulator_fresh: EmulatorInfo) -> None:
-    with QpsClient(emulator_site(qlik_emulator_fresh, "hdr")) as qps:
+def test_session_limit_from_qps(qlik_emulator_factory: Callable[..., EmulatorInfo]) -> None:
+    # The emulator's "login" limit (its default refuses the websocket, not the login).
+    with QpsClient(emulator_site(qlik_emulator_factory(session_limit="login"), "hdr")) as qps:
         for _ in range(5):
             qps.add_session("QLIKEMU\\busy")
         with pytest.raises(SessionLimitError) as error:

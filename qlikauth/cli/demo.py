@@ -74,6 +74,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--keep", metavar="DIR", help="keep the emulator state and downloads in DIR"
     )
+    parser.add_argument(
+        "--release",
+        choices=("2024-05", "2024-11"),
+        default="2024-11",
+        help="the Qlik Sense release the emulator behaves as (default: %(default)s)",
+    )
     parser.set_defaults(handler=_run)
 
 
@@ -98,6 +104,14 @@ def _windows_password(info: dict[str, Any], user: str) -> str:
     raise ConfigurationError(f"the emulator has no Windows user {user!r}")
 
 
+def _groups_claim(jwt_vp: dict[str, Any]) -> str:
+    """The claim the JWT virtual proxy maps to the ``Group`` attribute (or the usual name)."""
+    for row in jwt_vp.get("jwt_attribute_mapping", []):
+        if row["attribute"] == "Group":
+            return str(row["claim"])
+    return "groups"
+
+
 def _plans(info: dict[str, Any]) -> list[tuple[str, str, Callable[[], Authenticator]]]:
     jwt_vp = next(vp for vp in info["virtual_proxies"] if vp["method"] == "jwt")
     claims = jwt_vp["jwt_claims"]
@@ -112,7 +126,7 @@ def _plans(info: dict[str, Any]) -> list[tuple[str, str, Callable[[], Authentica
                 key=Path(jwt_vp["jwt_private_key"]),
                 user_claim=claims["user"],
                 directory_claim=claims["directory"],
-                groups_claim=claims["groups"],
+                groups_claim=_groups_claim(jwt_vp),
             ),
         ),
         ("ticket", "ticket", lambda: TicketAuth(user="carol", directory="QLIKEMU")),
@@ -209,14 +223,16 @@ def _workspace(keep: str | None) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def run_demo(workdir: Path) -> tuple[dict[str, Any], list[Step]]:
-    """Start the emulator in ``workdir`` and run every authenticator; the info and steps."""
-    from qlikauth.emulator import Emulator  # the emulator needs the "server" extra
+def run_demo(workdir: Path, release: str = "2024-11") -> tuple[dict[str, Any], list[Step]]:
+    """Start the emulator (as ``release``) in ``workdir`` and run every authenticator; the
+    info and steps."""
+    from qlikauth.emulator import Emulator, default_config  # needs the "server" extra
 
     out = workdir / "downloads"
     out.mkdir(parents=True, exist_ok=True)
     steps: list[Step] = []
-    with Emulator(state_dir=workdir / "emulator") as emulator:
+    config = default_config(release=release)
+    with Emulator(config, state_dir=workdir / "emulator") as emulator:
         info = emulator.info
         app_id = _app_id(info, "Sales")
         clients: dict[str, QlikClient] = {}
@@ -239,8 +255,9 @@ def run_demo(workdir: Path) -> tuple[dict[str, Any], list[Step]]:
 
 
 def _report(info: dict[str, Any], steps: list[Step]) -> str:
+    release = f" ({info['release']})" if "release" in info else ""
     lines = [
-        f"qlikauth demo: an emulated Qlik Sense server at {info['proxy_url']}",
+        f"qlikauth demo: an emulated Qlik Sense server{release} at {info['proxy_url']}",
         f"  for each authenticator: log in, evaluate {EXPRESSION} in Sales, export "
         f"{', '.join(MEASURES)} by {', '.join(DIMENSIONS)}, download it with the same session",
         "",
@@ -270,11 +287,16 @@ def _report(info: dict[str, Any], steps: list[Step]) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     with _workspace(args.keep) as workdir:
-        info, steps = run_demo(workdir)
+        info, steps = run_demo(workdir, args.release)
     ok = bool(steps) and all(s.ok for s in steps)
     emit(
         args,
-        {"ok": ok, "proxy_url": info["proxy_url"], "steps": [s.as_dict() for s in steps]},
+        {
+            "ok": ok,
+            "release": info["release"],
+            "proxy_url": info["proxy_url"],
+            "steps": [s.as_dict() for s in steps],
+        },
         _report(info, steps),
     )
     return EXIT_OK if ok else EXIT_FAILURE

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import warnings
 from pathlib import Path
 
 from qlikauth.cli._common import EXIT_CONFIG, EXIT_OK
@@ -35,9 +36,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--info-file", help="where to write the info JSON (default: in state dir)")
     parser.add_argument(
+        "--release",
+        choices=("2024-05", "2024-11"),
+        help="the Qlik Sense release to behave as: 2024-05 (before the November 2024 "
+        "websocket CSRF change) or 2024-11 (the default)",
+    )
+    parser.add_argument(
         "--legacy-websocket",
         action="store_true",
-        help="websockets as before November 2024 (no CSRF token; mustAuthenticate)",
+        help="deprecated: the same as --release 2024-05",
     )
     parser.add_argument(
         "--allow-http",
@@ -64,18 +71,34 @@ def _announce(info: dict[str, object]) -> None:
 def run(args: argparse.Namespace) -> int:
     """Start the emulator and serve until a signal arrives."""
     try:
-        from qlikauth.emulator.config import load_config
+        from qlikauth.emulator.configfile import load_config
         from qlikauth.emulator.server import Emulator
     except ImportError as exc:
         raise ConfigurationError(
             f"the emulator needs the 'server' extra ({exc.name} is missing)",
             hint="pip install 'qlikauth[server]'",
         ) from exc
-    config = load_config(args.config)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FutureWarning)
+        config = load_config(args.config)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
     if args.host:
         config = dataclasses.replace(config, host=args.host)
     if args.legacy_websocket:
-        config = dataclasses.replace(config, legacy_websocket=True)
+        if args.release not in (None, "2024-05"):
+            raise ConfigurationError(
+                "--legacy-websocket contradicts --release " + args.release,
+                hint="give --release only",
+            )
+        print(
+            "warning: --legacy-websocket is deprecated and will be removed: it now means "
+            "--release 2024-05",
+            file=sys.stderr,
+        )
+        config = dataclasses.replace(config, release="2024-05")
+    if args.release:
+        config = dataclasses.replace(config, release=args.release)
     if args.allow_http:
         config = dataclasses.replace(config, allow_http=True)
     emulator = Emulator(config, Path(args.state_dir), info_file=args.info_file)

@@ -12,7 +12,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from qlikauth.emulator.config import EmulatorConfig, default_config, load_config
+    from qlikauth.emulator.config import EmulatorConfig, default_config
+    from qlikauth.emulator.configfile import load_config
     from qlikauth.emulator.server import Emulator
 
 __all__ = ["Emulator", "EmulatorConfig", "default_config", "load_config"]
@@ -21,7 +22,7 @@ _WHERE = {
     "Emulator": "qlikauth.emulator.server",
     "EmulatorConfig": "qlikauth.emulator.config",
     "default_config": "qlikauth.emulator.config",
-    "load_config": "qlikauth.emulator.config",
+    "load_config": "qlikauth.emulator.configfile",
 }
 
 

@@ -1,39 +1,46 @@
-"""The emulator's configuration: defaults from the issue's table, overridable by TOML.
+"""The emulator's configuration: the documented defaults and the checks every value passes.
 
-Every default here is documented in ``docs/emulator.md``; keep the two in step.
+Every default here is documented in ``docs/emulator.md``; keep the two in step. The TOML
+file is read by :mod:`qlikauth.emulator.configfile`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
-import tomllib
 import typing
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
+from qlikauth.emulator.headerpattern import HeaderPattern
+from qlikauth.emulator.release import DEFAULT_RELEASE, RELEASES, Release
 from qlikauth.errors import ConfigurationError
 
 __all__ = [
     "DEFAULT_WINDOWS_USERS",
+    "SESSION_LIMITS",
     "EmulatorConfig",
+    "JwtAttributeMapping",
     "JwtClaims",
     "UserConfig",
     "VirtualProxyConfig",
     "WindowsConfig",
     "WindowsUser",
+    "check_config",
     "default_config",
-    "load_config",
+    "is_ip_address",
 ]
 
 Method = Literal["windows", "header", "header_dynamic", "jwt", "ticket"]
 Anonymous = Literal["none", "allow", "always"]
 SameSite = Literal["", "None", "Lax", "Strict"]
+SessionLimit = Literal["websocket", "login"]
+SESSION_LIMITS: tuple[SessionLimit, ...] = ("websocket", "login")
 
 _METHODS = ("windows", "header", "header_dynamic", "jwt", "ticket")
 _PREFIX_RE = re.compile(r"^[a-z0-9\-._~]*$")
+_HOST_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9\-._]*[a-z0-9])?$", re.IGNORECASE)
 # Qlik refuses header names that contain these (qlik-protocol.md §2.6).
 _RESERVED_HEADER_PARTS = (
     "x-qlik-security",
@@ -48,11 +55,20 @@ _RESERVED_HEADER_PARTS = (
 
 @dataclass(frozen=True)
 class JwtClaims:
-    """Names of the JWT claims that carry the user id, directory and groups."""
+    """Names of the JWT claims that carry the user id and the user directory."""
 
     user: str = "userId"
     directory: str = "userDirectory"
-    groups: str = "groups"
+
+
+@dataclass(frozen=True)
+class JwtAttributeMapping:
+    """One row of a JWT virtual proxy's "JWT attribute mapping" (QRS
+    ``VirtualProxyConfigJwtAttributeMapItem``: jwtAttribute, senseAttribute, isMandatory)."""
+
+    claim: str
+    attribute: str
+    mandatory: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,10 +80,13 @@ class VirtualProxyConfig:
     cookie_name: str
     header_name: str = ""
     user_directory: str = ""
-    header_pattern: str = "$ud\\$id"
+    #: As the QMC stores it: a backslash doubled (``$ud\\$id`` means ``CORP\alice``).
+    header_pattern: str = "$ud\\\\$id"
     jwt_claims: JwtClaims = field(default_factory=JwtClaims)
+    jwt_attribute_mapping: tuple[JwtAttributeMapping, ...] = ()
     auth_module_uri: str = ""
-    allow_list: tuple[str, ...] = ()
+    #: The host allow list, exactly as configured; ``None`` lists the emulator's host.
+    allow_list: tuple[str, ...] | None = None
     session_timeout: float = 1800.0
     anonymous: Anonymous = "none"
     same_site: SameSite = ""
@@ -126,9 +145,14 @@ class EmulatorConfig:
     allow_http: bool = False
     proxy_http_port: int = 0
     auth_http_port: int = 0
-    legacy_websocket: bool = False
+    #: The Qlik Sense release modelled: ``2024-05`` (before the November 2024 websocket
+    #: CSRF change) or ``2024-11``.
+    release: Release = DEFAULT_RELEASE
     ticket_ttl: float = 60.0
     max_parallel_sessions: int = 5
+    #: Where the per-user limit bites: the next engine ``websocket`` (as live servers were
+    #: seen to do) or the HTTP ``login`` itself.
+    session_limit: SessionLimit = "websocket"
     jwt_leeway: float = 30.0
     virtual_proxies: tuple[VirtualProxyConfig, ...] = ()
     users: tuple[UserConfig, ...] = ()
@@ -145,6 +169,10 @@ class EmulatorConfig:
         if self.certificate_names:
             return self.certificate_names
         return tuple(dict.fromkeys([self.host, "localhost", "127.0.0.1"]))
+
+    def allow_list(self, vp: VirtualProxyConfig) -> tuple[str, ...]:
+        """The virtual proxy's host allow list, the default (this host) applied."""
+        return (self.host,) if vp.allow_list is None else vp.allow_list
 
     def virtual_proxy(self, prefix: str) -> VirtualProxyConfig | None:
         """The virtual proxy with this prefix, if configured."""
@@ -174,9 +202,14 @@ def _default_virtual_proxies() -> tuple[VirtualProxyConfig, ...]:
             method="header_dynamic",
             cookie_name="X-Qlik-Session-hdrdyn",
             header_name="header_user",
-            header_pattern="$ud\\$id",
+            header_pattern="$ud\\\\$id",
         ),
-        VirtualProxyConfig(prefix="jwt", method="jwt", cookie_name="X-Qlik-Session-jwt"),
+        VirtualProxyConfig(
+            prefix="jwt",
+            method="jwt",
+            cookie_name="X-Qlik-Session-jwt",
+            jwt_attribute_mapping=(JwtAttributeMapping("groups", "Group"),),
+        ),
         VirtualProxyConfig(prefix="ticket", method="ticket", cookie_name="X-Qlik-Session-ticket"),
     )
 
@@ -201,6 +234,15 @@ def default_config(**overrides: Any) -> EmulatorConfig:
     return dataclasses.replace(base, **overrides)
 
 
+def _check_allow_list(where: str, entries: tuple[str, ...]) -> None:
+    for entry in entries:
+        if not _HOST_NAME_RE.match(entry) or is_ip_address(entry):
+            raise ConfigurationError(
+                f"{where}: allow_list entry {entry!r} is not a host name (the host allow list "
+                "holds host names only: no IP address, scheme, port or path)"
+            )
+
+
 def _validate_vp(vp: VirtualProxyConfig) -> VirtualProxyConfig:
     where = f"virtual proxy {vp.prefix!r}"
     if not _PREFIX_RE.match(vp.prefix) or vp.prefix.startswith("_"):
@@ -220,6 +262,18 @@ def _validate_vp(vp: VirtualProxyConfig) -> VirtualProxyConfig:
             raise ConfigurationError(f"{where}: header name {vp.header_name!r} is reserved")
         if vp.method == "header" and not vp.user_directory:
             raise ConfigurationError(f"{where}: user_directory is mandatory for static headers")
+    if vp.method == "header_dynamic":
+        try:
+            HeaderPattern(vp.header_pattern)
+        except ValueError as exc:
+            raise ConfigurationError(f"{where}: {exc}") from exc
+    for row in vp.jwt_attribute_mapping:
+        if not row.claim or not row.attribute:
+            raise ConfigurationError(
+                f"{where}: every jwt_attribute_mapping row needs a claim and an attribute"
+            )
+    if vp.allow_list is not None:
+        _check_allow_list(where, vp.allow_list)
     if vp.session_timeout <= 0:
         raise ConfigurationError(f"{where}: session_timeout must be positive")
     for name in ("same_site", "same_site_http"):
@@ -230,7 +284,17 @@ def _validate_vp(vp: VirtualProxyConfig) -> VirtualProxyConfig:
     return vp
 
 
-def _check_unique(config: EmulatorConfig) -> EmulatorConfig:
+def check_config(config: EmulatorConfig) -> EmulatorConfig:
+    """The configuration, if every value is one the emulator can serve; else why not."""
+    if config.release not in RELEASES:
+        raise ConfigurationError(
+            f"release must be one of {', '.join(RELEASES)}, not {config.release!r}"
+        )
+    if config.session_limit not in SESSION_LIMITS:
+        raise ConfigurationError(
+            f"session_limit must be one of {', '.join(SESSION_LIMITS)}, "
+            f"not {config.session_limit!r}"
+        )
     prefixes = [vp.prefix for vp in config.virtual_proxies]
     cookies = [vp.cookie_name for vp in config.virtual_proxies]
     if len(set(prefixes)) != len(prefixes):
@@ -242,170 +306,10 @@ def _check_unique(config: EmulatorConfig) -> EmulatorConfig:
     return config
 
 
-def _number(value: Any) -> float:
-    return float(value)
-
-
-def _str_tuple(value: Any, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigurationError(f"{where} must be a list of strings")
-    return tuple(value)
-
-
-_VP_SCALARS: dict[str, type | tuple[type, ...]] = {
-    "method": str,
-    "cookie_name": str,
-    "header_name": str,
-    "user_directory": str,
-    "header_pattern": str,
-    "auth_module_uri": str,
-    "session_timeout": (int, float),
-    "anonymous": str,
-    "same_site": str,
-    "same_site_http": str,
-    "windows_pattern": str,
-}
-
-
-def _vp_from_table(table: Mapping[str, Any], base: VirtualProxyConfig | None) -> VirtualProxyConfig:
-    prefix = table.get("prefix", "")
-    if not isinstance(prefix, str):
-        raise ConfigurationError("virtual_proxies: prefix must be a string")
-    changes: dict[str, Any] = {}
-    for key, value in table.items():
-        if key == "prefix":
-            continue
-        if key == "allow_list":
-            changes[key] = _str_tuple(value, f"virtual proxy {prefix!r}: allow_list")
-        elif key == "jwt_claims":
-            if not isinstance(value, dict):
-                raise ConfigurationError(f"virtual proxy {prefix!r}: jwt_claims must be a table")
-            changes[key] = JwtClaims(**{k: str(v) for k, v in value.items()})
-        elif key in _VP_SCALARS:
-            if not isinstance(value, _VP_SCALARS[key]) or isinstance(value, bool):
-                raise ConfigurationError(f"virtual proxy {prefix!r}: {key} has the wrong type")
-            changes[key] = _number(value) if key == "session_timeout" else value
-        else:
-            raise ConfigurationError(f"virtual proxy {prefix!r}: unknown key {key!r}")
-    if base is not None:
-        return dataclasses.replace(base, **changes)
-    if "method" not in changes:
-        raise ConfigurationError(f"virtual proxy {prefix!r}: method is mandatory")
-    changes.setdefault("cookie_name", f"X-Qlik-Session-{prefix}" if prefix else "X-Qlik-Session")
-    return VirtualProxyConfig(prefix=prefix, **changes)
-
-
-def _merge_vps(
-    defaults: Sequence[VirtualProxyConfig], tables: Any, replace: bool
-) -> tuple[VirtualProxyConfig, ...]:
-    if not isinstance(tables, list):
-        raise ConfigurationError("virtual_proxies must be an array of tables")
-    result = {} if replace else {vp.prefix: vp for vp in defaults}
-    for table in tables:
-        if not isinstance(table, dict):
-            raise ConfigurationError("virtual_proxies must be an array of tables")
-        prefix = table.get("prefix", "")
-        result[prefix] = _vp_from_table(table, result.get(prefix))
-    return tuple(result.values())
-
-
-_TOP_SCALARS: dict[str, type | tuple[type, ...]] = {
-    "host": str,
-    "bind": str,
-    "legacy_websocket": bool,
-    "allow_http": bool,
-    "ticket_ttl": (int, float),
-    "max_parallel_sessions": int,
-    "jwt_leeway": (int, float),
-    "large_app_rows": int,
-}
-_PORTS = ("proxy", "qps", "qrs", "engine", "auth", "proxy_http", "auth_http")
-
-
-def config_from_mapping(data: Mapping[str, Any]) -> EmulatorConfig:
-    """Build a configuration from parsed TOML: defaults, then the file's values."""
-    changes: dict[str, Any] = {}
-    windows = WindowsConfig()
-    if "windows" in data:
-        table = data["windows"]
-        if not isinstance(table, dict):
-            raise ConfigurationError("[windows] must be a table")
-        users = windows.users
-        if "users" in table:
-            users = tuple(WindowsUser(str(u["name"]), str(u["password"])) for u in table["users"])
-        windows = WindowsConfig(domain=str(table.get("domain", windows.domain)), users=users)
-    config = default_config(windows=windows)
-    for key, value in data.items():
-        if key in _TOP_SCALARS:
-            expected = _TOP_SCALARS[key]
-            if not isinstance(value, expected) or (
-                expected is not bool and isinstance(value, bool)
-            ):
-                raise ConfigurationError(f"{key} has the wrong type")
-            changes[key] = _number(value) if expected == (int, float) else value
-        elif key == "certificate_names":
-            names = _str_tuple(value, "certificate_names")
-            if not names:
-                raise ConfigurationError("certificate_names needs at least one name")
-            changes[key] = names
-        elif key == "ports":
-            for name, port in dict(value).items():
-                if name not in _PORTS or not isinstance(port, int):
-                    raise ConfigurationError(f"[ports] {name}: unknown listener or not a number")
-                changes[f"{name}_port"] = port
-        elif key == "virtual_proxies":
-            changes[key] = _merge_vps(
-                config.virtual_proxies, value, bool(data.get("replace_virtual_proxies"))
-            )
-        elif key == "users":
-            changes[key] = tuple(
-                UserConfig(
-                    str(u["directory"]),
-                    str(u["id"]),
-                    str(u.get("name", "")),
-                    _str_tuple(u.get("groups", []), "users.groups"),
-                )
-                for u in value
-            )
-        elif key == "apps":
-            apps = dict(value)
-            unknown = set(apps) - {"large_app_rows", "csv_cell_limit"}
-            if unknown:
-                raise ConfigurationError(f"unknown [apps] key(s): {', '.join(sorted(unknown))}")
-            rows = apps.get("large_app_rows", 0)
-            if not isinstance(rows, int) or rows < 0:
-                raise ConfigurationError("[apps] large_app_rows must be a non-negative integer")
-            changes["large_app_rows"] = rows
-            limit = apps.get("csv_cell_limit", 5_000_000)
-            if not isinstance(limit, int) or limit < 0:
-                raise ConfigurationError(
-                    "[apps] csv_cell_limit must be a non-negative integer (0 = no limit)"
-                )
-            changes["csv_cell_limit"] = limit or None
-        elif key in ("windows", "replace_virtual_proxies", "session_timeout"):
-            continue
-        else:
-            raise ConfigurationError(f"unknown configuration key {key!r}")
-    config = dataclasses.replace(config, **changes)
-    if "session_timeout" in data:
-        config = config.with_session_timeout(float(data["session_timeout"]))
-    return _check_unique(config)
-
-
-def load_config(path: Path | str | None) -> EmulatorConfig:
-    """Read a TOML configuration file (``None``: the defaults)."""
-    if path is None:
-        return _check_unique(default_config())
+def is_ip_address(host: str) -> bool:
+    """Whether ``host`` is an IP address rather than a name (brackets allowed for IPv6)."""
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read emulator configuration {path}: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"emulator configuration {path} is not TOML: {exc}") from exc
-    try:
-        return config_from_mapping(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, ConfigurationError):
-            raise
-        raise ConfigurationError(f"emulator configuration {path}: {exc}") from exc
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True

@@ -8,12 +8,13 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from qlikauth.emulator.config import EmulatorConfig, VirtualProxyConfig
 from qlikauth.emulator.jwtcheck import JwtValidator
 from qlikauth.emulator.ntlm import NtlmAcceptors
+from qlikauth.emulator.release import ReleaseFacts, release_facts
 from qlikauth.emulator.state import (
     Counters,
     Faults,
@@ -26,15 +27,27 @@ from qlikauth.pki import TestPki
 
 if TYPE_CHECKING:
     from qlikauth.emulator.qix import Engine
-    from qlikauth.emulator.wsbridge import EngineSocket
 
-__all__ = ["EmulatorCore", "Urls", "add_query", "listener"]
+__all__ = ["EmulatorCore", "OpenSocket", "Urls", "add_query", "listener"]
 
 _END_NOTIFICATIONS = {
     "timeout": ("OnSessionTimedOut", "The session has timed out due to inactivity."),
     "logout": ("OnSessionLoggedOut", "The user has logged out."),
     "deleted": ("OnSessionClosed", "The proxy session was closed."),
 }
+
+
+class OpenSocket(Protocol):
+    """An open client websocket, as the core ends it (``wsbridge.OpenSocket``)."""
+
+    async def notify_and_close(self, method: str, message: str) -> None:
+        """Push a proxy notification, then close."""
+
+    def drop(self) -> None:
+        """Cut the connection without a close frame."""
+
+    async def going_away(self) -> None:
+        """Close with 1001 (the emulator stops)."""
 
 
 def add_query(url: str, **params: str) -> str:
@@ -83,16 +96,23 @@ class EmulatorCore:
         self.pki = pki
         self.jwt_key, self.jwt_cert = jwt_keypair
         self.engine = engine
+        self.release: ReleaseFacts = release_facts(config.release)
         self.urls = Urls(config.host)
         self.admin_token = secrets.token_urlsafe(24)
         self.faults = Faults()
         self.counters = Counters()
-        self.sessions = SessionStore(self.timeout_of, config.max_parallel_sessions)
+        self.sessions = SessionStore(
+            self.timeout_of,
+            config.max_parallel_sessions,
+            refuse_at_login=config.session_limit == "login",
+        )
         self.sessions.on_end = self._session_ended
         self.tickets = TicketStore(config.ticket_ttl)
         self.targets = TargetStore()
         self.jwt = {
-            vp.prefix: JwtValidator(self.jwt_cert, vp.jwt_claims, config.jwt_leeway)
+            vp.prefix: JwtValidator(
+                self.jwt_cert, vp.jwt_claims, vp.jwt_attribute_mapping, config.jwt_leeway
+            )
             for vp in config.virtual_proxies
             if vp.method == "jwt"
         }
@@ -102,8 +122,8 @@ class EmulatorCore:
         self.form_tokens: dict[str, str] = {}
         # Engine calls may be slow (large exports): keep them off the event loop.
         self.engine_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="qlikemu-qix")
-        self.sockets: dict[tuple[str, str], set[EngineSocket]] = {}
-        self.all_sockets: set[EngineSocket] = set()
+        self.sockets: dict[tuple[str, str], set[OpenSocket]] = {}
+        self.all_sockets: set[OpenSocket] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         # The loop keeps only weak references to tasks: hold them until they finish.
         self._tasks: set[asyncio.Task[None]] = set()
@@ -185,13 +205,18 @@ class EmulatorCore:
             return add_query(target.uri, qlikTicket=ticket)
         return add_query(self.urls.proxy(prefix, "hub/", secure=secure), qlikTicket=ticket)
 
-    def allowed_hosts(self, vp: VirtualProxyConfig) -> set[str]:
-        """Host names the virtual proxy trusts for Origin and targetUri checks."""
-        return {self.config.host.lower(), "localhost"} | {h.lower() for h in vp.allow_list}
+    def origin_hosts(self, vp: VirtualProxyConfig) -> set[str]:
+        """Host names a websocket Origin (and csrftoken's Host) may name: the virtual
+        proxy's host allow list, exactly as configured (§2.1, [S38])."""
+        return {host.lower() for host in self.config.allow_list(vp)}
+
+    def target_hosts(self, vp: VirtualProxyConfig) -> set[str]:
+        """Host names a ``targetUri`` may name: the proxy's own, or the allow list's (§1.6)."""
+        return {self.config.host.lower()} | self.origin_hosts(vp)
 
     # -- sockets and session ends -----------------------------------------------------
 
-    def register_socket(self, session: Session | None, sock: EngineSocket) -> None:
+    def register_socket(self, session: Session | None, sock: OpenSocket) -> None:
         """Track an open socket (per session, so that a session end can close it)."""
         self.all_sockets.add(sock)
         self.counters.websocket_connections += 1
@@ -199,7 +224,7 @@ class EmulatorCore:
         if session is not None:
             self.sockets.setdefault((session.prefix, session.session_id), set()).add(sock)
 
-    def unregister_socket(self, session: Session | None, sock: EngineSocket) -> None:
+    def unregister_socket(self, session: Session | None, sock: OpenSocket) -> None:
         """Forget a closed socket."""
         if sock in self.all_sockets:
             self.all_sockets.discard(sock)

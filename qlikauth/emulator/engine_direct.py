@@ -6,8 +6,8 @@ from aiohttp import web
 
 from qlikauth.emulator.common import parse_qlik_user, text_response
 from qlikauth.emulator.core import EmulatorCore
-from qlikauth.emulator.proxy import app_route
 from qlikauth.emulator.wsbridge import serve_engine_socket
+from qlikauth.emulator.wsproxy import app_route
 
 __all__ = ["EngineDirect"]
 

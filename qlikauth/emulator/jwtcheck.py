@@ -1,4 +1,9 @@
-"""JWT validation as a QSEoW JWT virtual proxy does it (qlik-protocol.md §2.7)."""
+"""JWT validation as a QSEoW JWT virtual proxy does it (qlik-protocol.md §2.7).
+
+Claims become session attributes only through the virtual proxy's "JWT attribute mapping"
+(QRS ``VirtualProxyConfigJwtAttributeMapItem``: jwtAttribute, senseAttribute, isMandatory):
+an unmapped claim is ignored, and a missing mandatory one refuses the token.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from qlikauth.emulator.config import JwtClaims
+from qlikauth.emulator.config import JwtAttributeMapping, JwtClaims
 
 __all__ = ["ALGORITHMS", "JwtRejected", "JwtUser", "JwtValidator"]
 
@@ -27,19 +32,27 @@ class JwtUser:
 
     directory: str
     user_id: str
-    groups: tuple[str, ...]
+    #: Session attributes, in mapping order: ``[{"Group": "Sales"}, {"Email": "a@b"}]``.
+    attributes: list[dict[str, str]]
 
 
 class JwtValidator:
     """Checks tokens against the virtual proxy's certificate (loaded once)."""
 
-    def __init__(self, cert_path: Path, claims: JwtClaims, leeway: float) -> None:
+    def __init__(
+        self,
+        cert_path: Path,
+        claims: JwtClaims,
+        mapping: tuple[JwtAttributeMapping, ...],
+        leeway: float,
+    ) -> None:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
         key = cert.public_key()
         if not isinstance(key, RSAPublicKey):
             raise ValueError("the JWT certificate must hold an RSA public key")
         self._key = key
         self._claims = claims
+        self._mapping = mapping
         self._leeway = leeway
 
     def validate(self, token: str) -> JwtUser:
@@ -81,8 +94,23 @@ class JwtValidator:
             raise JwtRejected(
                 f"claim {self._claims.directory!r} (user directory) is missing or empty"
             )
-        raw_groups = payload.get(self._claims.groups, [])
-        if isinstance(raw_groups, str):
-            raw_groups = [raw_groups]
-        groups = tuple(str(g) for g in raw_groups) if isinstance(raw_groups, list) else ()
-        return JwtUser(directory.strip(), user.strip(), groups)
+        return JwtUser(directory.strip(), user.strip(), self._attributes(payload))
+
+    def _attributes(self, payload: dict[str, Any]) -> list[dict[str, str]]:
+        attributes: list[dict[str, str]] = []
+        for row in self._mapping:
+            if row.claim not in payload:
+                if row.mandatory:
+                    raise JwtRejected(
+                        f"mandatory claim {row.claim!r} (attribute {row.attribute!r}) is missing"
+                    )
+                continue
+            value = payload[row.claim]
+            values = value if isinstance(value, list) else [value]
+            if not all(isinstance(v, str) for v in values):
+                raise JwtRejected(
+                    f"claim {row.claim!r} (attribute {row.attribute!r}) must be a string or a "
+                    "list of strings"
+                )
+            attributes += [{row.attribute: v} for v in values]
+        return attributes

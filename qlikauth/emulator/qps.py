@@ -10,7 +10,6 @@ from aiohttp import web
 from qlikauth.emulator.common import check_xrfkey, json_response, read_json, text_response
 from qlikauth.emulator.config import VirtualProxyConfig
 from qlikauth.emulator.core import EmulatorCore
-from qlikauth.emulator.proxy import limit_text
 from qlikauth.emulator.state import SessionLimitExceeded
 
 __all__ = ["Qps", "parse_user_body"]
@@ -137,7 +136,7 @@ class Qps:
                 vp.prefix, directory, user_id, attributes, session_id=sid
             )
         except SessionLimitExceeded as exc:
-            return text_response(403, limit_text(directory, user_id, exc))
+            return text_response(403, exc.text)
         return json_response(201, session.struct())
 
     def _one_session(self, vp: VirtualProxyConfig, sid: str, *, delete: bool) -> web.Response:

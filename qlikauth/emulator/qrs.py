@@ -1,4 +1,8 @@
-"""A minimal QRS listener (4242 on Qlik): enough for tools that probe the repository."""
+"""A minimal QRS (4242 on Qlik): enough for tools that probe the repository.
+
+The proxy forwards ``/{prefix}/qrs/...`` here as its session's user; both ways need an
+Xrfkey, and ``/qrs/about`` answers the About body of the emulated release.
+"""
 
 from __future__ import annotations
 
@@ -42,23 +46,15 @@ class Qrs:
         header = request.headers.get("X-Qlik-User")
         if header is not None and parse_qlik_user(header) is None:
             return text_response(403, BAD_USER)
-        path = request.path.rstrip("/")
-        if request.method != "GET":
+        return self.answer(request.method, request.path)
+
+    def answer(self, method: str, path: str) -> web.Response:
+        """One repository call, once its Xrfkey and user were checked (``path``: /qrs/...)."""
+        path = path.rstrip("/")
+        if method != "GET":
             return text_response(405, "The emulator's QRS is read-only.")
         if path == "/qrs/about":
-            return json_response(
-                200,
-                {
-                    "buildVersion": "emulated",
-                    "buildDate": "",
-                    "databaseProvider": "emulator",
-                    "nodeType": 1,
-                    "sharedPersistence": True,
-                    "requiresBootstrap": False,
-                    "singleNodeOnly": True,
-                    "schemaPath": "About",
-                },
-            )
+            return json_response(200, self.core.release.about())
         if path in ("/qrs/app", "/qrs/app/full"):
             return json_response(200, self._apps())
         if path.startswith("/qrs/app/"):

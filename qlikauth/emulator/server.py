@@ -24,7 +24,8 @@ from qlikauth._files import atomic_write
 from qlikauth.emulator.admin import add_admin_routes
 from qlikauth.emulator.authmodule import AuthModule
 from qlikauth.emulator.common import fault_middleware
-from qlikauth.emulator.config import EmulatorConfig, load_config
+from qlikauth.emulator.config import EmulatorConfig, check_config
+from qlikauth.emulator.configfile import load_config
 from qlikauth.emulator.core import EmulatorCore
 from qlikauth.emulator.engine_direct import EngineDirect
 from qlikauth.emulator.proxy import Proxy
@@ -57,7 +58,7 @@ class Emulator:
         *,
         info_file: Path | str | None = None,
     ) -> None:
-        self.config = config if config is not None else load_config(None)
+        self.config = check_config(config) if config is not None else load_config(None)
         self._own_state = state_dir is None
         # Absolute, so that the info file's paths hold from any folder.
         folder = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="qlikemu-"))
@@ -80,8 +81,10 @@ class Emulator:
 
     def _build_core(self) -> EmulatorCore:
         from qlikauth.emulator.qix import Engine, default_apps, large_app
+        from qlikauth.emulator.release import release_facts
 
         config = self.config
+        release = release_facts(config.release)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         pki = ensure_pki(self.state_dir, config.server_certificate_names())
         jwt_keypair = ensure_jwt_keypair(self.state_dir)
@@ -93,6 +96,8 @@ class Emulator:
             self.state_dir / "tempcontent",
             server_node_id=str(uuid.uuid4()),
             csv_cell_limit=config.csv_cell_limit,
+            engine_version=release.engine_version,
+            product_version=release.product_version,
         )
         return EmulatorCore(config, self.state_dir, pki, jwt_keypair, engine)
 
@@ -154,8 +159,7 @@ class Emulator:
         core = self.core
         if core is not None:
             for sock in list(core.all_sockets):
-                with contextlib.suppress(ConnectionError, RuntimeError):
-                    await sock.ws.close(code=1001, message=b"emulator stopping")
+                await sock.going_away()
         transports = [
             handler.transport
             for runner in self._runners
@@ -187,7 +191,7 @@ class Emulator:
                 "cookie_name": vp.cookie_name,
                 "session_timeout": vp.session_timeout,
                 "anonymous": vp.anonymous,
-                "allow_list": list(vp.allow_list),
+                "allow_list": list(config.allow_list(vp)),
                 "url": urls.proxy(vp.prefix),
             }
             if vp.method in ("header", "header_dynamic"):
@@ -202,8 +206,11 @@ class Emulator:
                 entry["jwt_claims"] = {
                     "user": vp.jwt_claims.user,
                     "directory": vp.jwt_claims.directory,
-                    "groups": vp.jwt_claims.groups,
                 }
+                entry["jwt_attribute_mapping"] = [
+                    {"claim": row.claim, "attribute": row.attribute, "mandatory": row.mandatory}
+                    for row in vp.jwt_attribute_mapping
+                ]
             if vp.method == "ticket":
                 entry["auth_module_uri"] = (
                     vp.auth_module_uri or f"{urls.base('auth')}/no_authentication_module/"
@@ -233,9 +240,10 @@ class Emulator:
             "certs_dir": str(core.pki.directory),
             "certificate_names": list(config.server_certificate_names()),
             "pfx_password": core.pki.pfx_password,
-            "legacy_websocket": config.legacy_websocket,
+            "release": config.release,
             "ticket_ttl": config.ticket_ttl,
             "max_parallel_sessions": config.max_parallel_sessions,
+            "session_limit": config.session_limit,
             "virtual_proxies": vps,
             "users": [
                 {

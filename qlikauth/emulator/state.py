@@ -62,21 +62,40 @@ class Session:
 
 
 class SessionLimitExceeded(Exception):
-    """The user already holds the maximum number of parallel proxy sessions."""
+    """The user holds the maximum number of parallel proxy sessions (or more)."""
 
-    def __init__(self, limit: int, count: int) -> None:
+    def __init__(self, limit: int, count: int, directory: str, user_id: str) -> None:
         super().__init__(f"limit {limit}, count {count}")
         self.limit = limit
         self.count = count
+        self.directory = directory
+        self.user_id = user_id
+
+    @property
+    def text(self) -> str:
+        """The refusal text (INFERRED; modelled on Qlik's "Access was denied ... SessionCount"
+        audit log line, without the session id)."""
+        return (
+            f"Access denied for user '{self.directory}\\{self.user_id}': the maximum number "
+            f"of parallel sessions is reached. SessionCount: '{self.count}', limit: {self.limit}."
+        )
 
 
 class SessionStore:
-    """Proxy sessions keyed by (virtual proxy prefix, session id)."""
+    """Proxy sessions keyed by (virtual proxy prefix, session id).
 
-    def __init__(self, timeouts: Callable[[str], float], limit: int) -> None:
+    The per-user limit counts a user's live sessions on every virtual proxy (anonymous ones
+    do not count). With ``refuse_at_login`` a session beyond it is never created; without,
+    it is, and :meth:`over_limit` tells the engine websocket to refuse the user.
+    """
+
+    def __init__(
+        self, timeouts: Callable[[str], float], limit: int, *, refuse_at_login: bool = False
+    ) -> None:
         self._sessions: dict[tuple[str, str], Session] = {}
         self._timeouts = timeouts
         self.limit = limit
+        self.refuse_at_login = refuse_at_login
         self.created = 0
         #: Called with (session, reason) when a session ends: "timeout", "logout", "deleted".
         self.on_end: Callable[[Session, str], None] = lambda _s, _r: None
@@ -102,11 +121,12 @@ class SessionStore:
         session_id: str | None = None,
         anonymous: bool = False,
     ) -> Session:
-        """A new session, or SessionLimitExceeded when the user holds the maximum already."""
+        """A new session, or (``refuse_at_login``) SessionLimitExceeded when the user holds
+        the maximum already."""
         self.expire()
         count = self.count_for(directory, user_id)
-        if not anonymous and count >= self.limit:
-            raise SessionLimitExceeded(self.limit, count)
+        if self.refuse_at_login and not anonymous and count >= self.limit:
+            raise SessionLimitExceeded(self.limit, count, directory, user_id)
         session = Session(
             prefix=prefix,
             session_id=session_id or str(uuid.uuid4()),
@@ -118,6 +138,17 @@ class SessionStore:
         self._sessions[(prefix, session.session_id)] = session
         self.created += 1
         return session
+
+    def over_limit(self, session: Session) -> SessionLimitExceeded | None:
+        """Why the session's user may not open an engine websocket now, if so: the user
+        holds more live sessions than the limit (on any virtual proxy)."""
+        if session.anonymous:
+            return None
+        self.expire()
+        count = self.count_for(session.user_directory, session.user_id)
+        if count <= self.limit:
+            return None
+        return SessionLimitExceeded(self.limit, count, session.user_directory, session.user_id)
 
     def exists(self, prefix: str, session_id: str) -> bool:
         """Whether the id is taken on that virtual proxy (expired ones are dropped first)."""

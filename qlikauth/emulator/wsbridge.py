@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from qlikauth.emulator.qix import EngineConnection
     from qlikauth.emulator.state import Session
 
-__all__ = ["EngineSocket", "notification", "serve_engine_socket"]
+__all__ = ["EngineSocket", "notification", "send_texts", "serve_engine_socket"]
 
 
 def notification(method: str, message: str, **extra: Any) -> str:
@@ -28,6 +29,19 @@ def notification(method: str, message: str, **extra: Any) -> str:
     }
     params.update(extra)
     return json.dumps({"jsonrpc": "2.0", "method": method, "params": params})
+
+
+async def send_texts(ws: web.WebSocketResponse, texts: list[str]) -> bool:
+    """Send text frames; False when the client went away (an ordinary disconnect, not an
+    error to report)."""
+    for text in texts:
+        if ws.closed:
+            return False
+        try:
+            await ws.send_str(text)
+        except ConnectionError:
+            return False
+    return True
 
 
 class EngineSocket:
@@ -44,12 +58,9 @@ class EngineSocket:
     async def _engine(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    async def send_all(self, texts: list[str]) -> None:
-        """Send frames unless the socket is already going away."""
-        for text in texts:
-            if self.ws.closed:
-                return
-            await self.ws.send_str(text)
+    async def send_all(self, texts: list[str]) -> bool:
+        """Send frames unless the socket is going away; False once the client is gone."""
+        return await send_texts(self.ws, texts)
 
     async def first_text(self) -> str | None:
         """The client's first text frame, or None if it closed first."""
@@ -75,7 +86,8 @@ class EngineSocket:
         """
         connection: EngineConnection = await self._engine(connect)
         try:
-            await self.send_all(await self._engine(connection.greeting))
+            if not await self.send_all(await self._engine(connection.greeting)):
+                return
             if connection.closed:
                 # An error greeting (SESSION_ERROR_*): the engine answers nothing more.
                 return
@@ -88,9 +100,11 @@ class EngineSocket:
                 if not on_message():
                     break
                 if pending_first:
-                    await self.send_all(pending_first)
+                    if not await self.send_all(pending_first):
+                        break
                     pending_first = None
-                await self.send_all(await self._engine(connection.handle, str(msg.data)))
+                if not await self.send_all(await self._engine(connection.handle, str(msg.data))):
+                    break
         finally:
             await self._engine(connection.close)
 
@@ -104,6 +118,11 @@ class EngineSocket:
             await self.ws.close()
         except (ConnectionError, RuntimeError):
             pass
+
+    async def going_away(self) -> None:
+        """Close with 1001 (the emulator stops); a client already gone is no error."""
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self.ws.close(code=1001, message=b"emulator stopping")
 
     def drop(self) -> None:
         """Cut the connection without a close frame (fault injection)."""

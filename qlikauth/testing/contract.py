@@ -20,9 +20,15 @@ tests come with it (as keyring's ``BackendBasicTests`` does for keyring backends
 
 Logins run as drivers run them: ``authenticator.prepare(site)``, then its ``login`` flow.
 Optional fixtures: ``secrets`` (strings that must never appear in a repr), and the class
-attribute ``logout_ends_session`` (set it to ``False`` for authenticators whose logout
-leaves the proxy session alone). Each test logs out what it logged in, so a shared
-emulator does not run into the per-user session limit.
+attributes ``logout_ends_session`` (set it to ``False`` for authenticators whose logout
+leaves the proxy session alone) and ``releases`` (the release modes to run against). Each
+test logs out what it logged in, so a shared emulator does not run into the per-user
+session limit.
+
+Every test of the class runs once per Qlik Sense release mode (ids ``2024-05`` and
+``2024-11``): inside the class, ``qlik_emulator`` is the session emulator of that release
+(the plug-in's ``qlik_emulator_release``), and ``qlik_emulator_factory`` starts emulators
+that behave as it.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import pytest
@@ -115,6 +121,30 @@ class AuthenticatorContract:
 
     #: Whether logout ends the proxy session (``False`` for sessions owned elsewhere).
     logout_ends_session: ClassVar[bool] = True
+    #: The release modes the class runs against (others are skipped).
+    releases: ClassVar[tuple[str, ...]] = ("2024-05", "2024-11")
+
+    # ------------------------------------------------------------------ release modes
+
+    @pytest.fixture
+    def qlik_emulator(self, qlik_emulator_release: Any) -> Any:
+        """The session emulator of the release mode under test."""
+        if qlik_emulator_release.release not in self.releases:
+            pytest.skip(
+                f"{type(self).__name__} does not run against {qlik_emulator_release.release}"
+            )
+        return qlik_emulator_release
+
+    @pytest.fixture
+    def qlik_emulator_factory(
+        self, qlik_emulator_factory: Callable[..., Any], qlik_emulator: Any
+    ) -> Callable[..., Any]:
+        """New emulators (with overrides) that behave as the release mode under test."""
+
+        def make(**overrides: Any) -> Any:
+            return qlik_emulator_factory(**{"release": qlik_emulator.release, **overrides})
+
+        return make
 
     # ------------------------------------------------------------------ fixtures
 

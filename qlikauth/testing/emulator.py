@@ -2,12 +2,18 @@
 
 Fixtures (enable with ``pytest_plugins = ["qlikauth.testing.plugin"]``):
 
-* ``qlik_emulator`` - one emulator for the whole test session (default configuration);
+* ``qlik_emulator`` - one emulator for the whole test session (default configuration,
+  release ``2024-11``);
+* ``qlik_emulator_2024_05`` - one emulator for the session that behaves as the May 2024
+  release (no ``/qps/csrftoken``, no websocket CSRF check); ``qlik_emulator_2024_11`` is
+  the November 2024 one (the same emulator as ``qlik_emulator``);
+* ``qlik_emulator_release`` - one session emulator per release mode, ``2024-05`` then
+  ``2024-11``: a test that uses it runs once for each (its ids are the releases);
 * ``qlik_emulator_http`` - one emulator for the session that also serves the proxy and the
   login module over plain http (``allow_http``; URLs in ``proxy_http_url``, ``auth_http_url``);
 * ``qlik_emulator_fresh`` - a new emulator per test, for tests that change its state;
 * ``qlik_emulator_factory`` - call it with configuration overrides (for example
-  ``session_timeout=1.0``, ``ticket_ttl=0.5``, ``legacy_websocket=True``) to get a new one.
+  ``session_timeout=1.0``, ``ticket_ttl=0.5``, ``release="2024-05"``) to get a new one.
 
 Each yields an :class:`EmulatorInfo`. The emulator needs the ``server`` extra; it is imported
 only inside the fixtures, so importing this module works without it.
@@ -31,17 +37,25 @@ import pytest
 import requests
 
 __all__ = [
+    "RELEASES",
     "EmulatorInfo",
     "emulator_process",
     "qlik_emulator",
+    "qlik_emulator_2024_05",
+    "qlik_emulator_2024_11",
     "qlik_emulator_factory",
     "qlik_emulator_fresh",
     "qlik_emulator_http",
+    "qlik_emulator_release",
     "qlik_emulator_template",
     "running_emulator",
 ]
 
 _TEMPLATE_FILES = ("pfx_password", "jwt_key.pem", "jwt_cert.pem")
+
+#: The release modes, oldest first (the same as ``qlikauth.emulator.release.RELEASES``, kept
+#: here so that importing the plug-in needs no ``server`` extra).
+RELEASES = ("2024-05", "2024-11")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +71,11 @@ class EmulatorInfo:
     @property
     def host(self) -> str:
         return str(self.raw["host"])
+
+    @property
+    def release(self) -> str:
+        """The Qlik Sense release the emulator behaves as (``2024-05`` or ``2024-11``)."""
+        return str(self.raw["release"])
 
     @property
     def proxy_url(self) -> str:
@@ -237,18 +256,46 @@ def qlik_emulator_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def qlik_emulator(
+def qlik_emulator_2024_11(
     tmp_path_factory: pytest.TempPathFactory, qlik_emulator_template: Path
 ) -> Iterator[EmulatorInfo]:
+    """One emulator for the whole session, behaving as the November 2024 release (the
+    default: ``qlik_emulator`` is this one)."""
+    pytest.importorskip("aiohttp", reason="the emulator needs the 'server' extra (aiohttp)")
+    state = tmp_path_factory.mktemp("qlik-emulator")
+    with running_emulator(state, qlik_emulator_template, release="2024-11") as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
+def qlik_emulator(qlik_emulator_2024_11: EmulatorInfo) -> EmulatorInfo:
     """One emulator for the whole test session (do not change its state in a test).
 
     It keeps Qlik's limit of 5 parallel sessions per user, and sessions last 30 minutes:
     give each test its own user id, or end the sessions it creates.
     """
+    return qlik_emulator_2024_11
+
+
+@pytest.fixture(scope="session")
+def qlik_emulator_2024_05(
+    tmp_path_factory: pytest.TempPathFactory, qlik_emulator_template: Path
+) -> Iterator[EmulatorInfo]:
+    """One emulator for the session behaving as the May 2024 release (do not change its
+    state; the same rules as ``qlik_emulator``)."""
     pytest.importorskip("aiohttp", reason="the emulator needs the 'server' extra (aiohttp)")
-    state = tmp_path_factory.mktemp("qlik-emulator")
-    with running_emulator(state, qlik_emulator_template) as info:
+    state = tmp_path_factory.mktemp("qlik-emulator-2024-05")
+    with running_emulator(state, qlik_emulator_template, release="2024-05") as info:
         yield info
+
+
+@pytest.fixture(scope="session", params=RELEASES, ids=RELEASES)
+def qlik_emulator_release(request: pytest.FixtureRequest) -> EmulatorInfo:
+    """The session emulator of each release mode in turn: a test using it runs for both
+    (``qlik_emulator_2024_05``, then ``qlik_emulator_2024_11``)."""
+    name = "qlik_emulator_2024_05" if request.param == "2024-05" else "qlik_emulator_2024_11"
+    info: EmulatorInfo = request.getfixturevalue(name)
+    return info
 
 
 @pytest.fixture(scope="session")

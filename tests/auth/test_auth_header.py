@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from qlikauth import (
@@ -175,8 +177,9 @@ def test_unknown_cookie_name_is_learned(qlik_emulator: EmulatorInfo) -> None:
             run_flow(HeaderAuth("learner").logout(site, credentials), transport)
 
 
-def test_session_limit_reached(qlik_emulator_fresh: EmulatorInfo) -> None:
-    site = emulator_site(qlik_emulator_fresh, "hdr")
+def test_session_limit_reached(qlik_emulator_factory: Callable[..., EmulatorInfo]) -> None:
+    # The emulator's "login" limit (the default refuses the websocket, not the login).
+    site = emulator_site(qlik_emulator_factory(session_limit="login"), "hdr")
     auth = HeaderAuth("busy")
     with HttpTransport(site) as transport:
         for _ in range(5):

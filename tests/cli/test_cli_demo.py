@@ -11,11 +11,13 @@ from qlikauth.cli import main
 from qlikauth.cli.demo import Step, _report
 
 
+@pytest.mark.parametrize("release", ["2024-05", "2024-11"])
 def test_demo_runs_every_authenticator_on_one_session_each(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], release: str
 ) -> None:
-    assert main(["demo", "--json", "--keep", str(tmp_path)]) == 0
+    assert main(["demo", "--json", "--release", release, "--keep", str(tmp_path)]) == 0
     report = json.loads(capsys.readouterr().out)
+    assert report["release"] == release
     steps = {s["authenticator"]: s for s in report["steps"]}
     assert set(steps) == {"header", "jwt", "ticket", "session", "ntlm", "certificate", "existing"}
     for name, step in steps.items():

@@ -7,7 +7,7 @@ import re
 import shutil
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -239,8 +239,12 @@ def test_plain_http_profile_is_a_warning_and_every_step_is_checked(
 
 
 def test_session_limit_hint_names_the_session_commands(
-    tmp_path: Path, qlik_emulator: EmulatorInfo, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    qlik_emulator_factory: Callable[..., EmulatorInfo],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # The emulator's "login" limit (its default refuses the websocket, not the login).
+    qlik_emulator = qlik_emulator_factory(session_limit="login")
     auth = 'authenticator = "header"\n[profiles.d.auth]\nuser = "doclimit"\n'
     config = write_profile(tmp_path / "c.toml", qlik_emulator, auth=auth)
     user = ["--config", str(config), "--user", "QLIKEMU\\doclimit"]

@@ -12,7 +12,7 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import keyring
@@ -589,9 +589,11 @@ def test_exec_of_a_missing_command_exits_127(
 def test_session_limit_hint_names_the_commands_that_free_a_slot(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    emu: EmulatorInfo,
+    qlik_emulator_factory: Callable[..., EmulatorInfo],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # The emulator's "login" limit (its default refuses the websocket, not the login).
+    emu = qlik_emulator_factory(session_limit="login")
     path = write_profile(tmp_path / "c.toml", emu, "ulimitlogin")
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))
     monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -207,9 +208,11 @@ def test_encrypted_pfx_without_its_password_names_a_way_the_cli_has(
 def test_session_limit_hint_names_the_session_commands(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    qlik_emulator: EmulatorInfo,
+    qlik_emulator_factory: Callable[..., EmulatorInfo],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # The emulator's "login" limit (its default refuses the websocket, not the login).
+    qlik_emulator = qlik_emulator_factory(session_limit="login")
     monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     path = write_profile(tmp_path / "config.toml", qlik_emulator, "hdr", name="lim")
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -109,8 +110,10 @@ def test_existing_session_that_ended_raises_the_specific_error(
 
 @pytest.mark.parametrize("certificate", [True, False], ids=["qps-count", "proxy-count"])
 def test_session_limit_says_how_many_and_how_to_free_them(
-    qlik_emulator: EmulatorInfo, certificate: bool
+    qlik_emulator_factory: Callable[..., EmulatorInfo], certificate: bool
 ) -> None:
+    # The emulator's "login" limit (the default refuses the websocket, not the login).
+    qlik_emulator = qlik_emulator_factory(session_limit="login")
     user = QlikUser("QLIKEMU", new_user_id())
     site = make_site(qlik_emulator, "hdr", certificate=certificate)
     holders = [QlikClient(site, HeaderAuth(user=user.user_id)) for _ in range(5)]

@@ -285,6 +285,18 @@ def wire(qlik_emulator: EmulatorInfo) -> Wire:
 
 
 @pytest.fixture
+def may_wire(qlik_emulator_2024_05: EmulatorInfo) -> Wire:
+    """Calls against the session-scoped emulator of the May 2024 release."""
+    return Wire(qlik_emulator_2024_05)
+
+
+@pytest.fixture
+def release_wire(qlik_emulator_release: EmulatorInfo) -> Wire:
+    """Calls against the session emulator of each release mode (the test runs for both)."""
+    return Wire(qlik_emulator_release)
+
+
+@pytest.fixture
 def http_wire(qlik_emulator_http: EmulatorInfo) -> Wire:
     """Calls against the session-scoped emulator that also serves plain http."""
     return Wire(qlik_emulator_http)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from qlikauth.emulator.config import load_config
+from qlikauth.emulator.configfile import load_config
 from qlikauth.errors import ConfigurationError
 
 REQUIRED_KEYS = {
@@ -43,8 +43,14 @@ def _wait_for(path: Path, proc: subprocess.Popen[str], seconds: float = 30) -> d
     raise AssertionError("no info file")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_cli_writes_info_serves_and_stops_on_signal(tmp_path: Path, sig: int) -> None:
+@pytest.mark.parametrize(
+    ("sig", "release_flags"),
+    [(signal.SIGTERM, ["--release", "2024-05"]), (signal.SIGINT, ["--legacy-websocket"])],
+    ids=["SIGTERM-release", "SIGINT-deprecated-flag"],
+)
+def test_cli_writes_info_serves_and_stops_on_signal(
+    tmp_path: Path, sig: int, release_flags: list[str]
+) -> None:
     info_file = tmp_path / "info.json"
     config = tmp_path / "emu.toml"
     config.write_text('ticket_ttl = 30\n[windows]\ndomain = "ACME"\n')
@@ -61,7 +67,7 @@ def test_cli_writes_info_serves_and_stops_on_signal(tmp_path: Path, sig: int) ->
             str(info_file),
             "--config",
             str(config),
-            "--legacy-websocket",
+            *release_flags,
             "--allow-http",
         ],
         stdout=subprocess.PIPE,
@@ -72,18 +78,18 @@ def test_cli_writes_info_serves_and_stops_on_signal(tmp_path: Path, sig: int) ->
     try:
         info = _wait_for(info_file, proc)
         assert set(info) >= REQUIRED_KEYS
-        assert info["legacy_websocket"] is True
+        assert info["release"] == "2024-05"
+        assert info["session_limit"] == "websocket"
         assert info["ticket_ttl"] == 30.0
         assert info["windows"]["domain"] == "ACME"  # type: ignore[index]
         for vp in info["virtual_proxies"]:  # type: ignore[attr-defined]
             assert {"prefix", "method", "cookie_name"} <= set(vp)
         jwt_vp = next(v for v in info["virtual_proxies"] if v["method"] == "jwt")  # type: ignore[attr-defined]
         assert Path(jwt_vp["jwt_private_key"]).is_file()
-        assert jwt_vp["jwt_claims"] == {
-            "user": "userId",
-            "directory": "userDirectory",
-            "groups": "groups",
-        }
+        assert jwt_vp["jwt_claims"] == {"user": "userId", "directory": "userDirectory"}
+        assert jwt_vp["jwt_attribute_mapping"] == [
+            {"claim": "groups", "attribute": "Group", "mandatory": False}
+        ]
         root = Path(str(info["certs_dir"])) / "root.pem"
         hub = requests.get(
             f"{info['proxy_url']}/hdr/hub/",
@@ -109,6 +115,8 @@ def test_cli_writes_info_serves_and_stops_on_signal(tmp_path: Path, sig: int) ->
     assert not info_file.exists()
     assert "Traceback" not in err
     assert str(info["pfx_password"]) not in out + err
+    deprecated = "--legacy-websocket is deprecated and will be removed" in err
+    assert deprecated == ("--legacy-websocket" in release_flags), err
 
 
 def test_cli_restart_reuses_the_pki(tmp_path: Path) -> None:
@@ -173,6 +181,18 @@ def test_config_overrides_and_merges_virtual_proxies(tmp_path: Path) -> None:
         '[[virtual_proxies]]\nprefix = "x"\nmethod = "saml"\n',
         '[[virtual_proxies]]\nprefix = "x"\nmethod = "jwt"\ncookie_name = "X-Qlik-Session"\n',
         "not toml at all [",
+        'release = "2023-11"\n',
+        'session_limit = "never"\n',
+        'legacy_websocket = true\nrelease = "2024-11"\n',
+        '[[virtual_proxies]]\nprefix = "hdrdyn"\nheader_pattern = "$ud\\\\$id"\n',
+        "[[virtual_proxies]]\nprefix = \"hdrdyn\"\nheader_pattern = '$ud@$ud'\n",
+        "[[virtual_proxies]]\nprefix = \"hdrdyn\"\nheader_pattern = '$ud$id'\n",
+        '[[virtual_proxies]]\nprefix = "hdr"\nallow_list = ["https://mashup.example"]\n',
+        '[[virtual_proxies]]\nprefix = "hdr"\nallow_list = ["10.0.0.5"]\n',
+        '[[virtual_proxies]]\nprefix = "hdr"\nallow_list = ["host:8443"]\n',
+        '[[virtual_proxies]]\nprefix = "jwt"\njwt_claims = { groups = "roles" }\n',
+        '[[virtual_proxies]]\nprefix = "jwt"\njwt_attribute_mapping = [{ claim = "g" }]\n',
+        '[[virtual_proxies]]\nprefix = "jwt"\njwt_attribute_mapping = [{ c = "g", a = "G" }]\n',
     ],
 )
 def test_bad_configuration_is_a_configuration_error(tmp_path: Path, text: str) -> None:
@@ -180,6 +200,36 @@ def test_bad_configuration_is_a_configuration_error(tmp_path: Path, text: str) -
     path.write_text(text)
     with pytest.raises(ConfigurationError):
         load_config(path)
+
+
+def test_release_limit_mapping_and_allow_list_from_toml(tmp_path: Path) -> None:
+    path = tmp_path / "emu.toml"
+    path.write_text(
+        'release = "2024-05"\nsession_limit = "login"\nhost = "qlik.corp.example"\n'
+        "[[virtual_proxies]]\nprefix = \"hdrdyn\"\nheader_pattern = '$id@$ud'\n"
+        '[[virtual_proxies]]\nprefix = "hdr"\nallow_list = []\n'
+        '[[virtual_proxies]]\nprefix = "jwt"\njwt_attribute_mapping = ['
+        '{ claim = "email", attribute = "Email", mandatory = true }]\n'
+    )
+    config = load_config(path)
+    assert (config.release, config.session_limit) == ("2024-05", "login")
+    hdrdyn, hdr, jwt_vp, default = (config.virtual_proxy(p) for p in ("hdrdyn", "hdr", "jwt", ""))
+    assert hdrdyn is not None and hdrdyn.header_pattern == "$id@$ud"
+    assert hdr is not None and config.allow_list(hdr) == ()
+    assert default is not None and config.allow_list(default) == ("qlik.corp.example",)
+    assert jwt_vp is not None
+    assert [(r.claim, r.attribute, r.mandatory) for r in jwt_vp.jwt_attribute_mapping] == [
+        ("email", "Email", True)
+    ]
+    defaults = load_config(None)
+    assert (defaults.release, defaults.session_limit) == ("2024-11", "websocket")
+
+
+def test_deprecated_legacy_websocket_key_means_2024_05(tmp_path: Path) -> None:
+    path = tmp_path / "emu.toml"
+    path.write_text("legacy_websocket = true\n")
+    with pytest.warns(FutureWarning, match="legacy_websocket is deprecated.*2024-05"):
+        assert load_config(path).release == "2024-05"
 
 
 def test_cli_bad_configuration_exits_with_the_config_code(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ def test_login_over_http_sets_the_http_cookie_without_secure(http_wire: Any) -> 
 
 
 def test_each_scheme_has_its_own_same_site_setting(fresh_wire: Any, tmp_path: Path) -> None:
-    from qlikauth.emulator.config import load_config
+    from qlikauth.emulator.configfile import load_config
 
     config_file = tmp_path / "emu.toml"
     config_file.write_text(

@@ -88,7 +88,7 @@ def test_cookie_flags(wire: Any) -> None:
 
 
 def test_same_site_follows_configuration(fresh_wire: Any, tmp_path: Path) -> None:
-    from qlikauth.emulator.config import load_config
+    from qlikauth.emulator.configfile import load_config
 
     config_file = tmp_path / "emu.toml"
     config_file.write_text('[[virtual_proxies]]\nprefix = "hdr"\nsame_site = "None"\n')
@@ -98,28 +98,80 @@ def test_same_site_follows_configuration(fresh_wire: Any, tmp_path: Path) -> Non
     assert "SameSite=None" in response.headers["Set-Cookie"]
 
 
+def _whoami(wire: Any, prefix: str, sid: str) -> Any:
+    """The personal API's answer for a session cookie."""
+    head = f"/{prefix}" if prefix else ""
+    return wire.proxy("GET", f"{head}/qps/user", cookies=wire.cookie(prefix, sid)).json()
+
+
 def test_static_header_authentication(wire: Any) -> None:
     user = wire.new_user()
-    first = wire.proxy("GET", "/hdr/qps/user", headers={"header_user": user})
+    first = wire.proxy("GET", "/hdr/hub/", headers={"header_user": user})
     assert first.status_code == 200
-    assert first.json()["userDirectory"] == "QLIKEMU"
-    assert first.json()["userId"] == user
     sid = first.cookies["X-Qlik-Session-hdr"]
+    assert _whoami(wire, "hdr", sid)["userDirectory"] == "QLIKEMU"
+    assert _whoami(wire, "hdr", sid)["userId"] == user
     # The cookie alone keeps the session.
-    later = wire.proxy("GET", "/hdr/qps/user", cookies={"X-Qlik-Session-hdr": sid})
-    assert later.json()["userId"] == user
+    later = wire.proxy("GET", "/hdr/hub/", cookies={"X-Qlik-Session-hdr": sid})
+    assert later.status_code == 200
     assert "Set-Cookie" not in later.headers
 
 
-def test_dynamic_header_authentication(wire: Any) -> None:
+def test_personal_api_knows_only_the_cookie(wire: Any) -> None:
+    # The Personal API relies on the session cookie (§1.1): a header logs nobody in there.
     user = wire.new_user()
-    response = wire.proxy("GET", "/hdrdyn/qps/user", headers={"header_user": f"OTHERDIR\\{user}"})
-    assert response.status_code == 200
-    assert response.json()["userDirectory"] == "OTHERDIR"
-    assert response.json()["userId"] == user
-    bad = wire.proxy("GET", "/hdrdyn/qps/user", headers={"header_user": user})
+    response = wire.proxy("GET", "/hdr/qps/user", headers={"header_user": user})
+    assert response.json() == {"session": "inactive"}
+    assert "Set-Cookie" not in response.headers
+    assert wire.qps("GET", f"/qps/hdr/user/QLIKEMU/{user}").json() == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        ("$ud\\\\$id", "OTHERDIR\\{user}", ("OTHERDIR", "{user}")),
+        ("$id@$ud", "{user}@corp.example", ("corp.example", "{user}")),
+    ],
+    ids=["qmc-backslash", "id-at-directory"],
+)
+def test_dynamic_header_follows_the_configured_pattern(
+    fresh_wire: Any, pattern: str, value: str, expected: tuple[str, str]
+) -> None:
+    import dataclasses
+
+    from qlikauth.emulator.config import default_config
+
+    vps = tuple(
+        dataclasses.replace(vp, header_pattern=pattern) if vp.prefix == "hdrdyn" else vp
+        for vp in default_config().virtual_proxies
+    )
+    wire = fresh_wire(virtual_proxies=vps)
+    assert wire.info.virtual_proxy("hdrdyn")["header_pattern"] == pattern
+    user = wire.new_user()
+    response = wire.proxy("GET", "/hdrdyn/hub/", headers={"header_user": value.format(user=user)})
+    assert response.status_code == 200, response.text
+    me = _whoami(wire, "hdrdyn", response.cookies["X-Qlik-Session-hdrdyn"])
+    assert (me["userDirectory"], me["userId"]) == (expected[0], expected[1].format(user=user))
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["{user}", "OTHERDIR\\\\{user}", "A\\B\\{user}", "\\{user}", "OTHERDIR/{user}"],
+    ids=["no-directory", "two-backslashes", "ambiguous", "blank-directory", "slash"],
+)
+def test_dynamic_header_that_does_not_fit_the_pattern_is_401(wire: Any, value: str) -> None:
+    user = wire.new_user()
+    bad = wire.proxy("GET", "/hdrdyn/hub/", headers={"header_user": value.format(user=user)})
     assert bad.status_code == 401
-    assert "pattern" in bad.text
+    assert bad.text.startswith("Header authentication (header_user): ")
+    assert "X-Qlik-Session-hdrdyn" not in bad.cookies
+    assert wire.qps("GET", f"/qps/hdrdyn/user/OTHERDIR/{user}").json() == []
+
+
+def test_dynamic_header_default_pattern_is_the_qmc_form(wire: Any) -> None:
+    assert wire.info.virtual_proxy("hdrdyn")["header_pattern"] == "$ud\\\\$id"
+    bad = wire.proxy("GET", "/hdrdyn/hub/", headers={"header_user": "OTHERDIR"})
+    assert "does not match the pattern $ud\\\\$id (for example DIRECTORY\\user)" in bad.text
 
 
 def test_header_proxy_without_header_is_401(wire: Any) -> None:
@@ -202,7 +254,7 @@ def _claims(user: str, **extra: Any) -> dict[str, Any]:
 
 
 def _jwt_get(wire: Any, token: str) -> Any:
-    return wire.proxy("GET", "/jwt/qps/user", headers={"Authorization": f"Bearer {token}"})
+    return wire.proxy("GET", "/jwt/hub/", headers={"Authorization": f"Bearer {token}"})
 
 
 @pytest.mark.parametrize("algorithm", ["RS256", "RS384", "RS512"])
@@ -214,9 +266,10 @@ def test_jwt_valid_creates_a_session(wire: Any, algorithm: str) -> None:
     )
     response = _jwt_get(wire, token)
     assert response.status_code == 200, response.text
-    assert response.json()["userId"] == user
     sid = response.cookies["X-Qlik-Session-jwt"]
+    assert _whoami(wire, "jwt", sid)["userId"] == user
     session = wire.qps("GET", f"/qps/jwt/session/{sid}").json()
+    # The default jwt proxy maps the groups claim to Group (its configured mapping).
     assert session["Attributes"] == [{"Group": "Sales"}, {"Group": "EU"}]
 
 
@@ -282,26 +335,57 @@ def test_jwt_small_clock_skew_is_tolerated(wire: Any) -> None:
     assert _jwt_get(wire, token).status_code == 200
 
 
-def test_jwt_claim_names_follow_configuration(fresh_wire: Any, tmp_path: Path) -> None:
-    from qlikauth.emulator.config import load_config
+def test_jwt_claim_names_and_attributes_follow_configuration(
+    fresh_wire: Any, tmp_path: Path
+) -> None:
+    from qlikauth.emulator.configfile import load_config
 
     config_file = tmp_path / "emu.toml"
     config_file.write_text(
         '[[virtual_proxies]]\nprefix = "jwt"\n'
-        'jwt_claims = { user = "sub", directory = "dir", groups = "roles" }\n'
+        'jwt_claims = { user = "sub", directory = "dir" }\n'
+        'jwt_attribute_mapping = [{ claim = "roles", attribute = "Role" },'
+        ' { claim = "mail", attribute = "Email", mandatory = true }]\n'
     )
     wire = fresh_wire(virtual_proxies=load_config(config_file).virtual_proxies)
-    assert wire.info.virtual_proxy("jwt")["jwt_claims"] == {
-        "user": "sub",
-        "directory": "dir",
-        "groups": "roles",
-    }
-    good = jwt.encode({"sub": "alice", "dir": "QLIKEMU", "roles": "Admin"}, _key(wire), "RS256")
+    vp = wire.info.virtual_proxy("jwt")
+    assert vp["jwt_claims"] == {"user": "sub", "directory": "dir"}
+    assert [r["claim"] for r in vp["jwt_attribute_mapping"]] == ["roles", "mail"]
+    claims = {"sub": "alice", "dir": "QLIKEMU", "roles": ["Admin", "Ops"], "mail": "a@x"}
+    good = jwt.encode({**claims, "groups": ["Sales"]}, _key(wire), "RS256")
     response = _jwt_get(wire, good)
     assert response.status_code == 200
-    assert response.json()["userId"] == "alice"
+    sid = response.cookies["X-Qlik-Session-jwt"]
+    assert _whoami(wire, "jwt", sid)["userId"] == "alice"
+    # Only mapped claims become attributes: "groups" is not mapped here.
+    assert wire.qps("GET", f"/qps/jwt/session/{sid}").json()["Attributes"] == [
+        {"Role": "Admin"},
+        {"Role": "Ops"},
+        {"Email": "a@x"},
+    ]
+    no_mail = jwt.encode({"sub": "alice", "dir": "QLIKEMU"}, _key(wire), "RS256")
+    refused = _jwt_get(wire, no_mail)
+    assert refused.status_code == 401
+    assert "mandatory claim 'mail' (attribute 'Email') is missing" in refused.text
+    numeric = jwt.encode({**claims, "roles": 7}, _key(wire), "RS256")
+    assert "must be a string or a list of strings" in _jwt_get(wire, numeric).text
     old_names = jwt.encode(_claims("alice"), _key(wire), algorithm="RS256")
     assert "claim 'sub'" in _jwt_get(wire, old_names).text
+
+
+def test_jwt_proxy_without_mapping_keeps_no_attributes(fresh_wire: Any) -> None:
+    import dataclasses
+
+    from qlikauth.emulator.config import default_config
+
+    vps = tuple(
+        dataclasses.replace(vp, jwt_attribute_mapping=()) if vp.prefix == "jwt" else vp
+        for vp in default_config().virtual_proxies
+    )
+    wire = fresh_wire(virtual_proxies=vps)
+    token = jwt.encode(_claims("alice"), _key(wire), algorithm="RS256")
+    sid = _jwt_get(wire, token).cookies["X-Qlik-Session-jwt"]
+    assert wire.qps("GET", f"/qps/jwt/session/{sid}").json()["Attributes"] == []
 
 
 def test_jwt_proxy_without_token_is_401(wire: Any) -> None:
@@ -320,12 +404,11 @@ def test_anonymous_always_gives_an_anonymous_session(fresh_wire: Any) -> None:
         for vp in default_config().virtual_proxies
     )
     wire = fresh_wire(virtual_proxies=vps)
-    response = wire.proxy("GET", "/ticket/qps/user")
+    response = wire.proxy("GET", "/ticket/hub/")
     assert response.status_code == 200
-    body = response.json()
+    body = _whoami(wire, "ticket", response.cookies["X-Qlik-Session-ticket"])
     assert body["userDirectory"] == "NONE"
     assert body["userId"].startswith("anonymous")
-    assert "X-Qlik-Session-ticket" in response.cookies
 
 
 def test_info_file_is_private_json_with_every_listener(wire: Any) -> None:
@@ -340,13 +423,18 @@ def test_info_file_is_private_json_with_every_listener(wire: Any) -> None:
     assert len(set(on_disk["ports"].values())) == 5
 
 
-def test_jwt_bootstrap_through_csrftoken_then_websocket(wire: Any) -> None:
+def test_jwt_login_on_a_resource_then_csrftoken_then_websocket(wire: Any) -> None:
     user = wire.new_user()
     token = jwt.encode(_claims(user), _key(wire), algorithm="RS256")
-    boot = wire.proxy("GET", "/jwt/qps/csrftoken", headers={"Authorization": f"Bearer {token}"})
-    assert boot.status_code == 204
-    sid = boot.cookies["X-Qlik-Session-jwt"]
-    csrf = boot.headers["qlik-csrf-token"]
+    key = wire.xrfkey()
+    about = wire.proxy(
+        "GET",
+        f"/jwt/qrs/about?xrfkey={key}",
+        headers={"Authorization": f"Bearer {token}", "X-Qlik-Xrfkey": key},
+    )
+    assert about.status_code == 200, about.text
+    sid = about.cookies["X-Qlik-Session-jwt"]
+    csrf = wire.csrf("jwt", sid)
     ws = wire.ws_proxy("jwt", sid=sid, token=csrf, origin="https://localhost")
     try:
         assert wire.recv(ws)["method"] == "OnConnected"

@@ -228,8 +228,12 @@ def test_user_api_lists_and_logs_out_one_proxy_only(wire: Any) -> None:
     assert wire.qps("GET", f"/qps/jwt/session/{jwt_sid}").status_code == 200
 
 
+# The limit at the login itself is the "login" option; by default the websocket refuses
+# (tests/emulator/test_emu_limit.py).
+
+
 def test_sixth_parallel_session_is_refused(fresh_wire: Any) -> None:
-    wire = fresh_wire()
+    wire = fresh_wire(session_limit="login")
     user = wire.new_user()
     for prefix in ("hdr", "hdr", "jwt", "", "ticket"):
         wire.add_session(prefix, user)
@@ -241,7 +245,7 @@ def test_sixth_parallel_session_is_refused(fresh_wire: Any) -> None:
 
 
 def test_sixth_session_through_the_proxy_is_refused(fresh_wire: Any) -> None:
-    wire = fresh_wire()
+    wire = fresh_wire(session_limit="login")
     user = wire.new_user()
     for _ in range(5):
         ok = wire.proxy("GET", "/hdr/hub/", headers={"header_user": user})
@@ -253,7 +257,7 @@ def test_sixth_session_through_the_proxy_is_refused(fresh_wire: Any) -> None:
 
 
 def test_ticket_beyond_the_limit_is_refused_on_consumption(fresh_wire: Any) -> None:
-    wire = fresh_wire()
+    wire = fresh_wire(session_limit="login")
     user = wire.new_user()
     for _ in range(5):
         wire.add_session("ticket", user)

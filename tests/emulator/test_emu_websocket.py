@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+from websockets.typing import Origin
 
 
 def test_november_2024_socket_with_cookie_token_and_origin(
@@ -78,20 +80,110 @@ def test_token_only_in_a_header_is_refused(wire: Any) -> None:
     assert error.response.status_code == 403
 
 
-def test_allow_list_origin_is_accepted(fresh_wire: Any) -> None:
+def test_default_allow_lists_hold_the_emulator_host(wire: Any) -> None:
+    for vp in wire.info["virtual_proxies"]:
+        assert vp["allow_list"] == [wire.info.host], vp["prefix"]
+
+
+def _with_allow_list(fresh_wire: Any, allow_list: tuple[str, ...], **overrides: Any) -> Any:
     import dataclasses
 
     from qlikauth.emulator.config import default_config
 
     base = default_config()
     vps = tuple(
-        dataclasses.replace(vp, allow_list=("mashup.example",)) if vp.prefix == "hdr" else vp
+        dataclasses.replace(vp, allow_list=allow_list) if vp.prefix == "hdr" else vp
         for vp in base.virtual_proxies
     )
-    wire = fresh_wire(virtual_proxies=vps)
+    return fresh_wire(virtual_proxies=vps, **overrides)
+
+
+def test_allow_list_without_the_client_host_refuses_its_origin(fresh_wire: Any) -> None:
+    # The client reaches the site as "localhost", but the allow list names only an alias.
+    wire = _with_allow_list(fresh_wire, ("mashup.example",))
+    assert wire.info.virtual_proxy("hdr")["allow_list"] == ["mashup.example"]
     sid = wire.add_session("hdr", "alice")
     token = wire.csrf("hdr", sid)
+    error = _rejected(
+        lambda: wire.ws_proxy("hdr", sid=sid, token=token, origin="https://localhost")
+    )
+    assert error.response.status_code == 403
+    assert b"Origin host localhost is not in the virtual proxy's host allow list" in (
+        error.response.body
+    )
     ws = wire.ws_proxy("hdr", sid=sid, token=token, origin="https://mashup.example:8443")
+    assert wire.recv(ws)["method"] == "OnConnected"
+    ws.close()
+
+
+def test_empty_allow_list_refuses_every_origin(fresh_wire: Any) -> None:
+    wire = _with_allow_list(fresh_wire, ())
+    sid = wire.add_session("hdr", "alice")
+    token = wire.csrf("hdr", sid)
+    for origin in (f"https://{wire.info.host}", "https://localhost"):
+        error = _rejected(lambda o=origin: wire.ws_proxy("hdr", sid=sid, token=token, origin=o))
+        assert error.response.status_code == 403
+
+
+def test_a_site_reached_by_ip_with_an_allowed_origin_opens(wire: Any) -> None:
+    # The client dials 127.0.0.1 (in the certificate) and sends an Origin of the allow list:
+    # the Origin decides, not the name dialled.
+    sid = wire.add_session("hdr", wire.new_user())
+    token = wire.csrf("hdr", sid)
+    port = wire.info["ports"]["proxy"]
+    url = f"wss://127.0.0.1:{port}/hdr/app/engineData?qlik-csrf-token={token}"
+
+    def socket(origin: str) -> Any:
+        return connect(
+            url,
+            ssl=wire.ssl_context(),
+            origin=Origin(origin),
+            additional_headers={"Cookie": f"X-Qlik-Session-hdr={sid}"},
+            proxy=None,
+            legacy=True,  # websockets 17: connect directly, not as a context manager
+            open_timeout=10,
+        )
+
+    assert _rejected(lambda: socket("https://127.0.0.1")).response.status_code == 403
+    ws = socket(f"https://{wire.info.host}")
+    assert wire.recv(ws)["method"] == "OnConnected"
+    ws.close()
+
+
+def test_no_implicit_localhost_when_the_host_is_another_name(fresh_wire: Any) -> None:
+    import uuid
+
+    import requests
+
+    # The configured host name does not resolve here: every call dials localhost instead.
+    wire = fresh_wire(host="qlik.example.test", certificate_names=("localhost",))
+    assert wire.info.virtual_proxy("hdr")["allow_list"] == ["qlik.example.test"]
+    ports = wire.info["ports"]
+    sid = str(uuid.uuid4())
+    body = {"UserDirectory": "QLIKEMU", "UserId": "alice", "SessionId": sid}
+    base = f"https://localhost:{ports['qps']}"
+    assert wire.qps("POST", "/qps/hdr/session", body, base=base).status_code == 201
+    token = requests.get(
+        f"https://localhost:{ports['proxy']}/hdr/qps/csrftoken",
+        cookies={"X-Qlik-Session-hdr": sid},
+        verify=wire.verify,
+        timeout=10,
+    ).headers["qlik-csrf-token"]
+    url = f"wss://localhost:{ports['proxy']}/hdr/app/engineData?qlik-csrf-token={token}"
+
+    def socket(origin: str) -> Any:
+        return connect(
+            url,
+            ssl=wire.ssl_context(),
+            origin=Origin(origin),
+            additional_headers={"Cookie": f"X-Qlik-Session-hdr={sid}"},
+            proxy=None,
+            legacy=True,  # websockets 17: connect directly, not as a context manager
+            open_timeout=10,
+        )
+
+    assert _rejected(lambda: socket("https://localhost")).response.status_code == 403
+    ws = socket("https://qlik.example.test")
     assert wire.recv(ws)["method"] == "OnConnected"
     ws.close()
 
@@ -156,7 +248,7 @@ def test_socket_traffic_keeps_the_session_alive(fresh_wire: Any) -> None:
 
 @pytest.fixture
 def legacy(fresh_wire: Any) -> Any:
-    return fresh_wire(legacy_websocket=True)
+    return fresh_wire(release="2024-05")
 
 
 def test_legacy_unauthenticated_socket_must_authenticate(legacy: Any) -> None:
@@ -199,7 +291,9 @@ def test_legacy_ticket_in_the_socket_url(legacy: Any) -> None:
     ws.close()
 
 
-def test_legacy_sixth_session_gets_max_parallel_sessions(legacy: Any) -> None:
+def test_legacy_sixth_session_gets_max_parallel_sessions(fresh_wire: Any) -> None:
+    # The "login" limit: the socket's own login is refused (the default is in test_emu_limit).
+    legacy = fresh_wire(release="2024-05", session_limit="login")
     for _ in range(5):
         legacy.add_session("hdr", "carol")
     ws = legacy.ws_proxy("hdr", "app/engineData", headers={"header_user": "carol"})
@@ -245,3 +339,33 @@ def test_direct_engine_user_header_is_url_decoded(wire: Any) -> None:
         assert "QLIK EMU" in me and "jörg" in me
     finally:
         ws.close()
+
+
+# -- clients that go away ---------------------------------------------------------------------
+
+
+def _wait_until_closed(wire: Any) -> None:
+    deadline = time.monotonic() + 10
+    while wire.info.counters()["websockets_open"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert wire.info.counters()["websockets_open"] == 0
+
+
+@pytest.mark.parametrize("release", ["2024-05", "2024-11"])
+def test_a_client_that_leaves_mid_call_is_no_server_error(
+    fresh_wire: Any, release: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    wire = fresh_wire(release=release)
+    for _ in range(3):
+        sid = wire.add_session("hdr", wire.new_user())
+        token = wire.csrf("hdr", sid) if release == "2024-11" else None
+        ws = wire.ws_proxy("hdr", sid=sid, token=token, origin="https://localhost")
+        wire.recv(ws)
+        ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "handle": -1, "method": "GetDocList"}))
+        ws.socket.shutdown(socket.SHUT_RDWR)  # gone before the answer, without a close frame
+        ws.socket.close()
+    _wait_until_closed(wire)
+    errors = [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert errors == [], [r.getMessage() for r in errors]

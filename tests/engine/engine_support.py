@@ -109,7 +109,7 @@ def make_proxy_session(info: EmulatorInfo, prefix: str, user_id: str | None = No
         timeout=10,
     )
     token = token_response.headers.get("qlik-csrf-token")
-    if not info["legacy_websocket"]:
+    if info["release"] != "2024-05":
         assert token_response.status_code == 204, token_response.status_code
         assert token
     return ProxySession(info, prefix, session_id, cookie, token, user_id)

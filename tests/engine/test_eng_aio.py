@@ -185,7 +185,7 @@ def test_proxy_session_end_reaches_listeners_and_pending_calls(
 
 @pytest.fixture
 def legacy(qlik_emulator_factory: Callable[..., EmulatorInfo]) -> EmulatorInfo:
-    return qlik_emulator_factory(legacy_websocket=True)
+    return qlik_emulator_factory(release="2024-05")
 
 
 def test_legacy_proxy_greeting_errors(legacy: EmulatorInfo) -> None:

@@ -28,8 +28,9 @@ Where qlik-protocol.md is silent the model chooses, and says so here (INFERRED):
 * One data fetch may ask for at most 10,000 cells (the areas asked for, before clipping):
   ``GetHyperCubeData`` beyond that is error ``7009``, a ``qInitialDataFetch`` beyond it
   gives the cube ``qError`` 7009 and no pages. Calculation errors use ``qErrorCode`` 7000.
-* ``delta: true`` answers each result as one JSON-Patch at ``/``: ``add`` the first time,
-  ``replace`` after.
+* ``delta: true`` answers each result key with JSON-Patch lists against what the same
+  socket was last sent for that handle, method and key (``add`` at ``/`` the first time),
+  with a top-level ``"delta": true`` (see :mod:`qlikauth.emulator.qix.delta`).
 """
 
 from __future__ import annotations

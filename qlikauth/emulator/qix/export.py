@@ -16,7 +16,7 @@ from qlikauth.emulator.qix.values import is_number
 
 if TYPE_CHECKING:
     from qlikauth.emulator.qix.hypercube import HyperCube
-    from qlikauth.emulator.qix.session import EngineUser
+    from qlikauth.emulator.qix.user import EngineUser
     from qlikauth.emulator.qix.values import Value
 
 __all__ = [

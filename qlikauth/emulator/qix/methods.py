@@ -49,12 +49,12 @@ from qlikauth.emulator.qix.rpc import (
 from qlikauth.emulator.qix.values import as_number, json_number, text_of
 
 if TYPE_CHECKING:
-    from qlikauth.emulator.qix.session import EngineUser
+    from qlikauth.emulator.qix.user import EngineUser
 
 __all__ = ["ENGINE_VERSION", "METHODS", "Call", "EngineServices", "Method", "Reply"]
 
 ENGINE_VERSION = "12.2027.0"
-"""The engine version reported by ``EngineVersion`` (the enigma.js schema the model follows)."""
+"""The enigma.js schema the model follows, and the engine version it reports by default."""
 
 
 class EngineServices(Protocol):
@@ -63,6 +63,9 @@ class EngineServices(Protocol):
     server_node_id: str
     export_dir: Path
     csv_cell_limit: int | None
+    #: ``EngineVersion``'s ``qComponentVersion`` and ``ProductVersion``'s answer.
+    engine_version: str
+    product_version: str
 
     def all_apps(self) -> list[App]:
         """Every app, in a stable order."""
@@ -174,7 +177,7 @@ def _get_active_doc(call: Call, target: Any, args: dict[str, Any]) -> Reply:
 
 
 def _engine_version(call: Call, target: Any, args: dict[str, Any]) -> Reply:
-    return Reply({"qVersion": {"qComponentVersion": ENGINE_VERSION}})
+    return Reply({"qVersion": {"qComponentVersion": call.services.engine_version}})
 
 
 def _get_authenticated_user(call: Call, target: Any, args: dict[str, Any]) -> Reply:
@@ -183,7 +186,7 @@ def _get_authenticated_user(call: Call, target: Any, args: dict[str, Any]) -> Re
 
 
 def _product_version(call: Call, target: Any, args: dict[str, Any]) -> Reply:
-    return Reply({"qReturn": ENGINE_VERSION})
+    return Reply({"qReturn": call.services.product_version})
 
 
 # Doc.

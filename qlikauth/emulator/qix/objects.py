@@ -154,8 +154,6 @@ class SessionState:
         self.handles: dict[int, object] = {}
         self.lock = threading.RLock()
         self._next_handle = 1
-        # What ``delta: true`` calls already sent, per (handle, method, result key).
-        self.delta_sent: set[tuple[int, str, str]] = set()
 
     def new_handle(self, target: object) -> int:
         """Give ``target`` the next handle."""
@@ -173,7 +171,6 @@ class SessionState:
     def drop(self, handle: int) -> None:
         """Forget ``handle`` (the object closed)."""
         self.handles.pop(handle, None)
-        self.delta_sent = {entry for entry in self.delta_sent if entry[0] != handle}
 
 
 def new_object_id() -> str:

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from qlikauth.emulator.qix.data import App
+from qlikauth.emulator.qix.delta import DeltaCache
 from qlikauth.emulator.qix.export import CSV_CELL_LIMIT, Export
-from qlikauth.emulator.qix.methods import METHODS, Call, Reply
+from qlikauth.emulator.qix.methods import ENGINE_VERSION, METHODS, Call, Reply
 from qlikauth.emulator.qix.objects import DocState, SessionObject, SessionState
 from qlikauth.emulator.qix.rpc import (
     INTERNAL_ERROR,
@@ -31,6 +32,7 @@ from qlikauth.emulator.qix.rpc import (
     RpcError,
     bind_params,
 )
+from qlikauth.emulator.qix.user import EngineUser
 
 __all__ = [
     "SESSION_STATES",
@@ -53,14 +55,6 @@ SESSION_STATES = (
 """``qSessionState`` values (qlik-protocol.md §3.2), in enum order."""
 
 _GLOBAL_ONLY = "engineData"
-
-
-@dataclass(frozen=True)
-class EngineUser:
-    """Who the engine session belongs to, as the proxy or ``X-Qlik-User`` named them."""
-
-    directory: str
-    user_id: str
 
 
 @dataclass
@@ -87,6 +81,8 @@ class Engine:
         server_node_id: str,
         license_denied_users: Iterable[EngineUser] = (),
         csv_cell_limit: int | None = CSV_CELL_LIMIT,
+        engine_version: str = ENGINE_VERSION,
+        product_version: str = ENGINE_VERSION,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.apps: Mapping[str, App] = {app.app_id: app for app in apps}
@@ -95,6 +91,8 @@ class Engine:
         self.export_dir = Path(export_dir)
         self.server_node_id = server_node_id
         self.csv_cell_limit = csv_cell_limit
+        self.engine_version = engine_version
+        self.product_version = product_version
         self.license_denied_users = frozenset(license_denied_users)
         self.counters: dict[str, int] = {
             "connections": 0,
@@ -246,6 +244,8 @@ class EngineConnection:
         self._session = session
         self._bound_app_id = bound_app_id
         self._closed = session is None
+        # Delta patches are against what this socket was sent (enigma.js caches per socket).
+        self._delta = DeltaCache()
 
     def __repr__(self) -> str:
         return (
@@ -292,9 +292,17 @@ class EngineConnection:
         except Exception as exc:  # an engine bug must not kill the socket
             error = RpcError(INTERNAL_ERROR, type(exc).__name__)
             return [] if "id" not in request else [self._error(request_id, error)]
+        self._delta.forget(reply.close)
         if "id" not in request:
             return []
-        message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "result": reply.result}
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id}
+        if request.get("delta") is True:
+            message["delta"] = True
+            message["result"] = self._delta.patches(
+                request["handle"], request["method"], reply.result
+            )
+        else:
+            message["result"] = reply.result
         if reply.change:
             message["change"] = reply.change
         if reply.close:
@@ -331,20 +339,4 @@ class EngineConnection:
                 raise RpcError(METHOD_NOT_FOUND, method)
             args = bind_params(request.get("params"), spec.params)
             call = Call(state, self.user, self.channel, self._bound_app_id, self.engine)
-            reply = spec.handler(call, target, args)
-            if request.get("delta") is True:
-                reply.result = self._delta(state, handle, method, reply.result)
-            return reply
-
-    @staticmethod
-    def _delta(
-        state: SessionState, handle: int, method: str, result: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Results as JSON-Patch lists: ``add`` the first time, ``replace`` after."""
-        patched: dict[str, Any] = {}
-        for key, value in result.items():
-            seen = (handle, method, key)
-            op = "replace" if seen in state.delta_sent else "add"
-            state.delta_sent.add(seen)
-            patched[key] = [{"op": op, "path": "/", "value": value}]
-        return patched
+            return spec.handler(call, target, args)

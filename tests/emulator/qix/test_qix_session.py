@@ -397,17 +397,31 @@ def test_string_ids_are_echoed(engine: Engine) -> None:
     assert json.loads(answer)["id"] == "abc"
 
 
-def test_delta_sends_add_then_replace_patches(engine: Engine) -> None:
+def test_delta_sends_the_value_then_patches_against_it(engine: Engine) -> None:
     rpc = Rpc(engine.connect(ALICE, SALES_APP_ID))
     rpc.result(-1, "OpenDoc", [SALES_APP_ID])
     handle = rpc.result(1, "CreateSessionObject", [table_def(["Region"], ["Sum(Amount)"])])[
         "qReturn"
     ]["qHandle"]
     plain = rpc.result(handle, "GetLayout")["qLayout"]
-    first = rpc.result(handle, "GetLayout", delta=True)["qLayout"]
-    second = rpc.result(handle, "GetLayout", delta=True)["qLayout"]
-    assert first == [{"op": "add", "path": "/", "value": plain}]
-    assert second == [{"op": "replace", "path": "/", "value": plain}]
+    first = rpc.call(handle, "GetLayout", delta=True)
+    second = rpc.call(handle, "GetLayout", delta=True)
+    # Without the top-level flag enigma.js would take the patch list for the result.
+    assert first["delta"] is True and second["delta"] is True
+    assert first["result"]["qLayout"] == [{"op": "add", "path": "/", "value": plain}]
+    assert second["result"]["qLayout"] == []  # nothing changed since the first
+    assert "delta" not in rpc.call(handle, "GetLayout")
+
+
+def test_delta_patches_belong_to_the_socket(engine: Engine) -> None:
+    # Two sockets on one engine session: each gets the value whole the first time.
+    first = Rpc(engine.connect(ALICE, None, identity="shared", ttl=30))
+    second = Rpc(engine.connect(ALICE, None, identity="shared", ttl=30))
+    version = first.result(-1, "EngineVersion")["qVersion"]
+    assert first.result(-1, "EngineVersion", delta=True)["qVersion"][0]["op"] == "add"
+    assert first.result(-1, "EngineVersion", delta=True)["qVersion"] == []
+    again = second.result(-1, "EngineVersion", delta=True)["qVersion"]
+    assert again == [{"op": "add", "path": "/", "value": version}]
 
 
 def test_counters_count_calls_errors_and_sessions(engine: Engine) -> None:
