@@ -107,7 +107,7 @@ def _mount(session: requests.Session, site: Site, port: int, *, trusted_zone: bo
         session.mount(f"https://{host.lower()}/", adapter)
 
 
-def _no_answer(exc: TransportError) -> bool:
+def _no_answer(exc: QlikAuthError) -> bool:
     """Whether a failure left the request unanswered, so that sending it again is safe for
     a read. A timeout is not: the server may be working on it, and the caller chose how
     long to wait."""
@@ -118,8 +118,13 @@ def _no_answer(exc: TransportError) -> bool:
         urllib3.exceptions.ProtocolError,
         ConnectionError,
     )
-    timeouts = (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
-    return isinstance(cause, broken) and not isinstance(cause, timeouts)
+    not_broken = (
+        requests.exceptions.Timeout,
+        urllib3.exceptions.TimeoutError,
+        TimeoutError,
+        requests.exceptions.SSLError,  # a failed handshake: trying again changes nothing
+    )
+    return isinstance(cause, broken) and not isinstance(cause, not_broken)
 
 
 def _asked_encodings(request: HttpRequest, default: str) -> set[str]:
