@@ -207,8 +207,8 @@ def end_session(site: Site, credentials: Credentials) -> Flow[None]:
     if credentials.route is Route.DIRECT or not credentials.cookies:
         return None
     session_id = credentials.session_id
-    if site.tls.bundle is not None and session_id:
-        answer = yield with_xrfkey(HttpRequest("DELETE", site.qps_url(f"session/{session_id}")))
+    if site.tls.bundle is not None and session_id and session_id.strip("."):
+        answer = yield _delete_session_request(site, session_id)
         if answer.status in (200, 204, 404):  # 404: the session had ended already
             return None
         log.info("QPS did not end the session (HTTP %s); logging the user out", answer.status)
@@ -244,6 +244,13 @@ def expect_late_answers(
         return stop.value  # type: ignore[no-any-return]
 
 
+def _delete_session_request(site: Site, session_id: str) -> HttpRequest:
+    """``DELETE /qps/{prefix}/session/{id}``, the id one path segment whatever it holds
+    (a server or a cookie chooses it: ``../user/...`` must not reach another resource)."""
+    path = f"session/{quote(session_id, safe='')}"
+    return with_xrfkey(HttpRequest("DELETE", site.qps_url(path)))
+
+
 def _user_sessions_request(site: Site, user: QlikUser) -> HttpRequest:
     path = f"user/{quote(user.directory, safe='')}/{quote(user.user_id, safe='')}"
     return with_xrfkey(HttpRequest("GET", site.qps_url(path), {"Accept": "application/json"}))
@@ -275,10 +282,10 @@ def _ids_in(items: Iterable[object]) -> Iterable[str]:
 def _end_sessions_since(site: Site, user: QlikUser, before: frozenset[str]) -> Flow[None]:
     """End ``user``'s sessions on the virtual proxy that QPS did not list ``before``."""
     now = yield from _session_ids(site, user)
-    for session_id in sorted((now or frozenset()) - before):
+    for session_id in sorted(i for i in (now or frozenset()) - before if i.strip(".")):
         log.info("ending a proxy session of %s that a login whose answer was lost made", user)
         try:
-            yield with_xrfkey(HttpRequest("DELETE", site.qps_url(f"session/{session_id}")))
+            yield _delete_session_request(site, session_id)
         except QlikAuthError as exc:
             log.info("could not end it: %s", exc.message)
 

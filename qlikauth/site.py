@@ -48,6 +48,15 @@ _DOT_SEGMENT_RE = re.compile(r"(?:^|/)(?:\.|%2e){1,2}(?:/|$)", re.IGNORECASE)
 Query = Mapping[str, str] | None
 
 
+def _is_unicode(text: str) -> bool:
+    """Whether ``text`` can be sent at all (a lone surrogate cannot be encoded)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_prefix(prefix: str) -> str:
     if prefix == "" or _PREFIX_RE.fullmatch(prefix):
         return prefix
@@ -297,6 +306,12 @@ class Site:
     def _url(self, scheme: str, port: int, path: str, query: Query) -> str:
         # Escape what may not stand raw in a path (spaces, controls, "\\", "?", "#",
         # non-ASCII); escapes already there are kept.
+        if not all(_is_unicode(t) for t in (path, *(query or {}), *(query or {}).values())):
+            raise ConfigurationError(
+                f"the path {path!r} or its query holds a lone surrogate, which is not text",
+                hint="Pass the path as text as it was sent (a bad \\uD800 escape in JSON "
+                "decodes to this).",
+            )
         path = quote(path, safe=_PATH_SAFE)
         return urlunsplit(
             (scheme, self._netloc(port, scheme), "/" + path, urlencode(query or {}), "")
@@ -389,10 +404,10 @@ class Site:
         proxy (``..``) or holds characters URL parsers read differently, raises
         :class:`ForeignHostError`.
         """
-        if _CONFUSING_RE.search(url):
+        if _CONFUSING_RE.search(url) or not _is_unicode(url):
             raise ForeignHostError(
-                f"refusing {url!r}: it holds a backslash, white space or a control character, "
-                "which URL parsers read differently",
+                f"refusing {url!r}: it holds a backslash, white space, a control character "
+                "or a lone surrogate, which URL parsers read differently",
                 hint="A qUrl from Qlik never does; the server may be trying to send the "
                 "credentials elsewhere.",
             )
@@ -450,7 +465,7 @@ def url_authority(url: str) -> Authority | None:
     tests compare this answer with urllib3's ``parse_url``, ``urllib.parse`` and the WHATWG
     rules).
     """
-    if not isinstance(url, str) or _CONFUSING_RE.search(url):
+    if not isinstance(url, str) or _CONFUSING_RE.search(url) or not _is_unicode(url):
         return None
     head = _SCHEME_RE.match(url)
     if head is None:

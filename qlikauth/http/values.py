@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from qlikauth.credentials import SENSITIVE_HEADERS, check_header_value
-from qlikauth.errors import ApiError, LoginRedirectError, redact_url
+from qlikauth.errors import ApiError, ConfigurationError, LoginRedirectError, redact_url
 
 __all__ = [
     "Flow",
@@ -35,6 +35,7 @@ T = TypeVar("T")
 Flow = Generator["HttpRequest", "HttpResponse", T]
 
 _XRFKEY_ALPHABET = string.ascii_letters + string.digits
+_XRFKEY_CHARACTERS = frozenset(_XRFKEY_ALPHABET)
 
 
 def new_xrfkey() -> str:
@@ -90,8 +91,16 @@ class HttpRequest:
 
 
 def with_xrfkey(request: HttpRequest, key: str | None = None) -> HttpRequest:
-    """Add the same Xrfkey to the query (``xrfkey=``) and the ``X-Qlik-Xrfkey`` header."""
+    """Add the same Xrfkey to the query (``xrfkey=``) and the ``X-Qlik-Xrfkey`` header.
+
+    A given ``key`` must be what Qlik accepts: 16 characters of ``[0-9a-zA-Z]``.
+    """
     key = key or new_xrfkey()
+    if len(key) != 16 or not set(key) <= _XRFKEY_CHARACTERS:
+        raise ConfigurationError(
+            f"invalid Xrfkey {key!r}: Qlik takes exactly 16 letters and digits",
+            hint="Leave the key out: qlikauth makes a fresh one per request.",
+        )
     parts = urlsplit(request.url)
     query = [
         (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() != "xrfkey"

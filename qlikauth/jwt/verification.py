@@ -167,6 +167,8 @@ def inspect_jwt(
     token = token.strip()
     if token.lower().startswith("bearer "):
         token = token[7:].strip()
+    if not token.isascii():  # a compact JWT is base64url and dots
+        return JwtInspection(None, None, ("not a signed JWT (header.payload.signature)",))
     if token.count(".") == 4:
         return JwtInspection(None, None, ("encrypted JWTs (JWE) are not supported by Qlik",))
     try:
