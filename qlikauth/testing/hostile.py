@@ -127,7 +127,7 @@ class HostileServer:
     ``server_key.pem``), for example an emulator's, so that the client trusts it as it would
     a real attacker's valid certificate; without it a test PKI is made. ``host_name`` is the
     name clients dial (the server certificate must hold it). ``tls=False`` serves plain
-    http.
+    http. ``user`` is the (directory, id) the personal API names.
     """
 
     def __init__(
@@ -138,6 +138,7 @@ class HostileServer:
         engine_bytes: int = 1 << 20,
         host_name: str = "localhost",
         tls: bool = True,
+        user: tuple[str, str] = ("HOSTILE", "mallory"),
     ) -> None:
         if engine not in ENGINE_MODES:
             raise ValueError(f"engine must be one of {ENGINE_MODES}, not {engine!r}")
@@ -145,6 +146,7 @@ class HostileServer:
         self.engine_bytes = engine_bytes
         self.host_name = host_name
         self.tls = tls
+        self.user = user
         self._own_pki: tempfile.TemporaryDirectory[str] | None = None
         if certs is None:
             self._own_pki = tempfile.TemporaryDirectory(prefix="qlikauth-hostile-")
@@ -289,7 +291,8 @@ class HostileServer:
         elif tail == "qps/csrftoken":
             await self._send(writer, 204, {"qlik-csrf-token": secrets.token_hex(8)})
         elif tail == "qps/user":
-            await self._json(writer, {"userDirectory": "HOSTILE", "userId": "mallory"})
+            directory, user_id = self.user
+            await self._json(writer, {"userDirectory": directory, "userId": user_id})
         elif last == "slow":
             await asyncio.sleep(float(query.get("seconds", "1")))
             await self._json(writer, {"slow": True})

@@ -42,12 +42,13 @@ def new_user(stem: str = "r") -> str:
     return f"{stem}{uuid.uuid4().hex[:10]}"
 
 
-def qps(info: EmulatorInfo, method: str, path: str) -> requests.Response:
+def qps(info: EmulatorInfo, method: str, path: str, body: Any = None) -> requests.Response:
     """A QPS call with the client certificate (what an administrator's script does)."""
     return requests.request(
         method,
         f"{info.qps_url.rstrip('/')}/qps/{path}?xrfkey={XRFKEY}",
         headers={"X-Qlik-Xrfkey": XRFKEY},
+        json=body,
         cert=info.client_cert,
         verify=str(info.root),
         timeout=10,
