@@ -74,9 +74,11 @@ def all_sessions(info: EmulatorInfo, prefix: str) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def hang_guard(release: Callable[[], object]) -> Iterator[Callable[[Callable[[], T]], T]]:
-    """Run calls in a thread; one still running after :data:`HANG_GUARD` seconds fails
-    the test as hung, after ``release()`` (closing a server, say) unblocked it."""
+def hang_guard(
+    release: Callable[[], object], limit: float = HANG_GUARD
+) -> Iterator[Callable[[Callable[[], T]], T]]:
+    """Run calls in a thread; one still running after ``limit`` seconds fails the test as
+    hung, after ``release()`` (closing a server, say) unblocked it."""
 
     def run(call: Callable[[], T]) -> T:
         box: dict[str, Any] = {}
@@ -89,11 +91,11 @@ def hang_guard(release: Callable[[], object]) -> Iterator[Callable[[Callable[[],
 
         worker = threading.Thread(target=target, daemon=True)
         worker.start()
-        worker.join(HANG_GUARD)
+        worker.join(limit)
         if worker.is_alive():
             release()
             worker.join(HANG_GUARD)
-            raise AssertionError(f"the call hung: still running after {HANG_GUARD:g} s")
+            raise AssertionError(f"the call hung: still running after {limit:g} s")
         if "error" in box:
             raise box["error"]
         return box["value"]  # type: ignore[no-any-return]
