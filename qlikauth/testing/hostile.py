@@ -51,7 +51,7 @@ from qlikauth.pki import make_test_pki
 from qlikauth.site import Site, VirtualProxy
 from qlikauth.tls import TlsConfig
 
-__all__ = ["ENGINE_MODES", "HostileServer", "SeenRequest", "read_http_head"]
+__all__ = ["ENGINE_MODES", "HostileServer", "SeenRequest", "drain", "read_http_head"]
 
 #: What the websocket side can do.
 ENGINE_MODES = ("silent", "wrong-ids", "huge", "drop")
@@ -87,6 +87,16 @@ async def read_http_head(reader: asyncio.StreamReader) -> tuple[str, dict[str, s
         if sep:
             headers[name.strip().lower()] = value.strip()
     return lines[0], headers
+
+
+async def drain(writer: asyncio.StreamWriter) -> None:
+    """``writer.drain()`` that always yields to the loop: with room in its buffer
+    ``drain()`` returns at once, and a loop writing forever would never let the loop see
+    that the peer has gone (then the next call raises)."""
+    await asyncio.sleep(0)
+    if writer.transport.is_closing():
+        raise ConnectionResetError("the peer closed the connection")
+    await writer.drain()
 
 
 def _head(status: int, headers: Mapping[str, str | int]) -> bytes:
@@ -305,7 +315,7 @@ class HostileServer:
             chunk = b"%x\r\n%s\r\n" % (_CHUNK, b"y" * _CHUNK)
             while True:
                 writer.write(chunk)
-                await writer.drain()
+                await drain(writer)
         elif last == "bomb":
             body = self._bomb(number)
             await self._send(
@@ -315,12 +325,12 @@ class HostileServer:
             writer.write(_head(200, {"Content-Length": number, "Content-Type": "text/csv"}))
             for _ in range(number):
                 writer.write(b"t")
-                await writer.drain()
+                await drain(writer)
                 await asyncio.sleep(float(query.get("interval", "0.2")))
         elif last == "cut":
             writer.write(_head(200, {"Content-Length": number, "Content-Type": "text/csv"}))
             writer.write(b"c" * int(query.get("at", str(number // 2))))
-            await writer.drain()
+            await drain(writer)
             return False
         elif last == "redirect":
             await self._send(writer, 302, {"Location": query.get("to", "/")})
@@ -346,7 +356,7 @@ class HostileServer:
         body: bytes = b"",
     ) -> None:
         writer.write(_head(status, {**headers, "Content-Length": len(body)}) + body)
-        await writer.drain()
+        await drain(writer)
 
     async def _json(
         self, writer: asyncio.StreamWriter, data: Any, headers: Mapping[str, str] | None = None
@@ -361,7 +371,7 @@ class HostileServer:
             piece = block[: size - sent]
             writer.write(piece)
             sent += len(piece)
-            await writer.drain()
+            await drain(writer)
 
     # -- websocket -----------------------------------------------------------------------
 
@@ -378,14 +388,14 @@ class HostileServer:
                 json.dumps({**connected, "params": {"qSessionState": "SESSION_CREATED"}}).encode()
             )
         )
-        await writer.drain()
+        await drain(writer)
         greeted = False
         while True:
             opcode, data = await _read_frame(reader)
             if opcode == 8:
                 with contextlib.suppress(ConnectionError):
                     writer.write(_frame(data[:2], opcode=8))
-                    await writer.drain()
+                    await drain(writer)
                 return
             if opcode == 9:
                 writer.write(_frame(data, opcode=10))
@@ -406,7 +416,7 @@ class HostileServer:
                 writer.write(_frame(json.dumps(answer).encode()))
             elif self.engine == "huge":
                 await self._huge_message(writer, call.get("id"))
-            await writer.drain()
+            await drain(writer)
 
     async def _huge_message(self, writer: asyncio.StreamWriter, call_id: Any) -> None:
         start = b'{"jsonrpc": "2.0", "id": %s, "result": {"pad": "' % json.dumps(call_id).encode()
@@ -418,5 +428,5 @@ class HostileServer:
             piece = min(pad, _CHUNK)
             writer.write(b"p" * piece)
             pad -= piece
-            await writer.drain()
+            await drain(writer)
         writer.write(end)

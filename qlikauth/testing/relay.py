@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from qlikauth.testing.hostile import SeenRequest, read_http_head
+from qlikauth.testing.hostile import SeenRequest, drain, read_http_head
 
 __all__ = ["Fault", "FaultyRelay", "Plan", "random_plan"]
 
@@ -195,7 +195,7 @@ class FaultyRelay:
                 b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: %d\r\n\r\n%s"
                 % (len(text), text)
             )
-            await writer.drain()
+            await drain(writer)
             return True
         if fault.kind == "cut-before":
             return False
@@ -205,7 +205,7 @@ class FaultyRelay:
         try:
             raw_head = (line + "\r\n" + _headers_text(headers) + "\r\n").encode("latin-1")
             up_writer.write(raw_head + body)
-            await up_writer.drain()
+            await drain(up_writer)
             return await self._answer(up_reader, writer, reader, up_writer, method, fault)
         finally:
             up_writer.transport.abort()
@@ -229,7 +229,7 @@ class FaultyRelay:
         head = (status_line + "\r\n" + _headers_text(headers) + "\r\n").encode("latin-1")
         if status == 101:
             writer.write(head)
-            await writer.drain()
+            await drain(writer)
             await _tunnel(reader, writer, up_reader, up_writer)
             return False
         if fault.kind == "cut-after":
@@ -238,7 +238,7 @@ class FaultyRelay:
         writer.write(head)
         limit = fault.at if fault.kind == "truncate" else None
         whole = await _drain_body(up_reader, method, status, headers, writer, limit)
-        await writer.drain()
+        await drain(writer)
         return whole and headers.get("connection", "").lower() != "close"
 
 
@@ -282,7 +282,7 @@ async def _drain_body(
             if not copy(data):
                 return False
             if writer is not None:
-                await writer.drain()
+                await drain(writer)
         return True
     if headers.get("transfer-encoding", "").lower() == "chunked":
         while True:
@@ -309,7 +309,7 @@ async def _tunnel(
         with contextlib.suppress(ConnectionError, OSError):
             while data := await source.read(1 << 16):
                 sink.write(data)
-                await sink.drain()
+                await drain(sink)
         sink.transport.abort()
 
     await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))

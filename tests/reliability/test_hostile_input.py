@@ -36,7 +36,7 @@ from qlikauth.site import Site, VirtualProxy
 from qlikauth.tls import CertificateBundle, TlsConfig
 
 PROPERTY = settings(
-    max_examples=400,
+    max_examples=300,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

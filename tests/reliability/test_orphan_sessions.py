@@ -39,8 +39,8 @@ from qlikauth.testing.hostile import SeenRequest
 from qlikauth.testing.relay import Fault, FaultyRelay
 
 #: Longer than the client waits (TIMEOUT), so every login times out and answers late.
-LATENCY_MS = 2000
-TIMEOUT = 0.5
+LATENCY_MS = 1200
+TIMEOUT = 0.4
 #: How long a timed-out login's answer is still awaited: longer than the latency.
 GRACE = 10.0
 
@@ -143,7 +143,7 @@ def test_a_login_answered_too_late_leaves_no_session(
     prefix, make = LOGINS[kind]
     user = new_user()
     login_path = "/hub/" if kind == "ticket" else "/qrs/about"
-    relay.plan = _on(login_path, Fault("delay", seconds=2.0))
+    relay.plan = _on(login_path, Fault("delay", seconds=1.2))
     site = emulator_site(qlik_emulator, prefix, proxy_port=relay.port)
     client = _client(site, make(qlik_emulator, user))
     with pytest.raises(TransportError, match="timed out"):

@@ -86,7 +86,7 @@ relative_qurls = st.builds(
     st.sampled_from(TAILS),
 )
 HYPOTHESIS = settings(
-    max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
 
