@@ -97,8 +97,7 @@ def test_the_emulators_qps_refuses_a_user_with_a_line_break(
 @pytest.mark.xfail(
     strict=True,
     reason="the emulator's QPS must refuse control characters in ticket and session "
-    "attributes (a 400, as for UserId): the proxy passes them on as X-Qlik-Security "
-    "(issue 14, point 6)",
+    "attributes (a 400, as for UserId): the proxy passes them on as X-Qlik-Security",
 )
 def test_the_emulators_qps_refuses_an_attribute_with_a_line_break(
     qlik_emulator: EmulatorInfo,
@@ -115,7 +114,7 @@ def test_the_emulators_qps_refuses_an_attribute_with_a_line_break(
 @pytest.mark.xfail(
     strict=True,
     reason="the emulator's JWT virtual proxy must refuse control characters in the user id "
-    "and directory claims (a 401), as its QPS does (issue 14, point 6)",
+    "and directory claims (a 401), as its QPS does",
 )
 def test_the_emulators_jwt_proxy_refuses_a_user_claim_with_a_line_break(
     qlik_emulator: EmulatorInfo,

@@ -32,7 +32,7 @@ def silent() -> Iterator[HostileServer]:
 @pytest.mark.xfail(
     strict=True,
     reason="engine calls need a default deadline: EngineConnection's call_timeout defaults "
-    "to None, so a call to an engine that stays silent waits forever (issue 14, point 2)",
+    "to None, so a call to an engine that stays silent waits forever",
 )
 def test_an_engine_connection_has_a_default_call_deadline(silent: HostileServer) -> None:
     with QlikClient(silent.site(), HeaderAuth("mallory")) as client:
@@ -50,8 +50,7 @@ def test_an_explicit_call_timeout_ends_a_silent_call(silent: HostileServer) -> N
 @pytest.mark.xfail(
     strict=True,
     reason="the command line's --timeout must bound engine calls too: qlikauth eval "
-    "--timeout 1 against an engine that greets and then stays silent hangs (issue 14, "
-    "point 2)",
+    "--timeout 1 against an engine that greets and then stays silent hangs",
 )
 def test_eval_with_a_timeout_ends_against_a_silent_engine(
     silent: HostileServer,
@@ -82,7 +81,7 @@ def test_eval_with_a_timeout_ends_against_a_silent_engine(
 @pytest.mark.xfail(
     strict=True,
     reason="replies with unknown ids must be logged, at INFO or above and naming the id, by "
-    "the engine connector (issue 14, point 2); today only a DEBUG line without the id",
+    "the engine connector; today only a DEBUG line without the id",
 )
 def test_a_reply_with_an_unknown_id_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="qlikauth")
@@ -108,7 +107,7 @@ def test_a_reply_with_an_unknown_id_is_logged(caplog: pytest.LogCaptureFixture) 
     strict=True,
     reason="the engine must cap incoming messages at a size that fits Qlik's real answers "
     "(a page of a hypercube is a few MB), configurable; it accepts 256 MiB today, and a "
-    "120 MB message took 3.2 GB (issue 14, point 3)",
+    "120 MB message took 3.2 GB",
 )
 def test_a_huge_engine_message_is_refused_by_default() -> None:
     with (

@@ -57,7 +57,7 @@ def test_insecure_on_the_command_line_warns_under_any_filter(
     strict=True,
     reason="verify = false in a profile must print the same loud warning as --insecure, "
     "whatever the warnings filter; today only Python's warning, silenced by "
-    "PYTHONWARNINGS=ignore (issue 14, point 4)",
+    "PYTHONWARNINGS=ignore",
 )
 def test_verify_false_in_a_profile_warns_as_loudly(
     qlik_emulator: EmulatorInfo, config: Path, capsys: pytest.CaptureFixture[str]
