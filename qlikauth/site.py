@@ -483,7 +483,8 @@ def url_authority(url: str) -> Authority | None:
     if host.startswith("["):
         host = host[1:-1]
         try:
-            ipaddress.IPv6Address(host)
+            if str(ipaddress.IPv6Address(host)) != host:
+                return None  # another spelling (leading zeros, ...): parsers write it apart
         except ValueError:
             return None
     elif _NUMERIC_LABEL_RE.fullmatch(host.rstrip(".").rpartition(".")[2]):

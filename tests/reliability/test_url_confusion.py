@@ -235,9 +235,12 @@ def test_a_download_from_an_allowed_host_never_carries_the_session_elsewhere(url
         "https:/qlik.corp/",
         "https://qlik.corp:/",
         "https://qlik\u3002corp/",
+        "https://127.1/",
+        "https://[::0443:1]/",
     ],
 )
 def test_the_known_confusions_are_not_the_sites(url: str) -> None:
+    assert url_authority(url) is None
     assert not SITE.owns(url)
     with pytest.raises(ForeignHostError):
         SITE.resolve(url)
