@@ -37,17 +37,21 @@ DEFAULT_LEEWAY = 30.0
 def check_header_value(name: str, value: str) -> str:
     """Return ``value`` if it may travel in header ``name``; raise with a hint otherwise.
 
-    Qlik's proxy takes US-ASCII only, and CR/LF would split the header (injection).
+    Qlik's proxy takes US-ASCII only, and CR/LF would split the header (injection); no
+    control character (tab, NUL, DEL) has a place in a value qlikauth sends.
     """
     if not _TOKEN_RE.fullmatch(name):
         raise InvalidHeaderValueError(
             f"invalid HTTP header name {name!r}",
             hint="Header names are ASCII letters, digits and -_.!#$%&'*+^`|~ only.",
         )
-    if "\r" in value or "\n" in value or "\0" in value:
+    control = next((c for c in value if c < " " or c == "\x7f"), None)
+    if control is not None:
+        kind = "a line break" if control in "\r\n" else f"the control character {control!r}"
         raise InvalidHeaderValueError(
-            f"the value for header {name} contains a line break or NUL",
-            hint="Remove CR/LF from the value; it would split the HTTP header.",
+            f"the value for header {name} contains {kind}",
+            hint="Remove control characters (CR/LF, tab, NUL) from the value; a line break "
+            "would split the HTTP header.",
         )
     if not value.isascii():
         raise InvalidHeaderValueError(

@@ -6,7 +6,8 @@ a 401/403 or an HTML page where a file was expected raises :class:`LoginRedirect
 with the likely cause (``qlik-protocol.md`` §2.10). The body streams in chunks to a
 temporary file beside the target, goes out to disk as it arrives, is checked against
 ``Content-Length``, fsynced and renamed, so a failed download leaves nothing at the target
-path.
+path. The body is saved as the server sent it (the request asks for ``identity``; nothing
+is decoded), and a download can be bounded in size (``max_bytes``) and time (``deadline``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import queue
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +41,7 @@ from qlikauth.http.transport import HttpTransport
 from qlikauth.http.values import HttpRequest, HttpResponse
 from qlikauth.identity import QlikUser
 from qlikauth.sessions import personal_api_user
-from qlikauth.site import Site
+from qlikauth.site import Site, url_authority
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -90,15 +92,13 @@ def resolve_url(site: Site, url: str, *, allow_hosts: Collection[str] = ()) -> t
     site's virtual proxy. Another host is refused unless listed in ``allow_hosts`` (then it
     is fetched as is, without credentials).
     """
-    parts = urlsplit(url)
-    if parts.scheme or parts.netloc:
-        host = (parts.hostname or "").lower()
-        if not site.owns(url) and host in {h.lower() for h in allow_hosts}:
-            if parts.scheme not in ("https", "http"):
-                raise ForeignHostError(
-                    f"refusing the scheme {parts.scheme!r}", url=url, hint="Use https."
-                )
-            return url, False
+    where = url_authority(url)
+    if where is not None and not site.owns(url) and where.host in {h.lower() for h in allow_hosts}:
+        if where.scheme not in ("https", "http"):
+            raise ForeignHostError(
+                f"refusing the scheme {where.scheme!r}", url=url, hint="Use https."
+            )
+        return url, False
     return site.resolve(url), True
 
 
@@ -267,13 +267,19 @@ def download(
     progress: bool | None = None,
     callback: ProgressCallback | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    max_bytes: int | None = None,
+    deadline: float | None = None,
 ) -> DownloadResult:
     """Download ``url`` (a ``qUrl``) to ``path`` with ``credentials``; return what arrived.
 
     ``exporter`` (the user whose engine session exported the file, when known) sharpens the
     diagnosis of a refusal. ``progress`` shows a bar (default: only on a TTY); ``callback``
     is called after each chunk. ``path`` may be a folder: the file keeps its server name.
+    ``max_bytes`` refuses a larger file (announced or arriving); ``deadline`` is the time in
+    seconds the whole download may take (each read still waits at most the transport's
+    ``timeout``). Either failure raises :class:`DownloadError` and keeps nothing.
     """
+    until = None if deadline is None else time.monotonic() + deadline
     site = transport.site
     full_url, with_credentials = resolve_url(site, url, allow_hosts=allow_hosts)
     target = Path(path).expanduser()
@@ -307,7 +313,48 @@ def download(
             raise _refusal(transport, site, credentials, request, head, exporter, with_credentials)
         length = head.header("Content-Length")
         total = int(length) if length and length.isdigit() else None
-        return _stream_to(stream, target, full_url, total, progress, callback, chunk_size)
+        if max_bytes is not None and total is not None and total > max_bytes:
+            raise DownloadError(
+                f"{redact_url(full_url)} announces {total} bytes, more than max_bytes "
+                f"({max_bytes}); nothing was downloaded",
+                url=full_url,
+                hint="Raise max_bytes if a file this large is expected.",
+            )
+        encoding = (head.header("Content-Encoding") or "identity").strip().lower()
+        if encoding != "identity":
+            log.warning(
+                "the server sent %s with Content-Encoding %r though identity was asked: "
+                "saved as sent, not decoded",
+                redact_url(full_url),
+                encoding,
+            )
+        limits = _Limits(max_bytes, deadline, until)
+        return _stream_to(stream, target, full_url, total, progress, callback, chunk_size, limits)
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """How large a download may grow and until when (``time.monotonic``) it may run."""
+
+    max_bytes: int | None
+    deadline: float | None
+    until: float | None
+
+    def check(self, received: int, url: str) -> None:
+        if self.max_bytes is not None and received > self.max_bytes:
+            raise DownloadError(
+                f"{redact_url(url)} sent more than max_bytes ({self.max_bytes}); the download "
+                "was stopped and nothing was kept",
+                url=url,
+                hint="Raise max_bytes if a file this large is expected.",
+            )
+        if self.until is not None and time.monotonic() > self.until:
+            raise DownloadError(
+                f"{redact_url(url)} did not arrive within the deadline of {self.deadline:g} s "
+                f"({received} bytes had arrived); nothing was kept",
+                url=url,
+                hint="The server sends slowly; raise the deadline if that is expected.",
+            )
 
 
 def _stream_to(
@@ -318,6 +365,7 @@ def _stream_to(
     progress: bool | None,
     callback: ProgressCallback | None,
     chunk_size: int,
+    limits: _Limits,
 ) -> DownloadResult:
     received = 0
     bar = _progress_bar(total, target.name, progress)
@@ -325,8 +373,9 @@ def _stream_to(
         with _temporary_beside(target) as (handle, temp), _Sink(handle) as sink:
             try:
                 for chunk in stream.iter_bytes(chunk_size):
-                    sink.put(chunk)
                     received += len(chunk)
+                    limits.check(received, url)
+                    sink.put(chunk)
                     if bar is not None:
                         bar.update(len(chunk))
                     if callback is not None:

@@ -2,12 +2,46 @@
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
 from qlikauth.errors import ConfigurationError
 
-__all__ = ["QlikUser"]
+__all__ = ["QlikUser", "check_attributes", "check_identity_text"]
+
+#: Unicode categories no identity field may hold: control characters (C0, DEL, C1: CR/LF
+#: among them), line and paragraph separators, and format characters such as the
+#: bidirectional overrides, which make a log line or a terminal show something else.
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cf"})
+#: Format characters that real names use (the zero-width non-joiner and joiner of Persian and
+#: Indic scripts): allowed.
+_ALLOWED_FORMAT = frozenset({"\u200c", "\u200d"})
+
+
+def check_identity_text(label: str, value: str) -> str:
+    """Return ``value`` if it may name a user, directory, group or attribute; raise otherwise.
+
+    Control characters (CR/LF above all), line separators and bidirectional overrides
+    would forge lines in logs and command output, or split a header downstream
+    (``X-Qlik-User``, ``X-Qlik-Security``): no Qlik identity needs them.
+    """
+    for char in value:
+        if unicodedata.category(char) in _FORBIDDEN_CATEGORIES and char not in _ALLOWED_FORMAT:
+            raise ConfigurationError(
+                f"the {label} contains the control character U+{ord(char):04X}",
+                hint="User ids, directories, groups and attributes may not hold control "
+                "characters such as CR/LF or tab; check for a stray line break.",
+            )
+    return value
+
+
+def check_attributes(pairs: Iterable[tuple[str, str]]) -> None:
+    """Check ticket or session attributes: the proxy passes them on as ``X-Qlik-Security``."""
+    for key, value in pairs:
+        check_identity_text("attribute name", key)
+        check_identity_text(f"value of attribute {key!r}", value)
 
 
 @dataclass(frozen=True)
@@ -23,6 +57,7 @@ class QlikUser:
                 raise ConfigurationError(
                     f"the {label} is empty", hint="Qlik needs both a directory and a user id."
                 )
+            check_identity_text(label, value)
             if "\\" in value:
                 raise ConfigurationError(
                     f"the {label} {value!r} contains a backslash",

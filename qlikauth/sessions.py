@@ -14,14 +14,28 @@ hands out the token of a session that exists.
 A login that fails after the proxy made a session ends that session again (through QPS
 with the site's client certificate, else the personal API), so that failed attempts never
 eat the user's five session slots. Flows get transport failures thrown in at the request
-that failed (see :func:`qlikauth.http.run_flow`), so this holds for timeouts too.
+that failed (see :func:`qlikauth.http.run_flow`), so this holds for timeouts too. The
+proxy may also make a session whose cookie never reaches us:
+
+* the answer comes after the login gave up on it (a timeout): the authenticating request
+  carries :func:`end_late_session`, which the transport runs on that late answer;
+* the answer is lost (the connection was cut after the proxy acted): only QPS can name the
+  session. With the site's client certificate, a login for a known user first asks QPS for
+  the user's sessions on the virtual proxy, and after a lost answer ends those that
+  appeared since. (Another login of the same user at that very moment would lose its
+  session too; it logs in again.) Without the certificate such a session is left to the
+  proxy's inactivity timeout.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import TypeVar
+from urllib.parse import quote
 
 from qlikauth.credentials import Credentials, Route
 from qlikauth.errors import (
@@ -31,6 +45,7 @@ from qlikauth.errors import (
     LoginRedirectError,
     QlikAuthError,
     SessionLimitError,
+    TransportError,
     redact_url,
 )
 from qlikauth.http.diagnosis import check_login_redirect, session_limit_refusal
@@ -43,7 +58,10 @@ __all__ = [
     "TICKET_PARAMETER",
     "complete_session",
     "credential_request",
+    "end_late_session",
     "end_session",
+    "end_session_quietly",
+    "expect_late_answers",
     "hub_request",
     "personal_api_user",
     "session_cookie_from",
@@ -51,6 +69,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("qlikauth.sessions")
+T = TypeVar("T")
 
 #: Qlik's default session inactivity timeout; credentials are refreshed before it.
 DEFAULT_SESSION_TIMEOUT = 30 * 60.0
@@ -74,10 +93,25 @@ def hub_request(site: Site, ticket: str | None = None) -> HttpRequest:
 
 
 def start_session(
-    site: Site, request: HttpRequest, *, what: str, include_anonymous: bool = False
+    site: Site,
+    request: HttpRequest,
+    *,
+    what: str,
+    user: QlikUser | None = None,
+    include_anonymous: bool = False,
 ) -> Flow[Credentials]:
-    """Send the authenticating ``request``, keep the session it makes, then complete it."""
-    response = yield request
+    """Send the authenticating ``request``, keep the session it makes, then complete it.
+
+    ``user`` is who the login is for, when known: with the site's client certificate, a
+    session the proxy made but whose answer was lost is then found through QPS and ended.
+    """
+    before = yield from _session_ids(site, user)
+    try:
+        response = yield replace(request, late_answer=functools.partial(end_late_session, site))
+    except TransportError:
+        if user is not None and before is not None:
+            yield from _end_sessions_since(site, user, before)
+        raise
     try:
         check_login_redirect(request, response, site=site)
     except LoginRedirectError as exc:
@@ -97,7 +131,7 @@ def start_session(
         stray = _stray_session_cookie(response, site)
         if stray is not None:
             # The proxy made a session under another name: end it, or it holds a slot.
-            yield from _end_quietly(site, _proxy_credentials(*stray))
+            yield from end_session_quietly(site, _proxy_credentials(*stray))
         _raise_for_login_answer(request, response, site, what, resource="the proxy")
         raise _no_cookie_error(response, site, what, stray)
     return (
@@ -138,7 +172,7 @@ def complete_session(
             )
     except QlikAuthError:
         if owned:
-            yield from _end_quietly(site, credentials)
+            yield from end_session_quietly(site, credentials)
         raise
     return credentials.replace(user=user, expires_at=time.time() + DEFAULT_SESSION_TIMEOUT)
 
@@ -173,8 +207,8 @@ def end_session(site: Site, credentials: Credentials) -> Flow[None]:
     if credentials.route is Route.DIRECT or not credentials.cookies:
         return None
     session_id = credentials.session_id
-    if site.tls.bundle is not None and session_id:
-        answer = yield with_xrfkey(HttpRequest("DELETE", site.qps_url(f"session/{session_id}")))
+    if site.tls.bundle is not None and session_id and session_id.strip("."):
+        answer = yield _delete_session_request(site, session_id)
         if answer.status in (200, 204, 404):  # 404: the session had ended already
             return None
         log.info("QPS did not end the session (HTTP %s); logging the user out", answer.status)
@@ -182,7 +216,81 @@ def end_session(site: Site, credentials: Credentials) -> Flow[None]:
     return None
 
 
-def _end_quietly(site: Site, credentials: Credentials) -> Flow[None]:
+def end_late_session(site: Site, response: HttpResponse) -> Flow[None]:
+    """End the session a login's late answer made (the login had given up on it)."""
+    try:
+        found = session_cookie_from(response, site) or _stray_session_cookie(response, site)
+    except ConfigurationError:
+        found = None
+    if found is not None:
+        yield from end_session_quietly(site, _proxy_credentials(*found))
+
+
+def expect_late_answers(
+    flow: Flow[T], late_answer: Callable[[HttpResponse], Flow[None]]
+) -> Flow[T]:
+    """Run ``flow`` with ``late_answer`` attached to every request it sends (see
+    :attr:`HttpRequest.late_answer`)."""
+    try:
+        request = next(flow)
+        while True:
+            try:
+                response = yield replace(request, late_answer=late_answer)
+            except QlikAuthError as exc:
+                request = flow.throw(exc)
+            else:
+                request = flow.send(response)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+def _delete_session_request(site: Site, session_id: str) -> HttpRequest:
+    """``DELETE /qps/{prefix}/session/{id}``, the id one path segment whatever it holds
+    (a server or a cookie chooses it: ``../user/...`` must not reach another resource)."""
+    path = f"session/{quote(session_id, safe='')}"
+    return with_xrfkey(HttpRequest("DELETE", site.qps_url(path)))
+
+
+def _user_sessions_request(site: Site, user: QlikUser) -> HttpRequest:
+    path = f"user/{quote(user.directory, safe='')}/{quote(user.user_id, safe='')}"
+    return with_xrfkey(HttpRequest("GET", site.qps_url(path), {"Accept": "application/json"}))
+
+
+def _session_ids(site: Site, user: QlikUser | None) -> Flow[frozenset[str] | None]:
+    """The ids of ``user``'s sessions on the virtual proxy per QPS; ``None`` if unknown."""
+    if user is None or site.tls.bundle is None:
+        return None
+    try:
+        answer = yield _user_sessions_request(site, user)
+        data = answer.json() if answer.status == 200 else None
+    except QlikAuthError as exc:
+        log.info("QPS could not list the user's sessions before the login: %s", exc.message)
+        return None
+    if not isinstance(data, list):
+        return None
+    return frozenset(_ids_in(data))
+
+
+def _ids_in(items: Iterable[object]) -> Iterable[str]:
+    for item in items:
+        if isinstance(item, dict):
+            found = next((v for k, v in item.items() if k.lower() == "sessionid"), None)
+            if isinstance(found, str) and found:
+                yield found
+
+
+def _end_sessions_since(site: Site, user: QlikUser, before: frozenset[str]) -> Flow[None]:
+    """End ``user``'s sessions on the virtual proxy that QPS did not list ``before``."""
+    now = yield from _session_ids(site, user)
+    for session_id in sorted(i for i in (now or frozenset()) - before if i.strip(".")):
+        log.info("ending a proxy session of %s that a login whose answer was lost made", user)
+        try:
+            yield _delete_session_request(site, session_id)
+        except QlikAuthError as exc:
+            log.info("could not end it: %s", exc.message)
+
+
+def end_session_quietly(site: Site, credentials: Credentials) -> Flow[None]:
     """End a session a failed login made; a failure to do so is logged, not raised."""
     try:
         yield from end_session(site, credentials)

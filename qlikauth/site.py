@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
 from qlikauth.errors import ConfigurationError, ForeignHostError
 from qlikauth.tls.contexts import TlsConfig
 
-__all__ = ["DEFAULT_COOKIE_NAME", "Site", "VirtualProxy"]
+__all__ = ["DEFAULT_COOKIE_NAME", "Authority", "Site", "VirtualProxy", "url_authority"]
 
 #: The session cookie name of the default virtual proxy (the one with an empty prefix).
 DEFAULT_COOKIE_NAME = "X-Qlik-Session"
@@ -29,8 +30,31 @@ _HOSTNAME_RE = re.compile(
 )
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _ENGINE_DATA = "engineData"
+#: Characters no URL qlikauth sends credentials to may hold anywhere: C0 controls, space,
+#: DEL (the WHATWG URL rules drop or trim some of them, urllib and urllib3 do not) and the
+#: backslash (a "/" to browsers and urllib3, part of the user name to urllib).
+_CONFUSING_RE = re.compile(r"[\x00-\x20\x7f\\]")
+_SCHEME_RE = re.compile(r"(https|http|wss|ws)://", re.IGNORECASE)
+#: The only authority qlikauth trusts: a plain host name or bracketed IPv6 address and an
+#: optional port. No user part (``@``), no percent escapes, nothing outside ASCII: every
+#: parser reads such an authority the same way.
+_AUTHORITY_RE = re.compile(
+    r"(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?"
+)
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_NUMERIC_LABEL_RE = re.compile(r"[0-9]+|0x[0-9a-f]*")
+_DOT_SEGMENT_RE = re.compile(r"(?:^|/)(?:\.|%2e){1,2}(?:/|$)", re.IGNORECASE)
 
 Query = Mapping[str, str] | None
+
+
+def _is_unicode(text: str) -> bool:
+    """Whether ``text`` can be sent at all (a lone surrogate cannot be encoded)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_prefix(prefix: str) -> str:
@@ -58,6 +82,12 @@ def _check_cookie_name(name: str) -> str:
 
 
 def _check_host(host: str) -> str:
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in host):
+        raise ConfigurationError(
+            f"host {host!r} contains a control character (CR/LF, tab, ...)",
+            hint="Give the bare host name, e.g. qlik.example.com; check for a stray line "
+            "break copied along with it.",
+        )
     if "://" in host or "/" in host or "?" in host or "#" in host or "@" in host:
         parts = urlsplit(host if "://" in host else f"//{host}")
         raise ConfigurationError(
@@ -274,6 +304,15 @@ class Site:
         return replace(self, virtual_proxy=VirtualProxy(prefix, cookie_name))
 
     def _url(self, scheme: str, port: int, path: str, query: Query) -> str:
+        # Escape what may not stand raw in a path (spaces, controls, "\\", "?", "#",
+        # non-ASCII); escapes already there are kept.
+        if not all(_is_unicode(t) for t in (path, *(query or {}), *(query or {}).values())):
+            raise ConfigurationError(
+                f"the path {path!r} or its query holds a lone surrogate, which is not text",
+                hint="Pass the path as text as it was sent (a bad \\uD800 escape in JSON "
+                "decodes to this).",
+            )
+        path = quote(path, safe=_PATH_SAFE)
         return urlunsplit(
             (scheme, self._netloc(port, scheme), "/" + path, urlencode(query or {}), "")
         )
@@ -340,47 +379,120 @@ class Site:
         return self._url("wss", self.engine_port, self._app_path(app_id, identity, ttl), query)
 
     def owns(self, url: str) -> bool:
-        """Whether ``url`` points at this site (same host, one of its ports, right scheme)."""
-        try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError:
+        """Whether ``url`` points at this site (same host, one of its ports, right scheme).
+
+        Decided on :func:`url_authority`: a URL that URL parsers may read as two different
+        hosts (a backslash, a user part, percent escapes, control characters) is not the
+        site's, whatever host it seems to name.
+        """
+        where = url_authority(url)
+        if where is None or where.host != self.host.lower().strip("[]"):
             return False
-        if (parts.hostname or "").lower() != self.host.lower().strip("[]"):
-            return False
-        secure = parts.scheme in ("https", "wss")
-        if parts.scheme not in ("https", "wss", "http", "ws"):
-            return False
-        if port is None:
-            port = _standard_port(parts.scheme)
+        secure = where.scheme in ("https", "wss")
         front = {self.proxy_port, self.auth_port}
         always_tls = {self.qps_port, self.qrs_port, self.engine_port}
         if self.scheme == "https":
-            return secure and port in front | always_tls
-        return port in always_tls if secure else port in front
+            return secure and where.port in front | always_tls
+        return where.port in always_tls if secure else where.port in front
 
     def resolve(self, url: str) -> str:
         """Resolve a server-relative ``qUrl`` under this virtual proxy; keep its query.
 
         ``/tempcontent/x/f.csv?serverNodeId=n`` becomes
         ``https://host/{prefix}/tempcontent/x/f.csv?serverNodeId=n``. An absolute URL must
-        be on this site's proxy; anything else raises :class:`ForeignHostError`.
+        be on this site's proxy; anything else, and a path that climbs out of the virtual
+        proxy (``..``) or holds characters URL parsers read differently, raises
+        :class:`ForeignHostError`.
         """
-        parts = urlsplit(url)
+        if _CONFUSING_RE.search(url) or not _is_unicode(url):
+            raise ForeignHostError(
+                f"refusing {url!r}: it holds a backslash, white space, a control character "
+                "or a lone surrogate, which URL parsers read differently",
+                hint="A qUrl from Qlik never does; the server may be trying to send the "
+                "credentials elsewhere.",
+            )
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            raise ForeignHostError(
+                f"refusing {url!r}: it is not a URL qlikauth can read safely",
+                hint="A qUrl from Qlik is a plain path such as /tempcontent/{id}/{file}.",
+            ) from None
         if parts.scheme or parts.netloc:
-            port = parts.port or _standard_port(parts.scheme)
-            if not self.owns(url) or port != self.proxy_port:
+            where = url_authority(url)
+            if where is None or not self.owns(url) or where.port != self.proxy_port:
                 raise ForeignHostError(
-                    f"refusing {parts.scheme}://{parts.netloc}: it is not this site's proxy "
-                    f"({self.origin})",
+                    f"refusing {parts.scheme}://{parts.netloc.rpartition('@')[2]}: it is not "
+                    f"this site's proxy ({self.origin})",
                     hint="qlikauth sends credentials only to the site itself; allow the "
                     "host explicitly to download from it without credentials.",
                     url=url,
                 )
-        path = parts.path
+        path = "/" + parts.path.lstrip("/")
+        if _DOT_SEGMENT_RE.search(path) or _DOT_SEGMENT_RE.search(unquote(path)):
+            raise ForeignHostError(
+                f"refusing {parts.path!r}: its path climbs out of the virtual proxy ('..')",
+                hint="A qUrl from Qlik names a file under /tempcontent/; download only those.",
+                url=url,
+            )
         first = _join(path).split("/", 1)[0]
         if self.prefix and first != self.prefix:
             path = "/" + _join(self.prefix, path)
         return urlunsplit(
             (self.scheme, self._netloc(self.proxy_port, self.scheme), path, parts.query, "")
         )
+
+
+@dataclass(frozen=True)
+class Authority:
+    """Where a URL sends its request: scheme (lower case), host (lower case, an IPv6
+    address without brackets) and port (the scheme's default filled in)."""
+
+    scheme: str
+    host: str
+    port: int
+
+
+def url_authority(url: str) -> Authority | None:
+    """Where ``url`` connects, or ``None`` when URL parsers might not agree on it.
+
+    Browsers (the WHATWG URL rules), urllib3 (which sends ``requests``' requests) and
+    ``urllib.parse`` read some URLs as different hosts: ``https://evil\\@qlik.corp/`` is
+    ``evil`` to the first two and ``qlik.corp`` to the last. Only an http(s)/ws(s) URL whose
+    authority is a plain ASCII host name or bracketed IPv6 address with an optional port,
+    with no user part, percent escape, backslash, white space or control character anywhere,
+    gets an answer: on those, every parser reads the same host and port (the property
+    tests compare this answer with urllib3's ``parse_url``, ``urllib.parse`` and the WHATWG
+    rules).
+    """
+    if not isinstance(url, str) or _CONFUSING_RE.search(url) or not _is_unicode(url):
+        return None
+    head = _SCHEME_RE.match(url)
+    if head is None:
+        return None
+    rest = url[head.end() :]
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    found = _AUTHORITY_RE.fullmatch(rest[:end])
+    if found is None:
+        return None
+    scheme = head.group(1).lower()
+    host = found.group("host").lower()
+    port = int(found.group("port")) if found.group("port") else _standard_port(scheme)
+    if not 0 < port < 65536:
+        return None
+    if host.startswith("["):
+        host = host[1:-1]
+        try:
+            if str(ipaddress.IPv6Address(host)) != host:
+                return None  # another spelling (leading zeros, ...): parsers write it apart
+        except ValueError:
+            return None
+    elif _NUMERIC_LABEL_RE.fullmatch(host.rstrip(".").rpartition(".")[2]):
+        # Browsers read a host ending in a number as an IPv4 address, in any of its old
+        # spellings (127.1, 0x7f.1, 2130706433): only the plain dotted form reads alike.
+        try:
+            if str(ipaddress.IPv4Address(host)) != host:
+                return None
+        except ValueError:
+            return None
+    return Authority(scheme, host, port)

@@ -84,7 +84,9 @@ def test_a_ticket_is_redeemed_on_the_hub() -> None:
     assert urlsplit(request.url).path == "/jwt/hub/"
     assert _query(request) == {"qlikTicket": ["TICKET_123"]}
     flow = start_session(SITE, request, what="ticket redemption")
-    assert next(flow) is request
+    sent = next(flow)
+    assert sent == request
+    assert sent.late_answer is not None  # a late answer's session gets ended
     second = flow.send(_answer("X-Qlik-Session-jwt=t", body=b"<html>hub</html>"))
     assert urlsplit(second.url).path == "/jwt/qps/csrftoken"
     assert "qlikTicket" not in second.url

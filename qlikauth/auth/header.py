@@ -18,6 +18,7 @@ from qlikauth.auth.base import Authenticator
 from qlikauth.credentials import Credentials, check_header_value
 from qlikauth.errors import ConfigurationError, InvalidHeaderValueError
 from qlikauth.http.values import Flow
+from qlikauth.identity import QlikUser
 from qlikauth.sessions import credential_request, start_session
 from qlikauth.site import Site
 
@@ -102,4 +103,15 @@ class HeaderAuth(Authenticator):
     def login(self, site: Site) -> Flow[Credentials]:
         """Send the header once; keep the session cookie and CSRF token the proxy hands out."""
         request = credential_request(site, self.headers)
-        return (yield from start_session(site, request, what="header login"))
+        return (yield from start_session(site, request, what="header login", user=self.qlik_user))
+
+    @property
+    def qlik_user(self) -> QlikUser | None:
+        """The user, when the directory is known (dynamic mode; a static virtual proxy
+        supplies its own)."""
+        if self.directory is None:
+            return None
+        try:
+            return QlikUser(self.directory, self.user)
+        except ConfigurationError:
+            return None

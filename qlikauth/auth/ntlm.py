@@ -15,6 +15,7 @@ from qlikauth.auth.base import Authenticator
 from qlikauth.credentials import Credentials, check_header_value
 from qlikauth.errors import ConfigurationError
 from qlikauth.http.values import Flow
+from qlikauth.identity import check_identity_text
 from qlikauth.site import Site
 from qlikauth.windows_login import windows_login_flow
 
@@ -42,6 +43,9 @@ class NtlmAuth(Authenticator):
     def __post_init__(self) -> None:
         if not self.user.strip():
             raise ConfigurationError("the Windows user name is empty", hint="e.g. CORP\\alice")
+        check_identity_text("Windows user name", self.user)
+        if self.domain is not None:
+            check_identity_text("Windows domain", self.domain)
         if self.protocol not in ("negotiate", "ntlm"):
             raise ConfigurationError(
                 f"unknown protocol {self.protocol!r}", hint="Use 'negotiate' or 'ntlm'."

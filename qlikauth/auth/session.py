@@ -7,17 +7,24 @@ deletes the session through QPS, so the user's session slot is freed at once.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 from qlikauth.auth.base import Authenticator
 from qlikauth.credentials import Credentials, Route
-from qlikauth.errors import ConfigurationError, CredentialsRejectedError, LoginRedirectError
-from qlikauth.http.values import Flow
-from qlikauth.identity import QlikUser
+from qlikauth.errors import (
+    ConfigurationError,
+    CredentialsRejectedError,
+    HandshakeError,
+    LoginRedirectError,
+    TransportError,
+)
+from qlikauth.http.values import Flow, HttpResponse
+from qlikauth.identity import QlikUser, check_attributes
 from qlikauth.qps.flows import add_session_flow, delete_session_flow
 from qlikauth.qps.values import Attributes, attribute_pairs, new_session_id
-from qlikauth.sessions import complete_session
+from qlikauth.sessions import complete_session, end_session_quietly, expect_late_answers
 from qlikauth.site import Site
 
 __all__ = ["SessionAuth"]
@@ -40,7 +47,9 @@ class SessionAuth(Authenticator):
     session_id: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "attributes", attribute_pairs(self.attributes))
+        pairs = attribute_pairs(self.attributes)
+        check_attributes(pairs)
+        object.__setattr__(self, "attributes", pairs)
         QlikUser(self.directory, self.user)  # raises on empty or backslash values
         if self.session_id is not None and len(self.session_id) < 16:
             raise ConfigurationError(
@@ -63,7 +72,16 @@ class SessionAuth(Authenticator):
                 "name' from the QMC (e.g. X-Qlik-Session-hdr).",
             )
         session_id = self.session_id or new_session_id()
-        yield from add_session_flow(site, self.qlik_user, session_id, attributes=self.attributes)
+        ours = Credentials(cookies={cookie_name: session_id}, cookie_name=cookie_name)
+        adding = add_session_flow(site, self.qlik_user, session_id, attributes=self.attributes)
+        try:
+            # QPS may add the session and lose (or be late with) its answer: the id is ours,
+            # so end it in both cases rather than leave it to eat a session slot.
+            yield from expect_late_answers(adding, functools.partial(_end_if_added, site, ours))
+        except (TransportError, HandshakeError):
+            # On QPS's mutual-TLS port a cut connection reads as a refused handshake.
+            yield from end_session_quietly(site, ours)
+            raise
         try:
             # owned: a refusal ends the injected session again (QPS deletes it).
             return (
@@ -89,3 +107,9 @@ class SessionAuth(Authenticator):
             return None
         yield from delete_session_flow(site, session_id)
         return None
+
+
+def _end_if_added(site: Site, ours: Credentials, response: HttpResponse) -> Flow[None]:
+    """QPS answered the add after the login gave up: end the session it added."""
+    if 200 <= response.status < 300:
+        yield from end_session_quietly(site, ours)

@@ -16,7 +16,7 @@ from qlikauth.auth.base import Authenticator
 from qlikauth.credentials import Credentials
 from qlikauth.errors import CredentialsRejectedError, LoginRedirectError, TicketError
 from qlikauth.http.values import Flow
-from qlikauth.identity import QlikUser
+from qlikauth.identity import QlikUser, check_attributes
 from qlikauth.qps.flows import ticket_flow
 from qlikauth.qps.values import Attributes, Ticket, attribute_pairs
 from qlikauth.sessions import hub_request, start_session
@@ -33,7 +33,9 @@ def redeem_ticket_flow(site: Site, ticket: Ticket | str) -> Flow[Credentials]:
     """
     value = ticket.ticket if isinstance(ticket, Ticket) else ticket
     try:
-        return (yield from start_session(site, hub_request(site, value), what="ticket redemption"))
+        user = ticket.user if isinstance(ticket, Ticket) else None
+        request = hub_request(site, value)
+        return (yield from start_session(site, request, what="ticket redemption", user=user))
     except (LoginRedirectError, CredentialsRejectedError) as exc:
         raise TicketError(
             f"the proxy did not accept the ticket on {site.virtual_proxy_label}: {exc.message}",
@@ -74,7 +76,9 @@ class TicketAuth(Authenticator):
     attributes: Attributes = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "attributes", attribute_pairs(self.attributes))
+        pairs = attribute_pairs(self.attributes)
+        check_attributes(pairs)
+        object.__setattr__(self, "attributes", pairs)
         QlikUser(self.directory, self.user)  # raises on empty or backslash values
 
     @property

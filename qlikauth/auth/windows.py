@@ -30,7 +30,7 @@ from qlikauth.auth.ticket import TicketAuth
 from qlikauth.credentials import Credentials
 from qlikauth.errors import ConfigurationError
 from qlikauth.http.values import Flow
-from qlikauth.identity import QlikUser
+from qlikauth.identity import QlikUser, check_attributes, check_identity_text
 from qlikauth.qps.values import Attributes, attribute_pairs
 from qlikauth.site import Site
 from qlikauth.validators.base import ValidatedUser, Validator
@@ -123,7 +123,10 @@ class WindowsAuth(Authenticator):
     def __post_init__(self, password: PasswordSource | None) -> None:
         if not isinstance(self.user, str) or not self.user.strip():
             raise ConfigurationError("the Windows user name is empty", hint="e.g. CORP\\alice")
-        object.__setattr__(self, "attributes", attribute_pairs(self.attributes))
+        check_identity_text("Windows user name", self.user)
+        pairs = attribute_pairs(self.attributes)
+        check_attributes(pairs)
+        object.__setattr__(self, "attributes", pairs)
         _check_validator(self.validator)
         limiter = self.rate_limit
         if limiter is True:

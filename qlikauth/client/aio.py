@@ -100,7 +100,8 @@ class AsyncQlikClient(ClientApi, AsyncDriver):
         try:
             await self._run(ops.close_op(self._state))
         finally:
-            self._transport.close()
+            # It may wait for a timed-out login's late answer: not on the loop.
+            await asyncio.to_thread(self._transport.close)
 
     async def __aenter__(self) -> AsyncQlikClient:
         return self

@@ -177,11 +177,15 @@ class ClientApi:
         progress: bool | None = None,
         callback: ProgressCallback | None = None,
         chunk_size: int = 1 << 20,
+        max_bytes: int | None = None,
+        deadline: float | None = None,
     ) -> Op[DownloadResult]:
         """Download a ``qUrl`` with this session (see :func:`qlikauth.download.download`).
 
         A login redirect while the personal API says the session is gone logs in once and
         retries; a refusal of a still-valid session is raised as is (wrong user or prefix).
+        ``max_bytes`` and ``deadline`` (seconds) bound the file's size and the download's
+        time.
         """
         return ops.download_op(
             self._state,
@@ -192,6 +196,8 @@ class ClientApi:
             progress=progress,
             callback=callback,
             chunk_size=chunk_size,
+            max_bytes=max_bytes,
+            deadline=deadline,
         )
 
     @operation

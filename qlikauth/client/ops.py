@@ -255,7 +255,13 @@ def whoami_op(site: Site) -> Op[QlikUser]:
 
 def build_url(site: Site, credentials: Credentials, path: str, params: Mapping[str, str]) -> str:
     """The absolute URL for ``path``: relative to the virtual proxy, or direct to QRS/QPS."""
-    parts = urlsplit(path)
+    try:
+        parts = urlsplit(path)
+    except ValueError:
+        raise ConfigurationError(
+            f"cannot read {path!r} as a path or URL",
+            hint="Give a path relative to the virtual proxy, e.g. qrs/about.",
+        ) from None
     if parts.scheme or parts.netloc:
         if not site.owns(path):
             raise ForeignHostError(
@@ -268,7 +274,13 @@ def build_url(site: Site, credentials: Credentials, path: str, params: Mapping[s
         if not params:
             return path
         query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
-        return urlunsplit(parts._replace(query=urlencode(query)))
+        try:
+            return urlunsplit(parts._replace(query=urlencode(query)))
+        except UnicodeEncodeError:
+            raise ConfigurationError(
+                "a query parameter holds a lone surrogate, which is not text",
+                hint="Pass parameters as text as it was sent.",
+            ) from None
     merged = dict(parse_qsl(parts.query, keep_blank_values=True))
     merged.update(params)
     rel = parts.path.lstrip("/")
@@ -388,6 +400,8 @@ def download_op(
     progress: bool | None,
     callback: Any,
     chunk_size: int,
+    max_bytes: int | None = None,
+    deadline: float | None = None,
 ) -> Op[Any]:
     """Download a ``qUrl`` with this session; log in once if the session had ended.
 
@@ -402,6 +416,8 @@ def download_op(
         "progress": progress,
         "callback": callback,
         "chunk_size": chunk_size,
+        "max_bytes": max_bytes,
+        "deadline": deadline,
     }
     credentials: Credentials = yield Login()
     try:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import secrets
 import string
-from collections.abc import Generator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field, replace
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from qlikauth.credentials import SENSITIVE_HEADERS, check_header_value
-from qlikauth.errors import ApiError, LoginRedirectError, redact_url
+from qlikauth.errors import ApiError, ConfigurationError, LoginRedirectError, redact_url
 
 __all__ = [
     "Flow",
@@ -35,6 +35,7 @@ T = TypeVar("T")
 Flow = Generator["HttpRequest", "HttpResponse", T]
 
 _XRFKEY_ALPHABET = string.ascii_letters + string.digits
+_XRFKEY_CHARACTERS = frozenset(_XRFKEY_ALPHABET)
 
 
 def new_xrfkey() -> str:
@@ -48,12 +49,19 @@ def _redacted_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class HttpRequest:
-    """One HTTP request an authenticator or client wants sent. Its repr hides secrets."""
+    """One HTTP request an authenticator or client wants sent. Its repr hides secrets.
+
+    ``late_answer`` marks a request whose answer matters even after the caller gave up on
+    it (a login that may make a proxy session): if it times out, the transport keeps waiting
+    a while and runs this flow on the answer when it comes (to end the session it made).
+    Such a request is never sent twice.
+    """
 
     method: str
     url: str
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes | None = None
+    late_answer: Callable[[HttpResponse], Flow[None]] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         for name, value in self.headers.items():
@@ -73,7 +81,7 @@ class HttpRequest:
             k: v for k, v in self.headers.items() if k.lower() not in {h.lower() for h in headers}
         }
         merged.update(headers)
-        return HttpRequest(self.method, self.url, merged, self.body)
+        return replace(self, headers=merged)
 
     def __repr__(self) -> str:
         return (
@@ -83,17 +91,23 @@ class HttpRequest:
 
 
 def with_xrfkey(request: HttpRequest, key: str | None = None) -> HttpRequest:
-    """Add the same Xrfkey to the query (``xrfkey=``) and the ``X-Qlik-Xrfkey`` header."""
+    """Add the same Xrfkey to the query (``xrfkey=``) and the ``X-Qlik-Xrfkey`` header.
+
+    A given ``key`` must be what Qlik accepts: 16 characters of ``[0-9a-zA-Z]``.
+    """
     key = key or new_xrfkey()
+    if len(key) != 16 or not set(key) <= _XRFKEY_CHARACTERS:
+        raise ConfigurationError(
+            f"invalid Xrfkey {key!r}: Qlik takes exactly 16 letters and digits",
+            hint="Leave the key out: qlikauth makes a fresh one per request.",
+        )
     parts = urlsplit(request.url)
     query = [
         (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() != "xrfkey"
     ]
     query.append(("xrfkey", key))
     url = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
-    return HttpRequest(request.method, url, request.headers, request.body).with_headers(
-        {"X-Qlik-Xrfkey": key}
-    )
+    return replace(request, url=url).with_headers({"X-Qlik-Xrfkey": key})
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,12 @@ from qlikauth.jwt.signing import (
     KeySource,
     make_jwt_keypair,
 )
-from qlikauth.jwt.verification import JwtInspection, inspect_jwt, verify_jwt
+from qlikauth.jwt.verification import NO_EXP_PROBLEM, JwtInspection, inspect_jwt, verify_jwt
 
 __all__ = [
     "ALGORITHMS",
     "DEFAULT_LIFETIME",
+    "NO_EXP_PROBLEM",
     "RESERVED_CLAIMS",
     "JwtInspection",
     "JwtSigner",

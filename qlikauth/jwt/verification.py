@@ -21,7 +21,11 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from qlikauth.errors import ConfigurationError, JwtError
 from qlikauth.jwt.signing import ALGORITHMS
 
-__all__ = ["JwtInspection", "inspect_jwt", "verify_jwt"]
+__all__ = ["NO_EXP_PROBLEM", "JwtInspection", "inspect_jwt", "verify_jwt"]
+
+#: What :func:`inspect_jwt` reports, and :func:`verify_jwt` refuses, for a token without
+#: ``exp``.
+NO_EXP_PROBLEM = "no exp claim: the token never expires (Qlik accepts it; risky)"
 
 
 def _public_key(source: Path | str | bytes | x509.Certificate | RSAPublicKey) -> RSAPublicKey:
@@ -65,11 +69,14 @@ def verify_jwt(
     user_claim: str = "userId",
     directory_claim: str = "userDirectory",
     leeway: float = 0.0,
+    require_exp: bool = True,
 ) -> dict[str, Any]:
     """Check ``token`` as a Qlik JWT virtual proxy would; return its claims.
 
     ``certificate`` is the virtual proxy's JWT certificate (or its public key). Raises
     :class:`JwtError` naming the failed check: algorithm, signature, expiry, claim names.
+    A token without ``exp`` is refused unless ``require_exp`` is false: Qlik accepts it,
+    but it never expires, and :func:`inspect_jwt` reports it as a problem too.
     """
     findings = inspect_jwt(token, user_claim=user_claim, directory_claim=directory_claim)
     algorithm_problem = next((p for p in findings.problems if p.startswith("algorithm")), None)
@@ -115,6 +122,13 @@ def verify_jwt(
             hint="The virtual proxy's JWT attributes for user ID and user directory must "
             "name claims in the token (case-sensitive).",
         )
+    if require_exp and "exp" not in claims:
+        raise JwtError(
+            f"the token is not accepted: {NO_EXP_PROBLEM}",
+            hint="Mint tokens with an exp claim (qlikauth jwt mint does): a token that never "
+            "expires stays usable for as long as it leaks. Pass require_exp=False to "
+            "accept it anyway.",
+        )
     return claims
 
 
@@ -153,6 +167,8 @@ def inspect_jwt(
     token = token.strip()
     if token.lower().startswith("bearer "):
         token = token[7:].strip()
+    if not token.isascii():  # a compact JWT is base64url and dots
+        return JwtInspection(None, None, ("not a signed JWT (header.payload.signature)",))
     if token.count(".") == 4:
         return JwtInspection(None, None, ("encrypted JWTs (JWE) are not supported by Qlik",))
     try:
@@ -169,7 +185,7 @@ def inspect_jwt(
     moment = time.time() if now is None else now
     exp = claims.get("exp")
     if exp is None:
-        problems.append("no exp claim: the token never expires (Qlik accepts it; risky)")
+        problems.append(NO_EXP_PROBLEM)
     elif isinstance(exp, int | float) and exp <= moment:
         problems.append(f"expired {int(moment - exp)} s ago (exp is in the past)")
     nbf = claims.get("nbf")

@@ -7,11 +7,11 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from qlikauth.errors import ConfigurationError, redact_url
 from qlikauth.identity import QlikUser
-from qlikauth.site import Site
+from qlikauth.site import Site, url_authority
 
 __all__ = [
     "TICKET_LIFETIME",
@@ -120,25 +120,21 @@ class Ticket:
 
     @staticmethod
     def _on_proxy_name(url: str, site: Site, proxy_names: Iterable[str]) -> bool:
-        """Whether ``url`` is on one of the names the site's proxy is known by."""
-        try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError:
-            return False
-        if parts.scheme != site.scheme or not parts.hostname or parts.username or parts.password:
+        """Whether ``url`` is on one of the names the site's proxy is known by (read with
+        the parser that decides :meth:`Site.owns`, so parsers cannot disagree on it)."""
+        target = url_authority(url)
+        if target is None or target.scheme != site.scheme:
             return False
         if isinstance(proxy_names, str):
             proxy_names = (proxy_names,)
         standard = 443 if site.scheme == "https" else 80
         for name in proxy_names:
-            try:
-                named = urlsplit(f"//{name.strip()}")
-                named_port = named.port
-            except ValueError:
+            named = url_authority(f"{site.scheme}://{name.strip()}/")
+            if named is None:
                 continue
-            ports = {named_port} if named_port else {site.proxy_port, standard}
-            if named.hostname == parts.hostname.lower() and (port or standard) in ports:
+            given_port = ":" in name.strip().rsplit("]", 1)[-1]
+            ports = {named.port} if given_port else {site.proxy_port, standard}
+            if named.host == target.host and target.port in ports:
                 return True
         return False
 

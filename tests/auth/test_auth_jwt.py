@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import time
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def test_signer_loads_the_key_once(keypair: tuple[Path, Path]) -> None:
     first = signer.private_key
     assert signer.private_key is first
     token = signer.sign({"userId": "a", "userDirectory": "D"})
-    assert verify_jwt(token, cert)["userId"] == "a"
+    assert verify_jwt(token, cert, require_exp=False)["userId"] == "a"
 
 
 def test_signer_accepts_pem_bytes_text_and_key_objects(keypair: tuple[Path, Path]) -> None:
@@ -71,7 +72,7 @@ def test_signer_accepts_pem_bytes_text_and_key_objects(keypair: tuple[Path, Path
     for source in (pem, pem.decode(), str(key_path), JwtSigner(key_path).private_key):
         token = JwtSigner(source, algorithm="RS512").sign({"userId": "u", "userDirectory": "d"})
         assert pyjwt.get_unverified_header(token)["alg"] == "RS512"
-        assert verify_jwt(token, cert)["userDirectory"] == "d"
+        assert verify_jwt(token, cert, require_exp=False)["userDirectory"] == "d"
 
 
 def test_header_carries_alg_typ_and_kid(keypair: tuple[Path, Path]) -> None:
@@ -88,7 +89,7 @@ def test_encrypted_key_needs_its_passphrase(tmp_path: Path) -> None:
         JwtSigner(key, passphrase="nope").sign({})
     signer = JwtSigner(key, passphrase="s3cret-pass")
     assert "s3cret-pass" not in repr(signer)
-    assert verify_jwt(signer.sign({"userId": "u", "userDirectory": "d"}), cert)
+    assert verify_jwt(signer.sign({"userId": "u", "userDirectory": "d"}), cert, require_exp=False)
 
 
 @pytest.mark.parametrize("algorithm", ["HS256", "HS512", "ES256", "none"])
@@ -132,7 +133,7 @@ def test_keyring_reference_reads_the_keystore(
 
     monkeypatch.setattr(keystore, "get_secret", fake_get_secret)
     token = JwtSigner("keyring:jwt-key").sign({"userId": "u", "userDirectory": "d"})
-    assert verify_jwt(token, keypair[1])
+    assert verify_jwt(token, keypair[1], require_exp=False)
     assert "keyring entry 'jwt-key'" in repr(JwtSigner("keyring:jwt-key"))
     with pytest.raises(ConfigurationError, match="no secret named"):
         JwtSigner(KeyringKey("absent", service="other")).sign({})
@@ -216,9 +217,14 @@ def test_flow_sends_bearer_once_then_only_the_cookie(keypair: tuple[Path, Path])
 def test_a_401_becomes_a_jwt_error_with_the_checklist(keypair: tuple[Path, Path]) -> None:
     flow = JwtAuth("alice", "CORP", key=keypair[0]).login(SITE)
     next(flow)
+    # The refusal is followed by one anonymous call that reads the server's clock.
+    probe = flow.send(HttpResponse(401, (), b"signature does not verify"))
+    assert probe.url == "https://qlik.example.com/jwt/qps/user" and not probe.headers
+    server_time = (("Date", email.utils.formatdate(usegmt=True)),)
     with pytest.raises(JwtError) as error:
-        flow.send(HttpResponse(401, (), b"signature does not verify"))
+        flow.send(HttpResponse(200, server_time, b'{"session": "inactive"}'))
     text = str(error.value)
+    assert "clock skew" not in text
     assert "signature does not verify" in text
     assert "userId" in text and "certificate" in text
     assert "Bearer" not in text

@@ -1,0 +1,165 @@
+"""1,000 concurrent engine sessions on one asyncio event loop: time and memory per session.
+
+The emulator runs in its own process; this process holds every session on one loop, on the
+direct engine port (mutual TLS, ``X-Qlik-User``), each its own engine session
+(``/identity/{n}``). Two rows, one after the other in the same run:
+
+* **bare** (the baseline): ``websockets.asyncio.client.connect`` with the same URL, headers
+  and TLS context, reading the ``OnConnected`` greeting: the least a websocket costs; and
+  the same without permessage-deflate, to show what compression holds per session;
+* **qlikauth**: :meth:`AsyncEngineConnection.open` (greeting barrier, protocol state, a
+  reader task per connection).
+
+For each: the seconds to open all sessions (at most ``--parallel`` handshakes at a time) and
+the client memory each idle session holds (what ``tracemalloc`` counts as allocated and
+still held; the resident set is left out, as rows that free memory lend it to the next),
+then one ``EvaluateEx`` on every qlikauth session at once. Target: under 100 KB of client
+memory per idle qlikauth session.
+
+Run: ``python benchmarks/bench_engine_sessions.py [--sessions 1000] [--parallel 50]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import resource
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from qlikauth.testing.emulator_info import site_from_emulator
+from qlikauth.credentials import Credentials, QlikUser, Route
+from qlikauth.engine import AsyncEngineConnection
+from qlikauth.site import Site
+from qlikauth.testing.emulator import emulator_process
+
+TARGET_BYTES = 100 * 1024
+
+
+def _raise_file_limit(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, needed), hard))
+
+
+async def _open_all(
+    count: int, parallel: int, open_one: Callable[[int], Awaitable[Any]]
+) -> tuple[list[Any], float]:
+    gate = asyncio.Semaphore(parallel)
+
+    async def gated(n: int) -> Any:
+        async with gate:
+            return await open_one(n)
+
+    start = time.perf_counter()
+    opened = await asyncio.gather(*(gated(n) for n in range(count)))
+    return list(opened), time.perf_counter() - start
+
+
+async def _measure(
+    name: str, count: int, parallel: int, open_one: Callable[[int], Awaitable[Any]]
+) -> tuple[list[Any], dict[str, float]]:
+    gc.collect()
+    await asyncio.sleep(0.5)  # let the previous row's sockets finish closing
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    sessions, seconds = await _open_all(count, parallel, open_one)
+    await asyncio.sleep(1.0)  # idle: greetings read, buffers settled
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    figures = {
+        "seconds": seconds,
+        "ms_per_session": 1000 * seconds / count,
+        "kb_per_session": held / count / 1024,
+    }
+    print(
+        f"{name:21} opened {count} sessions in {seconds:.2f} s "
+        f"({figures['ms_per_session']:.2f} ms each); idle, each holds "
+        f"{figures['kb_per_session']:.1f} KB",
+        flush=True,
+    )
+    return sessions, figures
+
+
+async def run(site: Site, app: str, count: int, parallel: int) -> int:
+    user = QlikUser("QLIKEMU", "alice")
+    credentials = Credentials(
+        route=Route.DIRECT, user=user, headers={"X-Qlik-User": user.header_value()}
+    )
+    context = credentials.ssl_context(site)
+
+    def bare(compression: str | None) -> Callable[[int], Awaitable[ClientConnection]]:
+        async def open_one(n: int) -> ClientConnection:
+            ws = await connect(
+                credentials.websocket_url(site, app, identity=f"bare-{compression}-{n}"),
+                ssl=context,
+                additional_headers=credentials.websocket_headers(),
+                max_size=None,
+                compression=compression,
+            )
+            json.loads(await ws.recv())  # OnConnected
+            return ws
+
+        return open_one
+
+    async def qlikauth(n: int) -> AsyncEngineConnection:
+        return await AsyncEngineConnection.open(
+            site, credentials, app, identity=f"qlikauth-{n}", call_timeout=120
+        )
+
+    sockets, base = await _measure("bare", count, parallel, bare("deflate"))
+    await asyncio.gather(*(ws.close() for ws in sockets))
+    sockets, plain = await _measure("bare, no compression", count, parallel, bare(None))
+    await asyncio.gather(*(ws.close() for ws in sockets))
+    del sockets
+    connections, ours = await _measure("qlikauth", count, parallel, qlikauth)
+    try:
+        start = time.perf_counter()
+        docs = await asyncio.gather(*(c.open_doc() for c in connections))
+        values = await asyncio.gather(*(d.evaluate("Sum(Amount)") for d in docs))
+        busy = time.perf_counter() - start
+        assert len(set(map(str, values))) == 1, "every session computes the same value"
+        print(
+            f"then every session opened Sales and evaluated Sum(Amount) at once: {busy:.2f} s "
+            f"({1000 * busy / count:.2f} ms per session)"
+        )
+    finally:
+        await asyncio.gather(*(c.close() for c in connections))
+    ratio_memory = ours["kb_per_session"] / base["kb_per_session"]
+    ratio_time = ours["seconds"] / base["seconds"]
+    print(
+        f"qlikauth / bare: {ratio_time:.2f}x the time to open, {ratio_memory:.2f}x the Python "
+        "memory per idle session; permessage-deflate holds "
+        f"{base['kb_per_session'] - plain['kb_per_session']:.0f} KB of it"
+    )
+    worst = ours["kb_per_session"] * 1024
+    print(
+        f"target: under {TARGET_BYTES // 1024} KB client memory per idle session: "
+        f"{'met' if worst < TARGET_BYTES else 'MISSED'} ({worst / 1024:.1f} KB)"
+    )
+    return 0 if worst < TARGET_BYTES else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=1000, help="sessions per row")
+    parser.add_argument("--parallel", type=int, default=50, help="handshakes at a time")
+    args = parser.parse_args(argv)
+    _raise_file_limit(4 * args.sessions + 256)  # this process and the emulator it starts
+    with tempfile.TemporaryDirectory() as folder, emulator_process(Path(folder)) as running:
+        site = site_from_emulator(running.raw)
+        app = next(a["id"] for a in running.raw["apps"] if a["name"] == "Sales")
+        return asyncio.run(run(site, app, args.sessions, args.parallel))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
