@@ -35,11 +35,11 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from qlikauth.testing.emulator_info import site_from_emulator
 from qlikauth.credentials import Credentials, QlikUser, Route
 from qlikauth.engine import AsyncEngineConnection
 from qlikauth.site import Site
 from qlikauth.testing.emulator import emulator_process
+from qlikauth.testing.emulator_info import site_from_emulator
 
 TARGET_BYTES = 100 * 1024
 

@@ -16,7 +16,6 @@ import pytest
 import requests
 from proxy_support import new_user, proxied, user_sessions
 from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
 
 from qlikauth.auth.base import Authenticator
 from qlikauth.auth.certificate import CertificateAuth
@@ -28,6 +27,7 @@ from qlikauth.proxy import LocalProxy
 from qlikauth.site import Site
 from qlikauth.testing.contract import emulator_site
 from qlikauth.testing.emulator import EmulatorInfo
+from qlikauth.testing.wsclient import connect
 
 Factory = Callable[..., EmulatorInfo]
 

@@ -50,6 +50,14 @@ def test_every_identity_field_refuses_control_characters(user_id: str) -> None:
         TicketAuth("alice", "QLIKEMU", attributes={"Group": [f"Sales{user_id}"]})
 
 
+@pytest.mark.parametrize("user_id", ["\ud800", "alice\udcff"])
+def test_a_lone_surrogate_is_refused_as_no_server_can_receive_it(user_id: str) -> None:
+    with pytest.raises(ConfigurationError, match="lone surrogate"):
+        QlikUser("QLIKEMU", user_id)
+    with pytest.raises(ConfigurationError, match="lone surrogate"):
+        TicketAuth("alice", "QLIKEMU", attributes={"Group": [user_id]})
+
+
 def test_a_user_with_a_line_break_gets_no_ticket_from_the_command_line(
     qlik_emulator_fresh: EmulatorInfo,
     capsys: pytest.CaptureFixture[str],
