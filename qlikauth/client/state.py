@@ -3,7 +3,8 @@
 :class:`ClientState` holds the cached :class:`~qlikauth.credentials.Credentials`, the
 client-side inactivity timer, the engine connections the client opened, and how to explain
 a session-limit refusal. It does no I/O (the drivers own the transport); the client's
-operations read and update it.
+operations read and update it. Its timer reads the ``clock`` it is given (the system's wall
+clock by default; a test's manual clock moves time without sleeping).
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
 from typing import Any, Protocol
 
+from qlikauth._clock import Clock, wall
 from qlikauth.auth.base import Authenticator
 from qlikauth.credentials import Credentials, Route
 from qlikauth.errors import ConfigurationError, QlikAuthError, SessionLimitError
@@ -49,8 +50,10 @@ class ClientState:
         logout_on_close: bool | None = None,
         session_timeout: float | None = None,
         leeway: float = 30.0,
+        clock: Clock = wall,
     ) -> None:
         self.site = site
+        self.clock = clock
         self.authenticator = authenticator
         if site.scheme == "http":
             log.warning(
@@ -81,11 +84,11 @@ class ClientState:
             return True
         if stale is not None and stale is self.credentials:
             return True
-        return self._deadline is not None and time.time() >= self._deadline - self.leeway
+        return self._deadline is not None and self.clock() >= self._deadline - self.leeway
 
     def accept(self, credentials: Credentials) -> None:
         """Keep the credentials a login produced and start their timer."""
-        now = time.time()
+        now = self.clock()
         self.credentials = credentials
         self.logins += 1
         made = "logged in to" if self.authenticator.creates_session else "using a session on"
@@ -105,7 +108,7 @@ class ClientState:
             and credentials.route is Route.PROXY
             and credentials.cookies
         ):
-            self._deadline = max(self._deadline or 0.0, time.time() + self._window)
+            self._deadline = max(self._deadline or 0.0, self.clock() + self._window)
 
     # -- engine connections ----------------------------------------------------------------
 

@@ -29,14 +29,6 @@ from qlikauth.testing.emulator import EmulatorInfo, running_emulator
 from qlikauth.tls import CertificateBundle, TlsConfig
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Sessions are cached in files unless a test says otherwise: whether this machine (or
-    another test module) has a keyring backend must not matter.
-    """
-    monkeypatch.setenv("QLIKAUTH_SESSION_STORE", "file")
-
-
 @pytest.fixture(scope="module")
 def emu(
     tmp_path_factory: pytest.TempPathFactory, qlik_emulator_template: Path
@@ -76,7 +68,6 @@ def profile(
 ) -> Path:
     """A profile for a user of this test alone (named after the test)."""
     user = "u" + request.node.name.removeprefix("test_").replace("_", "")[:40]
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     path = write_profile(tmp_path / "config.toml", emu, user)
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))
     return path
@@ -412,7 +403,6 @@ def test_missing_password_is_prompted_for_on_a_terminal(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(write_ntlm_profile(tmp_path / "c.toml", emu)))
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     prompts: list[str] = []
 
     def getpass(prompt: str = "") -> str:
@@ -549,7 +539,6 @@ def test_missing_password_without_a_terminal_says_how_to_give_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(write_ntlm_profile(tmp_path / "c.toml", emu)))
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     assert main(["whoami", "--profile", "win"]) == 4
     err = capsys.readouterr().err
@@ -596,7 +585,6 @@ def test_session_limit_hint_names_the_commands_that_free_a_slot(
     emu = qlik_emulator_factory(session_limit="login")
     path = write_profile(tmp_path / "c.toml", emu, "ulimitlogin")
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     for _ in range(5):
         assert main(["session", "create", "--user", "QLIKEMU\\ulimitlogin"]) == 0
     capsys.readouterr()
@@ -661,7 +649,6 @@ def test_no_password_prompt_while_another_setting_is_missing(
     profile = write_ntlm_profile(tmp_path / "c.toml", emu)
     profile.write_text(profile.read_text().replace('user = "QLIKEMU\\\\bob"\n', ""))
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(profile))
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     prompts: list[str] = []
     monkeypatch.setattr("getpass.getpass", lambda prompt="": prompts.append(prompt) or "pw")
     monkeypatch.setattr("sys.stdin", Terminal(""))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,17 +18,20 @@ from qlikauth.auth.jwt import JwtAuth
 from qlikauth.client import AsyncQlikClient, QlikClient
 from qlikauth.credentials import QlikUser
 from qlikauth.errors import ApiError, SessionExpiredError, SessionLimitError
+from qlikauth.testing.clock import ManualClock
 from qlikauth.testing.emulator import EmulatorInfo
 
 
-def test_expired_session_is_renewed_transparently(qlik_emulator_factory: Any) -> None:
-    info = qlik_emulator_factory(session_timeout=0.5)
+def test_expired_session_is_renewed_transparently(
+    qlik_emulator_factory: Any, manual_clock: ManualClock
+) -> None:
+    info = qlik_emulator_factory(session_timeout=60.0, clock=manual_clock)
     site = make_site(info, "hdr")
     user = QlikUser("QLIKEMU", new_user_id())
     with QlikClient(site, HeaderAuth(user=user.user_id)) as client:
         first = client.credentials()
         assert client.whoami() == user
-        time.sleep(0.8)  # the proxy forgets the idle session; the client does not know yet
+        manual_clock.advance(61)  # the proxy forgets the idle session; the client does not know
         assert client.get("qrs/about").status == 200
         assert client.login_count == 2
         assert client.credentials().session_id != first.session_id
@@ -39,18 +41,20 @@ def test_expired_session_is_renewed_transparently(qlik_emulator_factory: Any) ->
 
 
 def test_client_side_timer_logs_in_before_the_proxy_would_refuse(
-    qlik_emulator: EmulatorInfo,
+    qlik_emulator: EmulatorInfo, manual_clock: ManualClock
 ) -> None:
     site = make_site(qlik_emulator, "hdr")
     user = QlikUser("QLIKEMU", new_user_id())
-    client = QlikClient(site, HeaderAuth(user=user.user_id), session_timeout=0.4, leeway=0.1)
+    client = QlikClient(
+        site, HeaderAuth(user=user.user_id), session_timeout=40, leeway=10, clock=manual_clock
+    )
     with client:
         first = client.credentials()
-        time.sleep(0.2)
+        manual_clock.advance(20)
         client.whoami()  # use restarts the inactivity timer
-        time.sleep(0.2)
+        manual_clock.advance(20)
         assert client.credentials() is first
-        time.sleep(0.4)
+        manual_clock.advance(40)
         renewed = client.credentials()
         assert renewed is not first
         assert client.login_count == 2
@@ -59,17 +63,19 @@ def test_client_side_timer_logs_in_before_the_proxy_would_refuse(
 
 
 def test_an_open_engine_socket_keeps_the_timer_from_ending_its_session(
-    qlik_emulator: EmulatorInfo,
+    qlik_emulator: EmulatorInfo, manual_clock: ManualClock
 ) -> None:
     # Engine-only work for longer than the client's timer must not make the next download
     # or REST call log out the session the open socket is using.
     site = make_site(qlik_emulator, "hdr")
     user = QlikUser("QLIKEMU", new_user_id())
-    client = QlikClient(site, HeaderAuth(user=user.user_id), session_timeout=0.4, leeway=0.1)
+    client = QlikClient(
+        site, HeaderAuth(user=user.user_id), session_timeout=40, leeway=10, clock=manual_clock
+    )
     with client, client.engine() as engine:
         first = client.credentials()
         for _ in range(4):
-            time.sleep(0.2)
+            manual_clock.advance(20)
             assert engine.global_.engine_version()
         assert client.credentials() is first
         assert client.login_count == 1

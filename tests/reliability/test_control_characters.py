@@ -66,7 +66,6 @@ def test_a_user_with_a_line_break_gets_no_ticket_from_the_command_line(
 ) -> None:
     info = qlik_emulator_fresh
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(tmp_path / "no-profiles.toml"))
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     monkeypatch.setenv("QLIKAUTH_QPS_PORT", str(info["ports"]["qps"]))
     monkeypatch.setenv("QLIKAUTH_PROXY_PORT", str(info["ports"]["proxy"]))
     argv = ["ticket", "--server", "localhost", "--certs", str(info.certs_dir), "--prefix",

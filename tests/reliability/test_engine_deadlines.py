@@ -69,7 +69,6 @@ def test_eval_with_a_timeout_ends_against_a_silent_engine(
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(config))
     monkeypatch.setenv("QLIKAUTH_SESSION_STORE", "file")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     # A hang guard of six times the --timeout; not a speed limit.
     with hang_guard(silent.close, limit=6.0) as run:
         code = run(lambda: main(["eval", "Sales", "1+1", "--timeout", "1"]))

@@ -41,7 +41,6 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))
     monkeypatch.setenv("QLIKAUTH_SESSION_STORE", "file")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     return path
 
 
