@@ -40,6 +40,7 @@ from qlikauth.engine import DocInfo
 from qlikauth.errors import (
     AppNotFoundError,
     ConfigurationError,
+    EngineTimeoutError,
     MissingSettingsError,
     SessionLimitError,
 )
@@ -93,6 +94,13 @@ def command(handler: Handler) -> Handler:
             return handler(args)
         except SessionLimitError as exc:
             exc.hint = session_limit_hint(args, exc)
+            raise
+        except EngineTimeoutError as exc:
+            exc.hint = (
+                "The engine did not answer in time: it is busy, or it stopped answering. "
+                "For a long call (a big app opening) raise --timeout SECONDS or the "
+                "profile's timeout."
+            )
             raise
 
     return run
@@ -330,6 +338,11 @@ class Connected:
         """The resolved site."""
         return self.resolved.site
 
+    @property
+    def engine_options(self) -> dict[str, Any]:
+        """What every engine connection of a command gets: ``--timeout`` bounds each call."""
+        return {"call_timeout": self.resolved.timeout}
+
 
 @contextlib.contextmanager
 def connected(
@@ -368,7 +381,7 @@ _APP_ID_RE = re.compile(
 
 def doc_list(session: Connected) -> list[DocInfo]:
     """The apps the session's user can open (the engine's GetDocList)."""
-    with session.client.engine() as connection:
+    with session.client.engine(**session.engine_options) as connection:
         return connection.global_.get_doc_list()
 
 

@@ -277,8 +277,7 @@ class EngineProtocol:
         if _LISTS.intersection(message):
             events.extend(self._apply_lists(message))
         if call is None or request_id is None:
-            # A late answer to an abandoned call, or to nothing we sent: dropped.
-            logger.debug("ignored an answer to an unknown or abandoned request id")
+            self._log_stray_answer(raw_id, request_id)
             return events
         if isinstance(error, dict):
             failure = engine_error(error, method=call.method)
@@ -296,6 +295,20 @@ class EngineProtocol:
             self._greeting_id = None
             events = self._finish_greeting(events[-1], events[:-1])
         return events
+
+    def _log_stray_answer(self, raw_id: JsonValue, request_id: int | None) -> None:
+        """Say which answer was dropped: a late one to an abandoned call, or one to an id
+        this connection never sent (a confused or hostile server)."""
+        if request_id is not None and 0 < request_id < self._next_id:
+            logger.info(
+                "ignored a late answer to request id %d (abandoned after its timeout)", request_id
+            )
+        else:
+            # repr() keeps a server's text to one line; the cut keeps it short.
+            logger.warning(
+                "ignored an answer to request id %s, which this connection never sent",
+                repr(raw_id)[:40],
+            )
 
     def _finish_greeting(self, answer: Event, events: list[Event]) -> list[Event]:
         if isinstance(answer, CallSucceeded):

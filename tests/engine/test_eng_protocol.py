@@ -146,6 +146,30 @@ def test_unknown_and_duplicate_answers_are_ignored() -> None:
     assert protocol.receive(answer(call.id, {})) == []
 
 
+def test_stray_answers_are_logged_naming_their_id(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG", logger="qlikauth.engine.protocol")
+    protocol = greeted()
+    late = protocol.request(GLOBAL_HANDLE, "GetDocList")
+    assert protocol.abandon(late.id)
+    protocol.receive(answer(late.id, {}))
+    protocol.receive(answer(late.id + 5000, {}))
+    protocol.receive(text({"jsonrpc": "2.0", "id": "x\r\nforged line", "result": {}}))
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert lines == [
+        ("INFO", f"ignored a late answer to request id {late.id} (abandoned after its timeout)"),
+        (
+            "WARNING",
+            f"ignored an answer to request id {late.id + 5000}, which this connection never sent",
+        ),
+        (
+            "WARNING",
+            "ignored an answer to request id 'x\\r\\nforged line', which this connection "
+            "never sent",
+        ),
+    ]
+    assert all("\n" not in message for _, message in lines)
+
+
 @pytest.mark.parametrize(
     ("code", "kind"),
     [

@@ -1,8 +1,5 @@
 """Point 2 (engine calls wait forever) and point 3's engine message cap, against a hostile
 engine that greets and then stays silent, answers other ids, or sends one huge message.
-
-The engine connector is being reworked for these: the tests are marked as expected failures
-naming what it must do, and turn into failures (strict) once it does, to be unmarked.
 """
 
 from __future__ import annotations
@@ -17,6 +14,7 @@ from reliability_support import hang_guard
 from qlikauth.auth.header import HeaderAuth
 from qlikauth.cli import main
 from qlikauth.client import QlikClient
+from qlikauth.engine import DEFAULT_CALL_TIMEOUT
 from qlikauth.errors import EngineTimeoutError, QlikAuthError
 from qlikauth.testing.hostile import HostileServer
 
@@ -29,15 +27,21 @@ def silent() -> Iterator[HostileServer]:
         yield server
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine calls need a default deadline: EngineConnection's call_timeout defaults "
-    "to None, so a call to an engine that stays silent waits forever",
-)
 def test_an_engine_connection_has_a_default_call_deadline(silent: HostileServer) -> None:
     with QlikClient(silent.site(), HeaderAuth("mallory")) as client:
         connection = client.engine()
-        assert connection.call_timeout is not None and connection.call_timeout > 0
+        assert connection.call_timeout == DEFAULT_CALL_TIMEOUT
+        assert 0 < DEFAULT_CALL_TIMEOUT < float("inf")
+        # No limit only when asked for.
+        assert client.engine(call_timeout=None).call_timeout is None
+
+
+def test_a_sent_call_waits_the_connections_deadline_by_default(silent: HostileServer) -> None:
+    with QlikClient(silent.site(), HeaderAuth("mallory")) as client:
+        connection = client.engine(call_timeout=0.5)
+        call = connection.send(-1, "GetDocList")
+        with hang_guard(silent.close) as run, pytest.raises(EngineTimeoutError, match=r"0\.5 s"):
+            run(call.result)
 
 
 def test_an_explicit_call_timeout_ends_a_silent_call(silent: HostileServer) -> None:
@@ -47,11 +51,6 @@ def test_an_explicit_call_timeout_ends_a_silent_call(silent: HostileServer) -> N
             run(lambda: connection.call(-1, "GetDocList"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the command line's --timeout must bound engine calls too: qlikauth eval "
-    "--timeout 1 against an engine that greets and then stays silent hangs",
-)
 def test_eval_with_a_timeout_ends_against_a_silent_engine(
     silent: HostileServer,
     tmp_path: Path,
@@ -75,14 +74,10 @@ def test_eval_with_a_timeout_ends_against_a_silent_engine(
         code = run(lambda: main(["eval", "Sales", "1+1", "--timeout", "1"]))
     assert code == 1
     err = capsys.readouterr().err
-    assert "no answer" in err or "timed out" in err
+    assert "GetDocList got no answer within 1 s" in err
+    assert "--timeout" in err  # the hint names the setting
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="replies with unknown ids must be logged, at INFO or above and naming the id, by "
-    "the engine connector; today only a DEBUG line without the id",
-)
 def test_a_reply_with_an_unknown_id_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="qlikauth")
     with (
