@@ -14,8 +14,8 @@ from reliability_support import hang_guard
 from qlikauth.auth.header import HeaderAuth
 from qlikauth.cli import main
 from qlikauth.client import QlikClient
-from qlikauth.engine import DEFAULT_CALL_TIMEOUT
-from qlikauth.errors import EngineTimeoutError, QlikAuthError
+from qlikauth.engine import DEFAULT_CALL_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE
+from qlikauth.errors import EngineMessageTooLargeError, EngineTimeoutError, QlikAuthError
 from qlikauth.testing.hostile import HostileServer
 
 MIB = 1 << 20
@@ -98,17 +98,30 @@ def test_a_reply_with_an_unknown_id_is_logged(caplog: pytest.LogCaptureFixture) 
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine must cap incoming messages at a size that fits Qlik's real answers "
-    "(a page of a hypercube is a few MB), configurable; it accepts 256 MiB today, and a "
-    "120 MB message took 3.2 GB",
-)
 def test_a_huge_engine_message_is_refused_by_default() -> None:
     with (
         HostileServer(engine="huge", engine_bytes=48 * MIB) as server,
         QlikClient(server.site(), HeaderAuth("mallory")) as client,
     ):
         connection = client.engine(call_timeout=30.0)
-        with pytest.raises(QlikAuthError, match=r"(?i)too (large|big)|larger than|message size"):
+        with pytest.raises(EngineMessageTooLargeError, match="larger than max_message_size") as e:
             connection.call(-1, "GetDocList")
+    assert "32 MiB" in str(e.value) and e.value.method == "GetDocList"
+    assert e.value.hint is not None and "max_message_size=" in e.value.hint
+    assert DEFAULT_MAX_MESSAGE_SIZE == 32 * MIB
+
+
+def test_the_engine_message_cap_is_configurable() -> None:
+    with (
+        HostileServer(engine="huge", engine_bytes=2 * MIB) as server,
+        QlikClient(server.site(), HeaderAuth("mallory")) as client,
+    ):
+        small = client.engine(call_timeout=30.0, max_message_size=MIB)
+        with pytest.raises(EngineMessageTooLargeError, match=r"\(1 MiB\)"):
+            small.call(-1, "GetDocList")
+        assert small.closed
+        with pytest.raises(QlikAuthError, match="closed"):
+            small.call(-1, "GetDocList")
+        # The same answer fits the default cap, and is read whole.
+        result = client.engine(call_timeout=30.0).call(-1, "GetDocList")
+        assert len(str(result["pad"])) > 2 * MIB - 100
