@@ -4,16 +4,17 @@ engine that greets and then stays silent, answers other ids, or sends one huge m
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from reliability_support import hang_guard
+from reliability_support import HANG_GUARD, hang_guard
 
 from qlikauth.auth.header import HeaderAuth
 from qlikauth.cli import main
-from qlikauth.client import QlikClient
+from qlikauth.client import AsyncQlikClient, QlikClient
 from qlikauth.engine import DEFAULT_CALL_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE
 from qlikauth.errors import EngineMessageTooLargeError, EngineTimeoutError, QlikAuthError
 from qlikauth.testing.hostile import HostileServer
@@ -125,3 +126,16 @@ def test_the_engine_message_cap_is_configurable() -> None:
         # The same answer fits the default cap, and is read whole.
         result = client.engine(call_timeout=30.0).call(-1, "GetDocList")
         assert len(str(result["pad"])) > 2 * MIB - 100
+
+
+def test_the_asyncio_connection_has_the_same_deadline_and_cap() -> None:
+    async def main(server: HostileServer) -> None:
+        async with AsyncQlikClient(server.site(), HeaderAuth("mallory")) as client:
+            connection = await client.engine()
+            assert connection.call_timeout == DEFAULT_CALL_TIMEOUT
+            small = await client.engine(max_message_size=MIB)
+            with pytest.raises(EngineMessageTooLargeError, match=r"\(1 MiB\)"):
+                await small.call(-1, "GetDocList", timeout=30.0)
+
+    with HostileServer(engine="huge", engine_bytes=2 * MIB) as server:
+        asyncio.run(asyncio.wait_for(main(server), HANG_GUARD))
