@@ -43,6 +43,8 @@ redacted.
           the state's number, 2 to 8)
         * EngineClosedError - the socket closed; pending calls fail with this (``code`` 16,
           Qlik's "connection lost")
+            * EngineMessageTooLargeError - the server sent a message above
+              ``max_message_size``, so the client closed the socket
     * DownloadError - a file could not be downloaded whole
         * ForeignHostError - the URL points away from the site
         * IncompleteDownloadError - fewer bytes than announced arrived
@@ -73,6 +75,7 @@ __all__ = [
     "DownloadError",
     "EngineClosedError",
     "EngineError",
+    "EngineMessageTooLargeError",
     "EngineSessionError",
     "EngineTimeoutError",
     "ForeignHostError",
@@ -421,6 +424,11 @@ class EngineSessionError(EngineError):
 
 class EngineClosedError(EngineError):
     """The websocket closed; every call still pending fails with this error."""
+
+
+class EngineMessageTooLargeError(EngineClosedError):
+    """The server sent a message larger than ``max_message_size``: the client closed the
+    websocket without reading it, and every call still pending fails with this error."""
 
 
 _ENGINE_ERRORS: Mapping[int, type[EngineError]] = {

@@ -82,7 +82,8 @@ def _eval(args: argparse.Namespace) -> int:
     with connected(args) as session:
         app_id = app_id_of(session, args.app)
         # open_app attaches when this user's engine session already has the app open.
-        result = session.client.open_app(app_id).evaluate_ex(args.expression)
+        doc = session.client.open_app(app_id, **session.engine_options)
+        result = doc.evaluate_ex(args.expression)
     data: dict[str, Any] = {"ok": True, "app": app_id, "expression": args.expression}
     data["value"] = result.value
     data["text"] = result.text
@@ -109,7 +110,8 @@ def _export(args: argparse.Namespace) -> int:
     file_type = _file_type(args, target)
     with connected(args) as session:
         app_id = app_id_of(session, args.app)
-        cube = session.client.open_app(app_id).create_hypercube(args.dims, args.measures)
+        doc = session.client.open_app(app_id, **session.engine_options)
+        cube = doc.create_hypercube(args.dims, args.measures)
         url = cube.export_data(file_type)
         # Downloaded while the engine session is open: the file belongs to it.
         result = session.client.download(url, target, progress=False)

@@ -56,12 +56,17 @@ class EngineCall(Future[JsonObject]):
         self._connection = connection
 
     def result(self, timeout: float | None = None) -> JsonObject:
-        """The call's result; raises its :class:`EngineError` or :class:`EngineTimeoutError`."""
+        """The call's result, within ``timeout`` (default: the connection's ``call_timeout``).
+
+        Raises the engine's :class:`EngineError` or :class:`EngineTimeoutError`.
+        """
         if threading.current_thread() is self._connection._reader and not self.done():
             raise RuntimeError(
                 "an engine listener cannot wait for an engine call (it runs on the reader "
                 "thread); hand the work to another thread"
             )
+        if timeout is None:
+            timeout = self._connection.call_timeout
         try:
             return super().result(timeout)
         except TimeoutError as exc:
@@ -84,8 +89,9 @@ class EngineConnection(ConnectionApi, SyncDriver):
 
     Open it with :meth:`open` (a :class:`~qlikauth.site.Site` and
     :class:`~qlikauth.credentials.Credentials`) or :meth:`connect` (a URL and headers).
-    ``call_timeout`` is the default timeout of every call (``None``: wait until the socket
-    closes).
+    ``call_timeout`` is the default timeout of every call
+    (:data:`~qlikauth.engine.connection.DEFAULT_CALL_TIMEOUT`; ``None``, only when given,
+    waits until the socket closes).
     """
 
     global_: Global

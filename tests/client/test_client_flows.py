@@ -301,6 +301,13 @@ def test_session_limit_error_names_count_user_and_the_way_out() -> None:
     assert counted.session_count == 5
     assert "CORP\\alice holds 5 proxy session(s)" in counted.message
     assert "DELETE https://qlik.example.com:4243/qps/hdr/user/CORP/alice" in (counted.hint or "")
+    assert "sessions on other virtual proxies count toward the limit too" in counted.message
+    # The proxy's count covers every virtual proxy, as the limit does; QPS's only this one.
+    both = c.session_limit_error(refused, USER, 2, 5)
+    assert both.session_count == 5
+    assert "holds 5 proxy session(s) on all virtual proxies together" in both.message
+    assert "2 of them on virtual proxy 'hdr' (QPS user API)" in both.message
+    assert "every virtual proxy together" in (both.hint or "")
     unknown = c.session_limit_error(SessionLimitError("refused"), None, None)
     assert unknown.session_count is None
     assert "could not be counted" in unknown.message

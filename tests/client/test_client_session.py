@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from client_support import end_user_sessions, make_site, new_user_id, proxy_sessions
+from client_support import end_user_sessions, make_site, new_user_id, proxy_sessions, qps
 
 from qlikauth.auth.header import HeaderAuth
 from qlikauth.auth.jwt import JwtAuth
@@ -114,32 +114,88 @@ def test_existing_session_that_ended_raises_the_specific_error(
             client.whoami()
 
 
+def _refusal(client: QlikClient, mode: str) -> SessionLimitError:
+    """The session limit's refusal as each emulator mode gives it: the login itself
+    ("login"), or the engine websocket of a login that went through ("websocket", as live
+    servers were seen to do)."""
+    if mode == "login":
+        with pytest.raises(SessionLimitError) as refused:
+            client.whoami()
+        return refused.value
+    client.whoami()  # the login goes through
+    with pytest.raises(SessionLimitError) as refused:
+        client.engine()
+    return refused.value
+
+
+@pytest.mark.parametrize("mode", ["websocket", "login"])
 @pytest.mark.parametrize("certificate", [True, False], ids=["qps-count", "proxy-count"])
 def test_session_limit_says_how_many_and_how_to_free_them(
-    qlik_emulator_factory: Callable[..., EmulatorInfo], certificate: bool
+    qlik_emulator_factory: Callable[..., EmulatorInfo], certificate: bool, mode: str
 ) -> None:
-    # The emulator's "login" limit (the default refuses the websocket, not the login).
-    qlik_emulator = qlik_emulator_factory(session_limit="login")
+    qlik_emulator = qlik_emulator_factory(session_limit=mode)
     user = QlikUser("QLIKEMU", new_user_id())
     site = make_site(qlik_emulator, "hdr", certificate=certificate)
     holders = [QlikClient(site, HeaderAuth(user=user.user_id)) for _ in range(5)]
+    # The websocket mode lets the sixth login through: it holds a sixth session.
+    held = 6 if mode == "websocket" else 5
     try:
         for holder in holders:
             holder.credentials()
         sixth = QlikClient(site, HeaderAuth(user=user.user_id))
-        with sixth, pytest.raises(SessionLimitError) as refused:
-            sixth.whoami()
-        error = refused.value
-        assert error.session_count == 5
+        with sixth:
+            error = _refusal(sixth, mode)
+        assert error.session_count == held
         assert str(error.user) == str(user)
         text = str(error)
-        assert f"{user} holds 5 proxy session(s)" in text
-        assert "QPS user API" in text if certificate else "as the proxy reports" in text
+        assert f"{user} holds {held} proxy session(s) on all virtual proxies together" in text
+        if certificate:
+            assert f"{held} of them on virtual proxy 'hdr' (QPS user API)" in text
+        else:
+            assert "QPS could not be asked" in text
         assert f"/qps/hdr/user/QLIKEMU/{user.user_id}" in text
+        assert "the limit counts the sessions on every virtual proxy together" in text
     finally:
         for holder in holders:
             holder.close()
     assert proxy_sessions(qlik_emulator, "hdr", user) == 0
+
+
+@pytest.mark.parametrize("mode", ["websocket", "login"])
+def test_the_session_limit_counts_every_virtual_proxy_and_its_hint_frees_them(
+    qlik_emulator_factory: Callable[..., EmulatorInfo], mode: str
+) -> None:
+    info = qlik_emulator_factory(session_limit=mode)
+    user = QlikUser("QLIKEMU", new_user_id())
+    site = make_site(info, "hdr")
+    other = make_site(info, "hdrdyn")  # the same user, through a dynamic-header proxy
+    holders = [QlikClient(other, HeaderAuth(user=str(user))) for _ in range(3)]
+    holders += [QlikClient(site, HeaderAuth(user=user.user_id)) for _ in range(2)]
+    try:
+        for holder in holders:
+            holder.credentials()
+        sixth = QlikClient(site, HeaderAuth(user=user.user_id))
+        with sixth:
+            error = _refusal(sixth, mode)
+            on_hdr = 3 if mode == "websocket" else 2
+            assert error.session_count == on_hdr + 3  # what the limit counts, not QPS's part
+            text = str(error)
+            assert f"holds {on_hdr + 3} proxy session(s) on all virtual proxies together" in text
+            assert f"{on_hdr} of them on virtual proxy 'hdr' (QPS user API)" in text
+            assert "virtual proxy 'hdrdyn'" not in text  # the client knows only its own
+            # Follow the hint: the DELETE it names, then the same under the other prefix.
+            url = next(w for w in (error.hint or "").split() if w.startswith("https://"))
+            for target in (url, url.replace("/qps/hdr/", "/qps/hdrdyn/")):
+                path = target.split("/qps/", 1)[1]
+                assert qps(info, "DELETE", path).status_code == 200
+            assert proxy_sessions(info, "hdr", user) == proxy_sessions(info, "hdrdyn", user) == 0
+            # The sixth client, refused a moment ago, now works: one fresh session.
+            with sixth.engine() as engine:
+                assert engine.global_.engine_version()
+            assert proxy_sessions(info, "hdr", user) == 1
+    finally:
+        for holder in holders:
+            holder.close()
 
 
 def test_hundred_threads_share_one_login_and_one_session(qlik_emulator: EmulatorInfo) -> None:
