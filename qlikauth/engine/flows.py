@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 from qlikauth.engine.messages import JsonObject, JsonValue, ObjectInterface, Params
 from qlikauth.engine.values import Cell, DocInfo, FieldValue, Row
-from qlikauth.errors import EngineError
+from qlikauth.errors import EngineError, ExpressionError
 
 __all__ = [
     "MAX_PAGE_CELLS",
@@ -23,6 +23,8 @@ __all__ = [
     "Flow",
     "Steps",
     "call_steps",
+    "checked_expression",
+    "cube_errors",
     "data_flow",
     "doc_list_flow",
     "engine_version_flow",
@@ -113,9 +115,60 @@ def object_flow(method: str, params: Params) -> Flow[ObjectInterface]:
     return _returned_object(result, method)
 
 
+#: What to change, for an expression the engine refused.
+_EXPRESSION_HINT = (
+    "Check brackets, commas and quotes; field names are case sensitive, and a name with "
+    'spaces goes in [brackets] (qlikauth eval APP "Count(Distinct [Field Name])").'
+)
+
+
+def _bad_field_names(expression: str, ranges: JsonValue) -> list[str]:
+    """The text of each ``NxRange`` of ``qBadFieldNames``, brackets and quotes dropped."""
+    names: list[str] = []
+    for item in ranges if isinstance(ranges, list) else []:
+        start = item.get("qFrom") if isinstance(item, dict) else None
+        count = item.get("qCount") if isinstance(item, dict) else None
+        if isinstance(start, int) and isinstance(count, int) and count > 0:
+            name = expression[start : start + count].strip().strip('[]"')
+            if name and name not in names:
+                names.append(name)
+    return names
+
+
+def checked_expression(expression: str, check: JsonObject) -> None:
+    """Raise :class:`ExpressionError` when ``CheckExpression`` found ``expression`` wrong.
+
+    The expression is correct when ``qErrorMsg``, ``qBadFieldNames`` and
+    ``qDangerousFieldNames`` are all empty.
+    """
+    message = check.get("qErrorMsg")
+    message = message.strip() if isinstance(message, str) else ""
+    bad = _bad_field_names(expression, check.get("qBadFieldNames"))
+    dangerous = _bad_field_names(expression, check.get("qDangerousFieldNames"))
+    if not message and not bad and not dangerous:
+        return
+    if not message:
+        named = bad or dangerous
+        kind = "Bad field name(s)" if bad else "Dangerous field name(s)"
+        message = f"{kind}: {', '.join(named)}"
+    raise ExpressionError(
+        f"the engine refused the expression {expression!r}: {message}",
+        expression=expression,
+        bad_fields=bad,
+        engine_message=message,
+        method="CheckExpression",
+        hint=_EXPRESSION_HINT,
+    )
+
+
 def evaluate_flow(expression: str) -> Flow[FieldValue]:
-    """``Doc.EvaluateEx``."""
-    (result,) = yield [Call("EvaluateEx", {"qExpression": expression})]
+    """``Doc.CheckExpression`` and ``Doc.EvaluateEx``, pipelined: the value of a valid
+    expression, else :class:`ExpressionError` (the engine answers an error as text)."""
+    check, result = yield [
+        Call("CheckExpression", {"qExpr": expression}),
+        Call("EvaluateEx", {"qExpression": expression}),
+    ]
+    checked_expression(expression, check)
     return FieldValue.from_json(result.get("qValue"))
 
 
@@ -237,6 +290,52 @@ def data_flow(
     return rows
 
 
+def _validation_error(value: JsonValue) -> tuple[int, str, str] | None:
+    """``(qErrorCode, qContext, qExtendedMessage)`` of an ``NxValidationError``, if any."""
+    if not isinstance(value, dict):
+        return None
+    code = value.get("qErrorCode")
+    context, extended = value.get("qContext"), value.get("qExtendedMessage")
+    return (
+        code if isinstance(code, int) and not isinstance(code, bool) else -1,
+        context if isinstance(context, str) else "",
+        extended if isinstance(extended, str) else "",
+    )
+
+
+def cube_errors(layout: JsonValue, path: str = "/qHyperCubeDef") -> None:
+    """Raise :class:`ExpressionError` when the hypercube at ``path`` of ``layout`` reports
+    a ``qError`` (on the cube, a dimension or a measure)."""
+    cube = _layout_at(layout if isinstance(layout, dict) else {}, path)
+    found: list[tuple[str, tuple[int, str, str]]] = []
+    for kind in ("qDimensionInfo", "qMeasureInfo"):
+        infos = cube.get(kind)
+        for info in infos if isinstance(infos, list) else []:
+            if isinstance(info, dict) and (error := _validation_error(info.get("qError"))):
+                title = info.get("qFallbackTitle")
+                found.append((title if isinstance(title, str) else "", error))
+    if not found and (error := _validation_error(cube.get("qError"))):
+        found.append(("", error))
+    if not found:
+        return
+    parts = []
+    for title, (code, context, extended) in found:
+        what = title or context or "the table"
+        parts.append(f"{what}: {extended or f'engine error {code}'}")
+    first_code = found[0][1][0]
+    names = [title or context for title, (_c, context, _e) in found if title or context]
+    raise ExpressionError(
+        f"the engine cannot compute the table at {path}: {'; '.join(parts)}",
+        expression=", ".join(names),
+        bad_fields=[context for _t, (_c, context, _e) in found if context],
+        code=first_code,
+        engine_message="; ".join(e for _t, (_c, _x, e) in found if e),
+        method="GetLayout",
+        hint="A dimension must be a field of the app (names are case sensitive); "
+        'qlikauth eval APP "Count(FIELD)" checks a name. Nothing was exported.',
+    )
+
+
 def export_flow(
     file_type: str = "CSV_C",
     *,
@@ -253,6 +352,10 @@ def export_flow(
         params["qFileName"] = file_name
     if serve_once is not None:
         params["qServeOnce"] = serve_once
+    if path is not None:
+        # The engine exports a header-only file for a hypercube it cannot compute.
+        (layout,) = yield [Call("GetLayout")]
+        cube_errors(layout.get("qLayout"), path)
     (result,) = yield [Call("ExportData", params)]
     url = result.get("qUrl")
     if not isinstance(url, str) or not url:
