@@ -138,19 +138,18 @@ def _bad_field_names(expression: str, ranges: JsonValue) -> list[str]:
 def checked_expression(expression: str, check: JsonObject) -> None:
     """Raise :class:`ExpressionError` when ``CheckExpression`` found ``expression`` wrong.
 
-    The expression is correct when ``qErrorMsg``, ``qBadFieldNames`` and
-    ``qDangerousFieldNames`` are all empty.
+    A ``qErrorMsg`` or ``qBadFieldNames`` fails; ``qDangerousFieldNames`` (names the engine
+    can compute but warns about) is logged, as the expression still evaluates.
     """
     message = check.get("qErrorMsg")
     message = message.strip() if isinstance(message, str) else ""
     bad = _bad_field_names(expression, check.get("qBadFieldNames"))
     dangerous = _bad_field_names(expression, check.get("qDangerousFieldNames"))
-    if not message and not bad and not dangerous:
+    if dangerous:
+        logger.warning("the engine warns about field names in %r: %s", expression, dangerous)
+    if not message and not bad:
         return
-    if not message:
-        named = bad or dangerous
-        kind = "Bad field name(s)" if bad else "Dangerous field name(s)"
-        message = f"{kind}: {', '.join(named)}"
+    message = message or f"Bad field name(s): {', '.join(bad)}"
     raise ExpressionError(
         f"the engine refused the expression {expression!r}: {message}",
         expression=expression,

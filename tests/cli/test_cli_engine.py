@@ -78,6 +78,7 @@ def test_export_of_an_unknown_dimension_fails_and_writes_nothing(
     assert list(target.parent.iterdir()) == []
     argv[3] = "Region"
     assert main(argv) == 0
+    assert capsys.readouterr().err == ""  # no spinner or bar off a terminal
     assert target.read_text(encoding="utf-8-sig").startswith("Region,")
 
 

@@ -11,6 +11,8 @@ import pytest
 from engine_support import direct_credentials
 
 from qlikauth.engine import AsyncEngineConnection, Doc, EngineConnection
+from qlikauth.engine.flows import checked_expression
+from qlikauth.engine.messages import JsonObject
 from qlikauth.errors import EngineError, ExpressionError
 from qlikauth.site import Site
 
@@ -80,3 +82,40 @@ def test_asyncio_evaluate_and_export_raise_the_same(site: Site, sales_app: str) 
             assert caught.value.bad_fields == ("Regoin",)
 
     asyncio.run(main())
+
+
+# -- CheckExpression answers as a real engine may give them (no socket) ----------------------
+
+
+def test_an_engine_message_with_bad_field_ranges_keeps_both() -> None:
+    check: JsonObject = {
+        "qErrorMsg": "Bad field name(s): Amout",
+        "qBadFieldNames": [{"qFrom": 4, "qCount": 5}],
+        "qDangerousFieldNames": [],
+    }
+    with pytest.raises(ExpressionError) as caught:
+        checked_expression("Sum(Amout)", check)
+    assert caught.value.engine_message == "Bad field name(s): Amout"
+    assert caught.value.bad_fields == ("Amout",)
+
+
+def test_dangerous_field_names_only_warn(caplog: pytest.LogCaptureFixture) -> None:
+    check: JsonObject = {
+        "qErrorMsg": "",
+        "qBadFieldNames": [],
+        "qDangerousFieldNames": [{"qFrom": 4, "qCount": 6}],
+    }
+    checked_expression("Sum(Amount)", check)
+    assert "Amount" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        {},
+        {"qErrorMsg": "", "qBadFieldNames": [], "qDangerousFieldNames": []},
+        {"qErrorMsg": None, "qBadFieldNames": [{"qFrom": "x", "qCount": 2}]},
+    ],
+)
+def test_an_empty_or_malformed_answer_is_no_error(check: JsonObject) -> None:
+    checked_expression("Sum(Amount)", check)
