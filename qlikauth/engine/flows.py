@@ -289,49 +289,57 @@ def data_flow(
     return rows
 
 
-def _validation_error(value: JsonValue) -> tuple[int, str, str] | None:
-    """``(qErrorCode, qContext, qExtendedMessage)`` of an ``NxValidationError``, if any."""
+class _CubeProblem(NamedTuple):
+    """One ``NxValidationError`` of a hypercube layout, and the column that reports it."""
+
+    title: str
+    code: int
+    context: str
+    message: str
+
+
+def _problem(title: JsonValue, value: JsonValue) -> _CubeProblem | None:
     if not isinstance(value, dict):
         return None
     code = value.get("qErrorCode")
-    context, extended = value.get("qContext"), value.get("qExtendedMessage")
-    return (
+    context, message = value.get("qContext"), value.get("qExtendedMessage")
+    return _CubeProblem(
+        title if isinstance(title, str) else "",
         code if isinstance(code, int) and not isinstance(code, bool) else -1,
         context if isinstance(context, str) else "",
-        extended if isinstance(extended, str) else "",
+        message if isinstance(message, str) else "",
     )
 
 
 def cube_errors(layout: JsonValue, path: str = "/qHyperCubeDef") -> None:
     """Raise :class:`ExpressionError` when the hypercube at ``path`` of ``layout`` reports
-    a ``qError`` (on the cube, a dimension or a measure)."""
+    a ``qError`` (on a dimension, a measure or the cube)."""
     cube = _layout_at(layout if isinstance(layout, dict) else {}, path)
-    found: list[tuple[str, tuple[int, str, str]]] = []
+    problems = []
     for kind in ("qDimensionInfo", "qMeasureInfo"):
         infos = cube.get(kind)
         for info in infos if isinstance(infos, list) else []:
-            if isinstance(info, dict) and (error := _validation_error(info.get("qError"))):
-                title = info.get("qFallbackTitle")
-                found.append((title if isinstance(title, str) else "", error))
-    if not found and (error := _validation_error(cube.get("qError"))):
-        found.append(("", error))
+            if isinstance(info, dict):
+                problems.append(_problem(info.get("qFallbackTitle"), info.get("qError")))
+    found = [p for p in problems if p is not None] or [
+        p for p in [_problem("", cube.get("qError"))] if p is not None
+    ]
     if not found:
         return
-    parts = []
-    for title, (code, context, extended) in found:
-        what = title or context or "the table"
-        parts.append(f"{what}: {extended or f'engine error {code}'}")
-    first_code = found[0][1][0]
-    names = [title or context for title, (_c, context, _e) in found if title or context]
+    described = "; ".join(
+        f"{p.title or p.context or 'the table'}: {p.message or f'engine error {p.code}'}"
+        for p in found
+    )
     raise ExpressionError(
-        f"the engine cannot compute the table at {path}: {'; '.join(parts)}",
-        expression=", ".join(names),
-        bad_fields=[context for _t, (_c, context, _e) in found if context],
-        code=first_code,
-        engine_message="; ".join(e for _t, (_c, _x, e) in found if e),
+        f"the engine cannot compute the table at {path}: {described}",
+        expression=", ".join(p.title or p.context for p in found if p.title or p.context),
+        bad_fields=[p.context for p in found if p.context],
+        code=found[0].code,
+        engine_message="; ".join(p.message for p in found if p.message),
         method="GetLayout",
-        hint="A dimension must be a field of the app (names are case sensitive); "
-        'qlikauth eval APP "Count(FIELD)" checks a name. Nothing was exported.',
+        hint="A dimension must be a field of the app and a measure a valid expression "
+        "(names are case sensitive); qlikauth eval APP EXPR shows what the engine says of "
+        "an expression. Nothing was exported.",
     )
 
 
