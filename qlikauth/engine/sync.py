@@ -19,6 +19,7 @@ import contextlib
 import logging
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -182,12 +183,19 @@ class EngineConnection(ConnectionApi, SyncDriver):
     # -- closing ------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the websocket; pending calls fail with :class:`EngineClosedError`."""
-        if self._socket is not None:
+        """Close the websocket; pending calls fail with :class:`EngineClosedError`.
+
+        While a ``KeyboardInterrupt`` unwinds, the socket is dropped at once instead: Ctrl-C
+        must not wait for the goodbye of an engine still busy with a long call.
+        """
+        interrupted = isinstance(sys.exc_info()[1], KeyboardInterrupt)
+        if self._socket is not None and not interrupted:
             with contextlib.suppress(OSError):
                 self._start_closing()
         reader = self._reader
         if reader.is_alive() and threading.current_thread() is not reader:
+            if interrupted:
+                self._abort()
             reader.join(self._close_timeout)
             if reader.is_alive():
                 self._abort()

@@ -19,14 +19,12 @@ import keyring
 import keyring.backend
 import pytest
 import requests
-from cli_support import run_json
+from cli_support import hdr_site, qps_sessions, run_json, user_of, write_profile
 from jaraco.classes import properties
 
 from qlikauth.cli import main
 from qlikauth.qps import QpsClient
-from qlikauth.site import Site, VirtualProxy
 from qlikauth.testing.emulator import EmulatorInfo, running_emulator
-from qlikauth.tls import CertificateBundle, TlsConfig
 
 
 @pytest.fixture(scope="module")
@@ -37,26 +35,6 @@ def emu(
     pytest.importorskip("aiohttp", reason="the emulator needs the 'server' extra (aiohttp)")
     with running_emulator(tmp_path_factory.mktemp("emu-login"), qlik_emulator_template) as info:
         yield info
-
-
-def write_profile(path: Path, info: EmulatorInfo, user: str, **extra: str) -> Path:
-    ports = info["ports"]
-    settings = {
-        "server": "localhost",
-        "prefix": "hdr",
-        "cookie_name": info.cookie_name("hdr"),
-        "certs": str(info.certs_dir),
-        "authenticator": "header",
-        **extra,
-    }
-    body = "".join(f'{k} = "{v}"\n' for k, v in settings.items())
-    path.write_text(
-        f'default_profile = "emu"\n[profiles.emu]\n{body}'
-        f"proxy_port = {ports['proxy']}\nqps_port = {ports['qps']}\ntimeout = 10\n"
-        f'[profiles.emu.auth]\nuser = "{user}"\nheader_name = "header_user"\n',
-        encoding="utf-8",
-    )
-    return path
 
 
 @pytest.fixture
@@ -73,13 +51,6 @@ def profile(
     return path
 
 
-def user_of(profile: Path) -> str:
-    for line in profile.read_text().splitlines():
-        if line.startswith("user = "):
-            return "QLIKEMU\\" + line.split('"')[1]
-    raise AssertionError("no user")
-
-
 def emu_profile(
     path: Path, info: EmulatorInfo, name: str, prefix: str, authenticator: str, auth: str
 ) -> Path:
@@ -93,24 +64,6 @@ def emu_profile(
         encoding="utf-8",
     )
     return path
-
-
-def hdr_site(info: EmulatorInfo) -> Site:
-    """The emulator's 'hdr' virtual proxy with the client certificate (QPS works)."""
-    ports = info["ports"]
-    return Site(
-        "localhost",
-        VirtualProxy("hdr", info.cookie_name("hdr")),
-        proxy_port=ports["proxy"],
-        qps_port=ports["qps"],
-        tls=TlsConfig(bundle=CertificateBundle.from_folder(info.certs_dir)),
-    )
-
-
-def qps_sessions(info: EmulatorInfo, user: str) -> int:
-    """How many proxy sessions the user holds on 'hdr', asked through the QPS user API."""
-    with QpsClient(hdr_site(info)) as qps:
-        return len(qps.user_sessions(user))
 
 
 def test_login_whoami_logout_reuse_one_session(
