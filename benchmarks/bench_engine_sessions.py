@@ -14,7 +14,9 @@ For each: the seconds to open all sessions (at most ``--parallel`` handshakes at
 the client memory each idle session holds (what ``tracemalloc`` counts as allocated and
 still held, :mod:`qlikauth.testing.idle_sessions`; the resident set is left out, as rows
 that free memory lend it to the next, and OpenSSL's own allocations are not traced),
-then one ``EvaluateEx`` on every qlikauth session at once. Target: under 100 KB of client
+then one ``EvaluateEx`` on every qlikauth session at once. Last, each row again in a fresh
+process of its own, counting the growth of its resident set (OpenSSL's and zlib's memory
+included). Target: under 100 KB of client
 memory per idle qlikauth session.
 
 Run: ``python benchmarks/bench_engine_sessions.py [--sessions 1000] [--parallel 50]``
@@ -24,7 +26,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -108,7 +113,28 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder, emulator_process(Path(folder)) as running:
         site = site_from_emulator(running.raw)
         app = next(a["id"] for a in running.raw["apps"] if a["name"] == "Sales")
-        return asyncio.run(run(site, app, args.sessions, args.parallel))
+        status = asyncio.run(run(site, app, args.sessions, args.parallel))
+        print("resident set growth per idle session, each row in a fresh process:")
+        for row in ("bare", "bare-plain", "qlikauth"):
+            grown = _resident_per_session(running.raw, row, args.sessions)
+            print(f"  {row:12} {grown / 1024:.1f} KB", flush=True)
+        return status
+
+
+def _resident_per_session(info: dict[str, object], row: str, count: int) -> float:
+    """What one row's idle sessions add to a fresh process's resident set, per session.
+
+    Unlike the traced figure this includes OpenSSL's and zlib's own allocations.
+    """
+    command = [sys.executable, "-m", "qlikauth.testing.idle_sessions", "--resident"]
+    child = subprocess.run(
+        [*command, "--rows", row, "--sessions", str(count)],
+        input=json.dumps(info),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(json.loads(child.stdout)[row])
 
 
 if __name__ == "__main__":

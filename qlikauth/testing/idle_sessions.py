@@ -8,7 +8,9 @@ may share the caller's), against a running emulator whose info file is read from
     python -m qlikauth.testing.idle_sessions --sessions 50 < emulator.json
 
 and prints, as JSON, the bytes per idle session of ``qlikauth`` (``AsyncEngineConnection``)
-and of ``bare`` (``websockets.asyncio.client.connect`` with the same URL, headers and TLS).
+and of ``bare`` (``websockets.asyncio.client.connect`` with the same URL, headers and TLS;
+``bare-plain``: without compression). ``--resident`` counts the resident set's growth
+instead, one row per process.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import sys
 import time
 import tracemalloc
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,22 +54,27 @@ class IdleSessions:
 
     sessions: list[Any]
     seconds: float
-    bytes_held: int
-
-    @property
-    def bytes_per_session(self) -> float:
-        """Client memory each idle session holds."""
-        return self.bytes_held / max(1, len(self.sessions))
+    #: Client memory each idle session holds.
+    bytes_per_session: float
 
 
 async def open_idle(
-    count: int, open_one: Opener, *, parallel: int = 50, settle: float = 1.0
+    count: int,
+    open_one: Opener,
+    *,
+    parallel: int = 50,
+    settle: float = 1.0,
+    resident: bool = False,
 ) -> IdleSessions:
-    """Open ``count`` sessions (``parallel`` handshakes at a time), wait ``settle`` s, count."""
+    """Open ``count`` sessions (``parallel`` handshakes at a time), wait ``settle`` s, count.
+
+    What is counted: the bytes ``tracemalloc`` sees allocated and still held, or with
+    ``resident`` the growth of the process's resident set (which also holds what OpenSSL and
+    zlib allocate; meaningful only in a fresh process that measures one row).
+    """
     gc.collect()
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
+    with _memory_counter(resident) as held_now:
+        before = held_now()
         gate = asyncio.Semaphore(parallel)
 
         async def gated(n: int) -> Any:
@@ -77,10 +86,25 @@ async def open_idle(
         seconds = time.perf_counter() - start
         await asyncio.sleep(settle)  # idle: greetings read, buffers settled
         gc.collect()
-        held = tracemalloc.get_traced_memory()[0] - before
+        held = held_now() - before
+    return IdleSessions(sessions, seconds, held / max(1, count))
+
+
+@contextmanager
+def _memory_counter(resident: bool) -> Iterator[Callable[[], int]]:
+    if resident:
+        yield _resident_bytes
+        return
+    tracemalloc.start()
+    try:
+        yield lambda: tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
-    return IdleSessions(sessions, seconds, held)
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def direct_credentials(user_id: str = "alice") -> Credentials:
@@ -122,15 +146,22 @@ def bare_opener(
     return open_one
 
 
-async def _measure(site: Site, app: str, count: int) -> dict[str, float]:
+def _openers(site: Site, app: str) -> dict[str, Opener]:
     run = uuid.uuid4().hex[:8]  # engine sessions of their own, not attached to older ones
-    openers = {
+    return {
         "bare": bare_opener(site, app, f"bare-{run}"),
+        "bare-plain": bare_opener(site, app, f"bare-plain-{run}", compression=None),
         "qlikauth": qlikauth_opener(site, app, f"qlikauth-{run}"),
     }
+
+
+async def _measure(
+    site: Site, app: str, count: int, rows: list[str], resident: bool
+) -> dict[str, float]:
+    openers = _openers(site, app)
     figures: dict[str, float] = {}
-    for name, opener in openers.items():
-        idle = await open_idle(count, opener)
+    for name in rows:
+        idle = await open_idle(count, openers[name], resident=resident)
         figures[name] = idle.bytes_per_session
         await asyncio.gather(*(session.close() for session in idle.sessions))
     return figures
@@ -139,11 +170,20 @@ async def _measure(site: Site, app: str, count: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="client memory per idle engine session")
     parser.add_argument("--sessions", type=int, default=50, help="sessions per row")
+    parser.add_argument(
+        "--rows", default="bare,qlikauth", help="comma-separated: bare, bare-plain, qlikauth"
+    )
+    parser.add_argument(
+        "--resident", action="store_true", help="count resident set growth (one row per process)"
+    )
     args = parser.parse_args(argv)
+    rows = args.rows.split(",")
+    if args.resident and len(rows) != 1:
+        parser.error("--resident measures one row per process")
     info = json.load(sys.stdin)
     site = site_from_emulator(info)
     app = next(a["id"] for a in info["apps"] if a["name"] == "Sales")
-    print(json.dumps(asyncio.run(_measure(site, app, args.sessions))))
+    print(json.dumps(asyncio.run(_measure(site, app, args.sessions, rows, args.resident))))
     return 0
 
 
