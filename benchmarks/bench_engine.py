@@ -13,7 +13,8 @@ expression on the same app:
 The same pair on asyncio, rows alternating too: ``websockets.asyncio.client`` against
 ``await doc.call(...)`` on an :class:`AsyncEngineConnection` (TLS on memory buffers, bounded
 compression windows), each slice running batches of 10 calls on one event loop. Same
-target.
+target. And on asyncio the time to open a session (TLS handshake, upgrade, greeting) and
+close it, rows alternating, reported without a target.
 
 Then throughput: the same number of calls made one after the other, against 8 threads
 sharing the one connection (their calls are in flight together), and one thread sending
@@ -67,10 +68,11 @@ def open_doc_request(app: str) -> str:
                        "params": [app]})  # fmt: skip
 
 
-def asyncio_per_call(
+def asyncio_rows(
     site: Site, credentials: Credentials, app: str, seconds: float
 ) -> dict[str, float]:
-    """Seconds per call of bare ``websockets.asyncio`` and of ``AsyncEngineConnection``."""
+    """Seconds per call, and per open (handshakes, greeting, close), of bare
+    ``websockets.asyncio`` and of ``AsyncEngineConnection``."""
     loop = asyncio.new_event_loop()
     run = loop.run_until_complete
     bare = run(
@@ -105,7 +107,28 @@ def asyncio_per_call(
         assert run(bare_calls()) == run(qlikauth_calls())
         rows = {"bare": lambda: run(bare_calls()), "qlikauth": lambda: run(qlikauth_calls())}
         tallies = interleaved(rows, seconds)
-        return {name: tally.per_call / BATCH for name, tally in tallies.items()}
+        figures = {name: tally.per_call / BATCH for name, tally in tallies.items()}
+
+        context = credentials.ssl_context(site)
+
+        async def bare_open() -> None:
+            ws = await aio_connect(
+                credentials.websocket_url(site, app),
+                ssl=context,
+                additional_headers=credentials.websocket_headers(),
+            )
+            await ws.recv()  # OnConnected
+            await ws.close()
+
+        async def qlikauth_open() -> None:
+            await (await AsyncEngineConnection.open(site, credentials, app)).close()
+
+        rows = {
+            "bare open": lambda: run(bare_open()),
+            "qlikauth open": lambda: run(qlikauth_open()),
+        }
+        tallies = interleaved(rows, seconds)
+        return figures | {name: tally.per_call for name, tally in tallies.items()}
     finally:
         run(bare.close())
         if conn is not None:
@@ -195,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                 through["pipelined"].append(timed(pipelined))
         finally:
             conn.close()
-        per_call_aio = asyncio_per_call(site, credentials, app, args.seconds)
+        per_call_aio = asyncio_rows(site, credentials, app, args.seconds)
 
     best = {name: min(times) for name, times in through.items()}
     overhead = per_call["qlikauth"] / per_call["bare"]
@@ -211,6 +234,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{1 / per_call_aio['bare']:>9.0f} {1.0:>7.2f}")  # fmt: skip
     print(f"{'qlikauth asyncio (target <= 1.1)':<34} {per_call_aio['qlikauth'] * 1e6:>8.0f}us "
           f"{1 / per_call_aio['qlikauth']:>9.0f} {overhead_aio:>7.2f}")  # fmt: skip
+    for name in ("bare open", "qlikauth open"):
+        print(f"{name + ' (asyncio, TLS, greeting, close)':<44} "
+              f"{per_call_aio[name] * 1e3:>6.2f}ms "
+              f"{per_call_aio[name] / per_call_aio['bare open']:>7.2f}")  # fmt: skip
     print()
     base = best["sequential"]
     for name, seconds in best.items():
