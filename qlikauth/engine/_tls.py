@@ -28,7 +28,7 @@ class TlsBuffers:
         self._tls = context.wrap_bio(
             self._incoming, self._outgoing, server_side=False, server_hostname=server_hostname
         )
-        #: Plaintext written while a renegotiation waits for the server (TLS 1.2 only).
+        #: Plaintext waiting for the handshake (or a TLS 1.2 renegotiation) to finish.
         self._unsent: list[bytes] = []
         self.handshake_done = False
         self.ended = False
