@@ -43,6 +43,10 @@ redacted.
           the state's number, 2 to 8)
         * EngineClosedError - the socket closed; pending calls fail with this (``code`` 16,
           Qlik's "connection lost")
+            * EngineMessageTooLargeError - the server sent a message above
+              ``max_message_size``, so the client closed the socket
+        * ExpressionError - the engine found an expression or a hypercube definition wrong
+          (``CheckExpression``'s message or bad field names, a hypercube's ``qError``)
     * DownloadError - a file could not be downloaded whole
         * ForeignHostError - the URL points away from the site
         * IncompleteDownloadError - fewer bytes than announced arrived
@@ -73,8 +77,10 @@ __all__ = [
     "DownloadError",
     "EngineClosedError",
     "EngineError",
+    "EngineMessageTooLargeError",
     "EngineSessionError",
     "EngineTimeoutError",
+    "ExpressionError",
     "ForeignHostError",
     "HandshakeError",
     "HostnameMismatchError",
@@ -421,6 +427,37 @@ class EngineSessionError(EngineError):
 
 class EngineClosedError(EngineError):
     """The websocket closed; every call still pending fails with this error."""
+
+
+class EngineMessageTooLargeError(EngineClosedError):
+    """The server sent a message larger than ``max_message_size``: the client closed the
+    websocket without reading it, and every call still pending fails with this error."""
+
+
+class ExpressionError(EngineError):
+    """The engine found an expression (or a hypercube's dimension or measure) wrong.
+
+    ``expression`` is what was checked, ``bad_fields`` the field names the engine did not
+    know, ``engine_message`` the engine's own text; ``code`` is the hypercube's
+    ``qErrorCode`` (-1 when ``CheckExpression`` reported it, which has no code).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        expression: str,
+        bad_fields: Iterable[str] = (),
+        code: int = -1,
+        engine_message: str = "",
+        method: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(
+            message, code=code, engine_message=engine_message, method=method, hint=hint
+        )
+        self.expression = expression
+        self.bad_fields = tuple(bad_fields)
 
 
 _ENGINE_ERRORS: Mapping[int, type[EngineError]] = {

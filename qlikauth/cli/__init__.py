@@ -32,6 +32,7 @@ _GROUPS = (
     "headers",
     "proxy",
     "apps",
+    "download",
     "doctor",
     "profile",
     "certs",

@@ -59,7 +59,10 @@ def common_options() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="log what happens (secrets redacted)"
     )
     group.add_argument(
-        "--timeout", type=float, default=None, help="seconds per network call (default 30)"
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds per network call, engine calls included (default 30)",
     )
     return common
 

@@ -151,7 +151,9 @@ class AsyncEngineConnection(ConnectionApi, AsyncDriver):
     """One engine websocket (one engine session) on an asyncio event loop.
 
     Open it with ``await AsyncEngineConnection.open(site, credentials, app_id)`` or
-    :meth:`connect`. ``call_timeout`` is the default timeout of every call.
+    :meth:`connect`. ``call_timeout`` is the default timeout of every call
+    (:data:`~qlikauth.engine.connection.DEFAULT_CALL_TIMEOUT`; ``None``, only when given,
+    waits until the socket closes).
     """
 
     global_: AsyncGlobal

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from qlikauth.cli import main
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """A configuration file of the test's own."""
-    monkeypatch.setenv("QLIKAUTH_CONFIG", str(tmp_path / "config.toml"))
 
 
 def words(capsys: pytest.CaptureFixture[str], *typed: str) -> list[str]:

@@ -118,10 +118,9 @@ def test_the_readme_walk_through_runs_as_written(
     runs = console_commands(readme)
     assert any("--from-emulator" in command for command, _ in runs)
     home = tmp_path / "home"
-    for name in ("QLIKAUTH_CONFIG", "QLIKAUTH_PROFILE", "XDG_CONFIG_HOME"):
+    for name in ("QLIKAUTH_CONFIG", "XDG_CONFIG_HOME"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("QLIKAUTH_SESSION_STORE", "file")  # whatever keyring this machine has
     monkeypatch.chdir(tmp_path)
     state = Path(".qlikauth-emulator")  # where `qlikauth emulator` puts it, seen from here
     ran = []

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import connect
 from websockets.typing import Origin
+
+from qlikauth.testing.wsclient import connect
 
 
 def test_november_2024_socket_with_cookie_token_and_origin(
@@ -365,7 +366,11 @@ def test_a_client_that_leaves_mid_call_is_no_server_error(
         wire.recv(ws)
         ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "handle": -1, "method": "GetDocList"}))
         ws.socket.shutdown(socket.SHUT_RDWR)  # gone before the answer, without a close frame
-        ws.socket.close()
+        # The client's reader thread sees EOF and closes the socket itself. Closing it from
+        # here, under that thread, would free the descriptor for the next connection while
+        # the thread may still read it: it would then steal that connection's bytes.
+        ws.recv_events_thread.join(timeout=10)
+        assert not ws.recv_events_thread.is_alive()
     _wait_until_closed(wire)
     errors = [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
     assert errors == [], [r.getMessage() for r in errors]
