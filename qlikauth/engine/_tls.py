@@ -1,19 +1,29 @@
-"""TLS on memory buffers for the asyncio driver: ciphertext in, plaintext out, no socket.
+"""TLS on memory buffers for both drivers: ciphertext in, plaintext out, no TLS socket.
 
-asyncio's TLS transport keeps a 256 KiB read buffer for every connection, used or not: with
-thousands of idle engine sessions on one event loop that buffer was most of what each one
-held. :class:`TlsBuffers` runs the same TLS on a pair of :class:`ssl.MemoryBIO`, with the
-caller's :class:`ssl.SSLContext` (so certificate verification, the host name check and the
-client certificate are exactly the context's), reading one record at a time: an idle
-connection holds OpenSSL's state and nothing more.
+:class:`TlsBuffers` runs TLS on a pair of :class:`ssl.MemoryBIO`, with the caller's
+:class:`ssl.SSLContext` (so certificate verification, the host name check and the client
+certificate are exactly the context's), reading one record at a time: an idle connection
+holds OpenSSL's state and nothing more. :class:`TlsChannel` puts it between a connection
+and its plain TCP socket, the same way on both drivers:
+
+* asyncio's TLS transport keeps a 256 KiB read buffer for every connection, used or not:
+  with thousands of idle engine sessions on one event loop it was most of what each held.
+* A threaded connection reads in one thread while others write. OpenSSL forbids using one
+  TLS connection from two threads at once (``SSL_read`` in the reader during an
+  ``SSL_write``), and Python's :class:`ssl.SSLSocket` takes no lock for it before 3.13:
+  under TLS 1.3 a message could be lost, or the stream fail with a spurious TLS error. Here
+  the reader waits for ciphertext on the plain socket, with no lock held, and only the
+  short work of decrypting and encrypting is serialised.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ssl
+from collections.abc import Callable
+from typing import Any
 
-__all__ = ["TlsBuffers"]
+__all__ = ["TlsBuffers", "TlsChannel"]
 
 #: The most plaintext one TLS record carries.
 _RECORD_SIZE = 16384
@@ -99,3 +109,54 @@ class TlsBuffers:
             except ssl.SSLWantReadError:
                 return
             del self._unsent[0]
+
+
+class TlsChannel:
+    """TLS between a connection and its plain socket: plaintext through, ciphertext out.
+
+    ``send`` puts bytes on the socket. Every call into OpenSSL, and the sending of what it
+    produced, happens under ``lock``, so records leave in the order they were made: a
+    :class:`threading.Lock` where a reader thread and writer threads share the connection,
+    nothing (the default) on an event loop.
+    """
+
+    def __init__(
+        self,
+        context: ssl.SSLContext,
+        server_hostname: str | None,
+        send: Callable[[bytes], object],
+        lock: contextlib.AbstractContextManager[Any] | None = None,
+    ) -> None:
+        self._buffers = TlsBuffers(context, server_hostname)
+        self._send = send
+        self._lock = lock if lock is not None else contextlib.nullcontext()
+
+    @property
+    def handshake_done(self) -> bool:
+        """True once the handshake completed (the server's certificate checked)."""
+        return self._buffers.handshake_done
+
+    def start(self) -> None:
+        """Send the bytes that open the handshake."""
+        with self._lock:
+            self._send(self._buffers.start())
+
+    def decrypt(self, data: bytes) -> list[bytes]:
+        """Digest bytes read from the socket (``b""``: its end), sending what TLS answers.
+
+        Returns the plaintext that arrived, as :meth:`TlsBuffers.receive` does (ending with
+        ``b""`` once the TLS stream ended); a failed handshake or a TLS alert raises
+        :class:`ssl.SSLError`.
+        """
+        with self._lock:
+            outgoing, plaintext = self._buffers.receive(data)
+            if outgoing:
+                self._send(outgoing)
+        return plaintext
+
+    def write(self, data: bytes) -> None:
+        """Encrypt and send ``data``; ``b""`` sends a close_notify instead."""
+        with self._lock:
+            outgoing = self._buffers.send(data) if data else self._buffers.close()
+            if outgoing:
+                self._send(outgoing)

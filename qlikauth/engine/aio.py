@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any, Self, TypeVar
 
 from qlikauth._twins import AsyncDriver
-from qlikauth.engine._tls import TlsBuffers
+from qlikauth.engine._tls import TlsChannel
 from qlikauth.engine._transport import connect_error, run_listener
 from qlikauth.engine.connection import (
     ConnectionApi,
@@ -73,14 +73,18 @@ class AsyncEngineCall:
 class _Socket(asyncio.Protocol):
     """The event loop's socket callbacks, handed to the connection, with TLS done here.
 
-    TLS runs on :class:`~qlikauth.engine._tls.TlsBuffers` over a plain TCP transport, not on
-    asyncio's TLS transport, whose 256 KiB read buffer per socket would outweigh an idle
+    TLS runs on a :class:`~qlikauth.engine._tls.TlsChannel` over a plain TCP transport, not
+    on asyncio's TLS transport, whose 256 KiB read buffer per socket would outweigh an idle
     engine session several times over.
     """
 
-    def __init__(self, connection: AsyncEngineConnection, tls: TlsBuffers | None) -> None:
+    def __init__(
+        self, connection: AsyncEngineConnection, context: ssl.SSLContext | None, host: str
+    ) -> None:
         self._connection = connection
-        self._tls = tls
+        self._context = context
+        self._host = host
+        self._tls: TlsChannel | None = None
         self._transport: asyncio.Transport | None = None
         self._failure: Exception | None = None
         #: Resolved once bytes can carry the upgrade: at once without TLS, else after the
@@ -90,10 +94,11 @@ class _Socket(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        if self._tls is None:
+        if self._context is None:
             self.secured.set_result(None)
         else:
-            transport.write(self._tls.start())
+            self._tls = TlsChannel(self._context, self._host, transport.write)
+            self._tls.start()
 
     def data_received(self, data: bytes) -> None:
         if self._tls is None:
@@ -124,7 +129,7 @@ class _Socket(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         if self._tls is not None:
-            transport.write(self._tls.send(data) if data else self._tls.close())
+            self._tls.write(data)
         elif data:
             transport.write(data)
         elif transport.can_write_eof():
@@ -133,14 +138,12 @@ class _Socket(asyncio.Protocol):
     def _decrypt(self, data: bytes) -> None:
         assert self._tls is not None and self._transport is not None
         try:
-            outgoing, plaintext = self._tls.receive(data)
+            plaintext = self._tls.decrypt(data)
         except ssl.SSLError as exc:
             # A failed handshake or a TLS alert: the socket is lost with that reason.
             self._failure = exc
             self._transport.abort()
             return
-        if outgoing:
-            self._transport.write(outgoing)
         if self._tls.handshake_done and not self.secured.done():
             self.secured.set_result(None)
         for chunk in plaintext:
@@ -181,11 +184,10 @@ class AsyncEngineConnection(ConnectionApi, AsyncDriver):
 
     async def _open(self) -> None:
         wire, context = self._wire, self._ssl_context()
-        tls = TlsBuffers(context, wire.host) if context is not None else None
         try:
             async with asyncio.timeout(self._opening.time_left()):
                 self._transport, self._socket = await self._loop.create_connection(
-                    lambda: _Socket(self, tls), wire.host, wire.port
+                    lambda: _Socket(self, context, wire.host), wire.host, wire.port
                 )
                 await asyncio.shield(self._socket.secured)
                 self._write(wire.upgrade())

@@ -2,7 +2,10 @@
 
 The reader thread reads the socket, turns the bytes into events with websockets' Sans-I/O
 protocol and the JSON-RPC core, and resolves each call's future itself: one thread hand-off
-per answer. Calls can be made from many threads at once and pipelined (send many, then
+per answer. The socket is a plain TCP socket: on ``wss://`` TLS runs on memory buffers
+(:class:`~qlikauth.engine._tls.TlsChannel`, as on the asyncio driver), entered by one
+thread at a time, since OpenSSL forbids reading and writing one TLS connection from two
+threads at once. Calls can be made from many threads at once and pipelined (send many, then
 wait), each with its own timeout. When the socket closes or fails, every pending call fails
 with :class:`~qlikauth.errors.EngineClosedError`; listeners run on the reader thread.
 
@@ -26,6 +29,7 @@ from concurrent.futures import Future
 from typing import Any, Self, TypeVar
 
 from qlikauth._twins import SyncDriver
+from qlikauth.engine._tls import TlsChannel
 from qlikauth.engine._transport import connect_error, run_listener
 from qlikauth.engine.connection import (
     ConnectionApi,
@@ -101,6 +105,7 @@ class EngineConnection(ConnectionApi, SyncDriver):
     def __init__(self, opening: Opening) -> None:
         self._guard = threading.Lock()
         self._socket: socket.socket | None = None
+        self._tls: TlsChannel | None = None
         self._stopped = threading.Event()
         self._reader = threading.Thread(
             target=self._read_loop, name="qlikauth-engine-reader", daemon=True
@@ -120,11 +125,13 @@ class EngineConnection(ConnectionApi, SyncDriver):
     def _open(self) -> None:
         context = self._ssl_context()
         try:
-            self._socket = self._dial(context)
+            self._socket = self._dial()
+            if context is not None:
+                self._secure(self._socket, context)
             self._write(self._wire.upgrade())
             while not self._upgraded.done():
                 self._socket.settimeout(self._opening.time_left())
-                self._feed(self._socket.recv(_READ_SIZE))
+                self._receive(self._socket.recv(_READ_SIZE))
             self._upgraded.result()
         except Exception as exc:
             raise connect_error(exc, self._opening.options) from exc
@@ -143,18 +150,34 @@ class EngineConnection(ConnectionApi, SyncDriver):
             raise self._no_greeting(timeout) from None
         self._check_attached()
 
-    def _dial(self, context: ssl.SSLContext | None) -> socket.socket:
+    def _dial(self) -> socket.socket:
         wire = self._wire
         sock = socket.create_connection((wire.host, wire.port), self._opening.time_left())
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
-            if context is not None:
-                sock.settimeout(self._opening.time_left())
-                sock = context.wrap_socket(sock, server_hostname=wire.host)
         except BaseException:
             sock.close()
             raise
         return sock
+
+    def _secure(self, sock: socket.socket, context: ssl.SSLContext) -> None:
+        """The TLS handshake, on the opening thread before the reader starts."""
+        self._tls = TlsChannel(context, self._wire.host, sock.sendall, threading.Lock())
+        sock.settimeout(self._opening.time_left())
+        self._tls.start()
+        while not self._tls.handshake_done:
+            sock.settimeout(self._opening.time_left())
+            self._receive(sock.recv(_READ_SIZE))
+
+    def _receive(self, data: bytes) -> bool:
+        """Digest bytes read from the socket (through TLS on ``wss://``; ``b""``: its end);
+        ``True`` once the stream ended."""
+        if self._tls is None:
+            return self._feed(data)
+        ended = False
+        for plaintext in self._tls.decrypt(data):
+            ended = self._feed(plaintext)
+        return ended
 
     # -- calls --------------------------------------------------------------------------------
 
@@ -221,11 +244,11 @@ class EngineConnection(ConnectionApi, SyncDriver):
         try:
             ended = self._wire.closed
             while not ended:
+                # Waiting for bytes takes no lock: only decrypting them does (in _receive).
                 try:
-                    data = self._socket.recv(_READ_SIZE)
-                except OSError:
-                    data = b""  # a reset, a TLS failure or a timeout ends the stream
-                ended = self._feed(data)
+                    ended = self._receive(self._socket.recv(_READ_SIZE))
+                except OSError:  # a reset, a TLS failure or a timeout ends the stream
+                    ended = self._feed(b"")
             failure = self._wire.close_exc
         except Exception as exc:
             logger.debug("engine reader stopped", exc_info=True)
@@ -253,10 +276,15 @@ class EngineConnection(ConnectionApi, SyncDriver):
         try:
             for data in chunks:
                 if data:
-                    sock.sendall(data)
-                else:
-                    with contextlib.suppress(OSError):  # the server may have gone first
-                        sock.shutdown(socket.SHUT_WR)
+                    if self._tls is None:
+                        sock.sendall(data)
+                    else:
+                        self._tls.write(data)
+                    continue
+                with contextlib.suppress(OSError):  # the server may have gone first
+                    if self._tls is not None:
+                        self._tls.write(b"")  # a close_notify
+                    sock.shutdown(socket.SHUT_WR)
         except OSError:
             if not self._reader.is_alive():
                 raise
@@ -268,7 +296,7 @@ class EngineConnection(ConnectionApi, SyncDriver):
             self._socket.settimeout(self._close_timeout)
 
     def _abort(self) -> None:
-        # A reader blocked in a read (TLS included) is woken by shutdown(), not by close().
+        # A reader blocked in a read is woken by shutdown(), not by close().
         if self._socket is not None:
             with contextlib.suppress(OSError):
                 self._socket.shutdown(socket.SHUT_RDWR)
