@@ -7,7 +7,9 @@ may share the caller's), against a running emulator whose info file is read from
 
     python -m qlikauth.testing.idle_sessions --sessions 50 < emulator.json
 
-and prints, as JSON, the bytes per idle session of ``qlikauth`` (``AsyncEngineConnection``)
+and prints, as JSON, the bytes per idle session of ``qlikauth`` (``AsyncEngineConnection``),
+of ``qlikauth-sync`` (``EngineConnection``, opened on worker threads; its two threads'
+stacks are not Python allocations, so ``--resident`` shows them and ``tracemalloc`` not)
 and of ``bare`` (``websockets.asyncio.client.connect`` with the same URL, headers and TLS;
 ``bare-plain``: without compression). ``--resident`` counts the resident set's growth
 instead, one row per process.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import inspect
 import json
 import os
 import sys
@@ -32,7 +35,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 
 from qlikauth.credentials import Credentials, QlikUser, Route
-from qlikauth.engine import AsyncEngineConnection
+from qlikauth.engine import AsyncEngineConnection, EngineConnection
 from qlikauth.site import Site
 from qlikauth.testing.emulator_info import site_from_emulator
 
@@ -43,6 +46,7 @@ __all__ = [
     "direct_credentials",
     "open_idle",
     "qlikauth_opener",
+    "sync_opener",
 ]
 
 Opener = Callable[[int], Awaitable[Any]]
@@ -125,6 +129,18 @@ def qlikauth_opener(site: Site, app: str, stem: str = "qlikauth") -> Opener:
     return open_one
 
 
+def sync_opener(site: Site, app: str, stem: str = "qlikauth-sync") -> Opener:
+    """Open engine session ``{stem}-{n}`` with the threaded :class:`EngineConnection`."""
+    credentials = direct_credentials()
+
+    async def open_one(n: int) -> EngineConnection:
+        return await asyncio.to_thread(
+            EngineConnection.open, site, credentials, app, identity=f"{stem}-{n}", call_timeout=120
+        )
+
+    return open_one
+
+
 def bare_opener(
     site: Site, app: str, stem: str = "bare", *, compression: str | None = "deflate"
 ) -> Opener:
@@ -152,7 +168,15 @@ def _openers(site: Site, app: str) -> dict[str, Opener]:
         "bare": bare_opener(site, app, f"bare-{run}"),
         "bare-plain": bare_opener(site, app, f"bare-plain-{run}", compression=None),
         "qlikauth": qlikauth_opener(site, app, f"qlikauth-{run}"),
+        "qlikauth-sync": sync_opener(site, app, f"qlikauth-sync-{run}"),
     }
+
+
+async def _close(session: Any) -> None:
+    if inspect.iscoroutinefunction(session.close):
+        await session.close()
+    else:
+        await asyncio.to_thread(session.close)
 
 
 async def _measure(
@@ -163,7 +187,7 @@ async def _measure(
     for name in rows:
         idle = await open_idle(count, openers[name], resident=resident)
         figures[name] = idle.bytes_per_session
-        await asyncio.gather(*(session.close() for session in idle.sessions))
+        await asyncio.gather(*(_close(session) for session in idle.sessions))
     return figures
 
 
@@ -171,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="client memory per idle engine session")
     parser.add_argument("--sessions", type=int, default=50, help="sessions per row")
     parser.add_argument(
-        "--rows", default="bare,qlikauth", help="comma-separated: bare, bare-plain, qlikauth"
+        "--rows",
+        default="bare,qlikauth",
+        help="comma-separated: bare, bare-plain, qlikauth, qlikauth-sync",
     )
     parser.add_argument(
         "--resident", action="store_true", help="count resident set growth (one row per process)"
