@@ -162,6 +162,8 @@ class EngineConnection(ConnectionApi, SyncDriver):
 
     def _secure(self, sock: socket.socket, context: ssl.SSLContext) -> None:
         """The TLS handshake, on the opening thread before the reader starts."""
+        # Writers take this lock inside the session's _guard, the reader alone (and then
+        # _guard after it, to digest the plaintext): one order, so no deadlock.
         self._tls = TlsChannel(context, self._wire.host, sock.sendall, threading.Lock())
         sock.settimeout(self._opening.time_left())
         self._tls.start()
