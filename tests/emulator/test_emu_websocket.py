@@ -46,7 +46,7 @@ def _rejected(call: Any) -> InvalidStatus:
 def test_the_judging_client_enters_openssl_one_thread_at_a_time(wire: Any) -> None:
     from qlikauth.testing.wsclient import SerialTlsSocket
 
-    sid, ws = wire.ws_session("hdr", wire.new_user())
+    _, ws = wire.ws_session("hdr", wire.new_user())
     try:
         assert isinstance(ws.socket, SerialTlsSocket)  # else reads and writes would race
         assert wire.recv(ws)["method"] == "OnConnected"
