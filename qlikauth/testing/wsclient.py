@@ -1,26 +1,24 @@
 """websockets' threaded client, made safe to judge servers with.
 
 Tests judge the emulator and the local proxy with websockets' synchronous client, a real
-third-party client. Its connection reads in a background thread while the caller's thread
-writes, and two things in that design lose bytes now and then:
+third-party client. Its connection reads a TLS socket in a background thread while the
+caller's thread writes to it and may close it, and Python 3.11's ``ssl`` module takes no
+lock for either:
 
 * OpenSSL forbids using one TLS connection from two threads at once (``SSL_read`` in the
-  reader while ``SSL_write`` runs in the caller), and Python's ``ssl`` module takes no lock
-  for it before 3.13. Under TLS 1.3 a request written while the reader digests the server's
-  session tickets may never reach the server. :class:`SerialTlsSocket` lets one thread at a
-  time into OpenSSL: the reader waits for bytes outside the lock and reads under it.
-* When the caller closes the connection (a refused handshake, a close handshake that timed
-  out), the socket is closed while the reader may be between ``select`` and ``read``: the
-  next socket opened in the process gets the freed descriptor, and the reader takes its
-  bytes. :class:`OrderlyClientConnection` wakes the reader, waits for it to stop, and only
-  then closes the socket.
+  reader while ``SSL_write`` runs in the caller). Under TLS 1.3 a request written while the
+  reader digests the server's session tickets may never reach the server.
+* A socket closed while the reader is inside a read frees its descriptor for the next
+  socket opened in the process (often one the in-process emulator just accepted), and the
+  reader's TLS state then reads that socket's bytes.
+
+:class:`SerialTlsSocket` lets one thread at a time into OpenSSL and into ``close``: the
+reader waits for bytes outside the lock and reads under it, without blocking.
 """
 
 from __future__ import annotations
 
-import contextlib
 import select
-import socket
 import ssl
 import threading
 from typing import Any
@@ -28,7 +26,7 @@ from typing import Any
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as _connect
 
-__all__ = ["OrderlyClientConnection", "SerialTlsSocket", "connect"]
+__all__ = ["SerialTlsSocket", "connect"]
 
 
 class SerialTlsSocket(ssl.SSLSocket):
@@ -36,9 +34,8 @@ class SerialTlsSocket(ssl.SSLSocket):
 
     _serial: threading.RLock
 
-    @classmethod
-    def _create(cls, *args: Any, **kwargs: Any) -> SerialTlsSocket:
-        tls: SerialTlsSocket = super()._create(*args, **kwargs)  # type: ignore[misc]
+    def __new__(cls, *args: Any, **kwargs: Any) -> SerialTlsSocket:
+        tls = super().__new__(cls, *args, **kwargs)
         tls._serial = threading.RLock()
         return tls
 
@@ -72,31 +69,20 @@ class SerialTlsSocket(ssl.SSLSocket):
         with self._serial:
             super().shutdown(how)
 
-
-class OrderlyClientConnection(ClientConnection):
-    """A ``ClientConnection`` whose socket is closed only once its reader has stopped."""
-
-    def close_socket(self) -> None:
-        reader = getattr(self, "recv_events_thread", None)
-        if reader is not None and reader is not threading.current_thread() and reader.is_alive():
-            with contextlib.suppress(OSError):  # already notified: the reader is leaving
-                self.shutdown_notifier.send(b"x")  # wakes the reader out of its select()
-            with contextlib.suppress(OSError):
-                self.socket.shutdown(socket.SHUT_RDWR)  # or out of a wait for a TLS record
-            self.recv_messages.close()  # or out of a full message queue
-            reader.join()
-        super().close_socket()
+    def close(self) -> None:
+        with self._serial:
+            super().close()
 
 
 def connect(uri: str, **kwargs: Any) -> ClientConnection:
-    """``websockets.sync.client.connect``, with both fixes.
+    """``websockets.sync.client.connect`` over :class:`SerialTlsSocket`.
 
-    An ``ssl`` context given is switched to :class:`SerialTlsSocket` (contexts made for one
-    connection, as tests make them, are the expected use).
+    The ``ssl`` context given is switched to :class:`SerialTlsSocket` through its documented
+    ``sslsocket_class`` attribute (contexts made for one connection, as tests make them, are
+    the expected use).
     """
     context = kwargs.get("ssl")
     if isinstance(context, ssl.SSLContext):
         context.sslsocket_class = SerialTlsSocket
-    kwargs.setdefault("create_connection", OrderlyClientConnection)
     connection: ClientConnection = _connect(uri, **kwargs)
     return connection

@@ -43,6 +43,17 @@ def _rejected(call: Any) -> InvalidStatus:
     return caught.value
 
 
+def test_the_judging_client_enters_openssl_one_thread_at_a_time(wire: Any) -> None:
+    from qlikauth.testing.wsclient import SerialTlsSocket
+
+    _, ws = wire.ws_session("hdr", wire.new_user())
+    try:
+        assert isinstance(ws.socket, SerialTlsSocket)  # else reads and writes would race
+        assert wire.recv(ws)["method"] == "OnConnected"
+    finally:
+        ws.close()
+
+
 def test_november_2024_rejections_are_403_handshakes(wire: Any) -> None:
     user = wire.new_user()
     sid = wire.add_session("hdr", user)
@@ -366,11 +377,7 @@ def test_a_client_that_leaves_mid_call_is_no_server_error(
         wire.recv(ws)
         ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "handle": -1, "method": "GetDocList"}))
         ws.socket.shutdown(socket.SHUT_RDWR)  # gone before the answer, without a close frame
-        # The client's reader thread sees EOF and closes the socket itself. Closing it from
-        # here, under that thread, would free the descriptor for the next connection while
-        # the thread may still read it: it would then steal that connection's bytes.
-        ws.recv_events_thread.join(timeout=10)
-        assert not ws.recv_events_thread.is_alive()
+        ws.socket.close()
     _wait_until_closed(wire)
     errors = [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
     assert errors == [], [r.getMessage() for r in errors]
