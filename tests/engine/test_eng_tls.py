@@ -1,4 +1,4 @@
-"""TLS on memory buffers (the asyncio driver's), and TLS verification on both drivers.
+"""TLS on memory buffers (both drivers'), and TLS verification on both drivers.
 
 :class:`TlsBuffers` is driven first against a server-side ``SSLObject`` in memory (real
 TLS, a test PKI, no socket); then both drivers meet the emulator's direct engine port
