@@ -9,6 +9,7 @@ redacted.
     * ConfigurationError (also ValueError) - bad setting, profile or argument
         * InvalidHeaderValueError - non-ASCII, CR/LF or reserved name in an HTTP header
         * MissingSettingsError - an authenticator setting is given nowhere
+        * UsageError - the command line is wrong (the CLI exits 2)
     * TlsError - certificate files and handshakes
         * CertificateFileError - missing, unreadable, not PEM/PFX, wrong passphrase
         * CertificateMismatchError - the private key does not belong to the certificate
@@ -96,6 +97,7 @@ __all__ = [
     "TlsError",
     "TooManyAttemptsError",
     "TransportError",
+    "UsageError",
     "WebSocketRejectedError",
     "XrfkeyRejectedError",
     "engine_error",
@@ -175,6 +177,10 @@ class MissingSettingsError(ConfigurationError):
     def __init__(self, message: str, *, settings: Iterable[str], hint: str | None = None):
         super().__init__(message, hint=hint)
         self.settings = tuple(settings)
+
+
+class UsageError(ConfigurationError):
+    """The command line is wrong: an unknown command or option, a bad or missing value."""
 
 
 class TlsError(QlikAuthError):

@@ -217,6 +217,7 @@ def _cookie_text(args: argparse.Namespace, session: Connected) -> str:
 @command
 def _headers(args: argparse.Namespace) -> int:
     with connected(args) as session:
+        _check_app(session, args)
         _write(args, _headers_text(args, session))
     return EXIT_OK
 
@@ -224,8 +225,15 @@ def _headers(args: argparse.Namespace) -> int:
 @command
 def _cookie(args: argparse.Namespace) -> int:
     with connected(args) as session:
+        _check_app(session, args)
         _write(args, _cookie_text(args, session))
     return EXIT_OK
+
+
+def _check_app(session: Connected, args: argparse.Namespace) -> None:
+    """An unknown ``--app`` fails in every format, not only in those that print its URL."""
+    if args.app:
+        args.app = _app(session, args)
 
 
 def _not_run(args: argparse.Namespace, message: str, hint: str, code: int) -> int:

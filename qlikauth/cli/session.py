@@ -9,16 +9,20 @@ from the command line; ``delete --user`` ends every session of a user.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from typing import Any
 
 from qlikauth.cli._common import EXIT_OK, common_options, emit, show_help
 from qlikauth.cli._context import command, qps_client
 from qlikauth.cli.ticket import add_user_options, attributes_from, user_from
-from qlikauth.errors import ConfigurationError
+from qlikauth.errors import UsageError
 from qlikauth.qps import ProxySession
 
 __all__ = ["register"]
+
+#: The user the hints show (quoted for the shell: a bare backslash would vanish).
+_EXAMPLE_USER = "CORP\\alice"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -110,9 +114,11 @@ def _list(args: argparse.Namespace) -> int:
 @command
 def _delete(args: argparse.Namespace) -> int:
     if bool(args.user) == bool(args.stdin):
-        raise ConfigurationError(
-            "say which sessions: --user USER (all of them) or --stdin (ids on stdin)",
-            hint="qlikauth session list --user CORP\\alice --show-ids | "
+        raise UsageError(
+            "say which sessions: --user USER (all of them) or --stdin (ids on stdin), "
+            "one of the two",
+            hint=f"qlikauth session delete --user {shlex.quote(_EXAMPLE_USER)}, or "
+            f"qlikauth session list --user {shlex.quote(_EXAMPLE_USER)} --show-ids | "
             "qlikauth session delete --stdin",
         )
     with qps_client(args) as client:
