@@ -668,3 +668,31 @@ def test_no_password_prompt_while_another_setting_is_missing(
     assert main(["whoami"]) == 4
     assert "needs the settings 'user', 'password'" in capsys.readouterr().err
     assert prompts == []  # a password would be typed for nothing
+
+
+def test_the_log_says_when_the_cached_session_was_reused(
+    profile: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="qlikauth")
+    assert main(["whoami", "-v"]) == 0
+    first = [r.getMessage() for r in caplog.records if r.name == "qlikauth.client"]
+    assert any(m.startswith("logged in to ") for m in first), first
+    caplog.clear()
+    assert main(["-v", "whoami"]) == 0  # -v before the command as well
+    again = [r.getMessage() for r in caplog.records if r.name == "qlikauth.client"]
+    assert any(m.startswith("reused cached session on ") for m in again), again
+    assert not any(m.startswith("logged in") for m in again), again
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("command", ["headers", "cookie"])
+def test_an_unknown_app_fails_the_same_in_every_format(
+    command: str, profile: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    codes = {}
+    for fmt in ("header", "json", "env", "curl", "netscape"):
+        codes[fmt] = main([command, "--app", "Nope", "--format", fmt])
+        captured = capsys.readouterr()
+        assert captured.out == "", fmt
+        assert "no app named 'Nope'" in captured.err, fmt
+    assert set(codes.values()) == {1}, codes
