@@ -168,3 +168,17 @@ def test_an_example_without_its_variables_names_the_missing_one(tmp_path: Path) 
     assert "Traceback" not in result.stderr
     assert "QLIK_CERTS is not set" in result.stderr
     assert "QLIKAUTH_EMULATOR_INFO" in result.stderr
+
+
+def test_the_walk_through_emulator_folder_is_ignored_by_git() -> None:
+    # It holds private keys (the emulator's CA, the JWT signing key): never to be committed.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert ".qlikauth-emulator/" in readme
+    lines = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert ".qlikauth-emulator/" in lines
+    if shutil.which("git") and (ROOT / ".git").exists():
+        probe = ".qlikauth-emulator/jwt_key.pem"
+        result = subprocess.run(
+            ["git", "check-ignore", "-q", probe], cwd=ROOT, capture_output=True, timeout=60
+        )
+        assert result.returncode == 0
