@@ -120,6 +120,8 @@ def test_the_readme_walk_through_runs_as_written(
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     runs = console_commands(readme)
     assert any("--from-emulator" in command for command, _ in runs)
+    # Its commands are bare `qlikauth`: it starts in the set-up's virtual environment.
+    assert runs[0][0] == ". .venv/bin/activate"
     home = tmp_path / "home"
     for name in ("QLIKAUTH_CONFIG", "QLIKAUTH_PROFILE", "XDG_CONFIG_HOME"):
         monkeypatch.delenv(name, raising=False)
@@ -130,6 +132,8 @@ def test_the_readme_walk_through_runs_as_written(
     ran = []
     with running_emulator(state, qlik_emulator_template):
         for command, expected in runs:
+            if command == ". .venv/bin/activate":
+                continue  # this test runs in the virtual environment already
             if command.startswith(("qlikauth emulator", "kill ", "until [ -f ")):
                 continue  # the emulator runs in this test, ready before the first command
             if command.startswith("export "):
