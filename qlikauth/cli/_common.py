@@ -25,6 +25,7 @@ __all__ = [
     "EXIT_NOT_FOUND",
     "EXIT_OK",
     "EXIT_USAGE",
+    "SCOPES",
     "add_insecure_option",
     "add_timeout_option",
     "common_options",
@@ -56,17 +57,26 @@ def positive_seconds(text: str) -> float:
     return value
 
 
-def common_options(*, site: bool = True) -> argparse.ArgumentParser:
-    """A parent parser with the options every command accepts.
+#: How much of the common options a command takes, least first.
+SCOPES = ("output", "config", "profile", "site")
 
-    ``--json`` and ``-v`` always; the site options (``--profile``, ``--server``, ...) only
-    with ``site``, for commands that talk to a Qlik site.
+
+def common_options(*, site: bool = True, scope: str | None = None) -> argparse.ArgumentParser:
+    """A parent parser with the common options a command takes.
+
+    ``scope``: ``output`` (``--json``, ``-v``), ``config`` (and ``--config``), ``profile``
+    (and ``--profile``) or ``site`` (and the site options: ``--server``, ``--prefix``,
+    ``--certs``, ``--insecure``, ``--timeout``). ``site=False`` is ``scope="output"``. A
+    command offers only the options that mean something to it.
     """
+    level = SCOPES.index(scope or ("site" if site else "output"))
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("common options")
-    if site:
+    if level >= SCOPES.index("profile"):
         group.add_argument("--profile", help="profile name from the configuration file")
+    if level >= SCOPES.index("config"):
         group.add_argument("--config", help="configuration file (default: the platform's)")
+    if level >= SCOPES.index("site"):
         group.add_argument("--server", help="Qlik Sense host name, as in its certificate")
         group.add_argument("--prefix", help="virtual proxy prefix (empty for the default)")
         group.add_argument("--certs", help="folder of an exported certificate set, or a .pfx")
@@ -75,7 +85,7 @@ def common_options(*, site: bool = True) -> argparse.ArgumentParser:
     group.add_argument(
         "-v", "--verbose", action="count", default=0, help="log what happens (secrets redacted)"
     )
-    if site:
+    if level >= SCOPES.index("site"):
         add_timeout_option(group)
     return common
 

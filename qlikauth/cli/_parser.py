@@ -95,6 +95,6 @@ def wants_json(argv: Sequence[str]) -> bool:
     for word in argv:
         if word == "--":
             return False
-        if word == "--json":
+        if word == "--json" or word.startswith("--json="):
             return True
     return False

@@ -219,8 +219,14 @@ def _borrowed_session(site: Site, source: QlikClient, app_id: str, out: Path) ->
 @contextmanager
 def _workspace(keep: str | None) -> Iterator[Path]:
     if keep:
-        path = Path(keep)
-        path.mkdir(parents=True, exist_ok=True)
+        path = Path(keep).expanduser()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"--keep {path}: cannot use it as a folder ({exc.strerror or exc})",
+                hint="name a folder (it is created when missing)",
+            ) from None
         yield path
         return
     with tempfile.TemporaryDirectory(prefix="qlikauth-demo-") as tmp:

@@ -149,7 +149,14 @@ def _env_lines(env: Mapping[str, str]) -> str:
 
 def _write(args: argparse.Namespace, text: str) -> None:
     if args.output:
-        atomic_write(Path(args.output).expanduser(), text.encode("utf-8"), mode=0o600)
+        target = Path(args.output).expanduser()
+        try:
+            atomic_write(target, text.encode("utf-8"), mode=0o600)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"-o {target}: cannot write it ({exc.strerror or exc})",
+                hint="name a file in a folder you can write to",
+            ) from None
     else:
         sys.stdout.write(text)
 

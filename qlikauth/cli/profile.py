@@ -84,13 +84,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add.set_defaults(handler=_add)
 
     listing = commands.add_parser(
-        "list", parents=[common_options()], help="list the profiles", description="List profiles."
+        "list",
+        parents=[common_options(scope="config")],
+        help="list the profiles",
+        description="List profiles.",
     )
     listing.set_defaults(handler=_list)
 
     show = commands.add_parser(
         "show",
-        parents=[common_options()],
+        parents=[common_options(scope="config")],
         help="show a profile (secrets redacted)",
         description="Show a profile as stored; references are shown, secret values never.",
     )
@@ -99,7 +102,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     use = commands.add_parser(
         "use",
-        parents=[common_options()],
+        parents=[common_options(scope="config")],
         help="make a profile the default",
         description="Make a profile the default (default_profile in the configuration "
         "file); the rest of the file stays as it is.",
@@ -109,7 +112,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     remove = commands.add_parser(
         "remove",
-        parents=[common_options()],
+        parents=[common_options(scope="config")],
         help="remove a profile",
         description="Remove a profile from the configuration file.",
     )
@@ -297,7 +300,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _chosen(args: argparse.Namespace, config: ConfigFile) -> str:
-    name: str | None = args.name or args.profile or os.environ.get(PROFILE_ENV)
+    name: str | None = args.name or getattr(args, "profile", None) or os.environ.get(PROFILE_ENV)
     name = name or config.default_profile
     if name is None and len(config.profiles) == 1:
         name = next(iter(config.profiles))
