@@ -7,13 +7,16 @@ direct engine port (mutual TLS, ``X-Qlik-User``), each its own engine session
 * **bare** (the baseline): ``websockets.asyncio.client.connect`` with the same URL, headers
   and TLS context, reading the ``OnConnected`` greeting: the least a websocket costs; and
   the same without permessage-deflate, to show what compression holds per session;
-* **qlikauth**: :meth:`AsyncEngineConnection.open` (greeting barrier, protocol state, a
-  reader task per connection).
+* **qlikauth**: :meth:`AsyncEngineConnection.open` (greeting barrier, protocol state, TLS
+  on memory buffers, bounded permessage-deflate windows).
 
 For each: the seconds to open all sessions (at most ``--parallel`` handshakes at a time) and
 the client memory each idle session holds (what ``tracemalloc`` counts as allocated and
-still held; the resident set is left out, as rows that free memory lend it to the next),
-then one ``EvaluateEx`` on every qlikauth session at once. Target: under 100 KB of client
+still held, :mod:`qlikauth.testing.idle_sessions`; the resident set is left out, as rows
+that free memory lend it to the next, and OpenSSL's own allocations are not traced),
+then one ``EvaluateEx`` on every qlikauth session at once. Last, each row again in a fresh
+process of its own, counting the growth of its resident set (OpenSSL's and zlib's memory
+included). Target: under 100 KB of client
 memory per idle qlikauth session.
 
 Run: ``python benchmarks/bench_engine_sessions.py [--sessions 1000] [--parallel 50]``
@@ -23,23 +26,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import resource
+import subprocess
+import sys
 import tempfile
 import time
-import tracemalloc
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-
-from qlikauth.testing.emulator_info import site_from_emulator
-from qlikauth.credentials import Credentials, QlikUser, Route
 from qlikauth.engine import AsyncEngineConnection
 from qlikauth.site import Site
 from qlikauth.testing.emulator import emulator_process
+from qlikauth.testing.emulator_info import site_from_emulator
+from qlikauth.testing.idle_sessions import (
+    IdleSessions,
+    Opener,
+    bare_opener,
+    open_idle,
+    qlikauth_opener,
+)
 
 TARGET_BYTES = 100 * 1024
 
@@ -50,78 +55,28 @@ def _raise_file_limit(needed: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, needed), hard))
 
 
-async def _open_all(
-    count: int, parallel: int, open_one: Callable[[int], Awaitable[Any]]
-) -> tuple[list[Any], float]:
-    gate = asyncio.Semaphore(parallel)
-
-    async def gated(n: int) -> Any:
-        async with gate:
-            return await open_one(n)
-
-    start = time.perf_counter()
-    opened = await asyncio.gather(*(gated(n) for n in range(count)))
-    return list(opened), time.perf_counter() - start
-
-
-async def _measure(
-    name: str, count: int, parallel: int, open_one: Callable[[int], Awaitable[Any]]
-) -> tuple[list[Any], dict[str, float]]:
-    gc.collect()
+async def _measure(name: str, count: int, parallel: int, open_one: Opener) -> IdleSessions:
     await asyncio.sleep(0.5)  # let the previous row's sockets finish closing
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    sessions, seconds = await _open_all(count, parallel, open_one)
-    await asyncio.sleep(1.0)  # idle: greetings read, buffers settled
-    gc.collect()
-    held = tracemalloc.get_traced_memory()[0] - before
-    tracemalloc.stop()
-    figures = {
-        "seconds": seconds,
-        "ms_per_session": 1000 * seconds / count,
-        "kb_per_session": held / count / 1024,
-    }
+    idle = await open_idle(count, open_one, parallel=parallel)
     print(
-        f"{name:21} opened {count} sessions in {seconds:.2f} s "
-        f"({figures['ms_per_session']:.2f} ms each); idle, each holds "
-        f"{figures['kb_per_session']:.1f} KB",
+        f"{name:21} opened {count} sessions in {idle.seconds:.2f} s "
+        f"({1000 * idle.seconds / count:.2f} ms each); idle, each holds "
+        f"{idle.bytes_per_session / 1024:.1f} KB",
         flush=True,
     )
-    return sessions, figures
+    return idle
 
 
 async def run(site: Site, app: str, count: int, parallel: int) -> int:
-    user = QlikUser("QLIKEMU", "alice")
-    credentials = Credentials(
-        route=Route.DIRECT, user=user, headers={"X-Qlik-User": user.header_value()}
+    base = await _measure("bare", count, parallel, bare_opener(site, app, "bare-deflate"))
+    await asyncio.gather(*(ws.close() for ws in base.sessions))
+    plain = await _measure(
+        "bare, no compression", count, parallel, bare_opener(site, app, "bare", compression=None)
     )
-    context = credentials.ssl_context(site)
-
-    def bare(compression: str | None) -> Callable[[int], Awaitable[ClientConnection]]:
-        async def open_one(n: int) -> ClientConnection:
-            ws = await connect(
-                credentials.websocket_url(site, app, identity=f"bare-{compression}-{n}"),
-                ssl=context,
-                additional_headers=credentials.websocket_headers(),
-                max_size=None,
-                compression=compression,
-            )
-            json.loads(await ws.recv())  # OnConnected
-            return ws
-
-        return open_one
-
-    async def qlikauth(n: int) -> AsyncEngineConnection:
-        return await AsyncEngineConnection.open(
-            site, credentials, app, identity=f"qlikauth-{n}", call_timeout=120
-        )
-
-    sockets, base = await _measure("bare", count, parallel, bare("deflate"))
-    await asyncio.gather(*(ws.close() for ws in sockets))
-    sockets, plain = await _measure("bare, no compression", count, parallel, bare(None))
-    await asyncio.gather(*(ws.close() for ws in sockets))
-    del sockets
-    connections, ours = await _measure("qlikauth", count, parallel, qlikauth)
+    await asyncio.gather(*(ws.close() for ws in plain.sessions))
+    base.sessions = plain.sessions = []
+    ours = await _measure("qlikauth", count, parallel, qlikauth_opener(site, app))
+    connections: list[AsyncEngineConnection] = ours.sessions
     try:
         start = time.perf_counter()
         docs = await asyncio.gather(*(c.open_doc() for c in connections))
@@ -134,14 +89,14 @@ async def run(site: Site, app: str, count: int, parallel: int) -> int:
         )
     finally:
         await asyncio.gather(*(c.close() for c in connections))
-    ratio_memory = ours["kb_per_session"] / base["kb_per_session"]
-    ratio_time = ours["seconds"] / base["seconds"]
+    ratio_memory = ours.bytes_per_session / base.bytes_per_session
+    ratio_time = ours.seconds / base.seconds
+    compression = (base.bytes_per_session - plain.bytes_per_session) / 1024
     print(
         f"qlikauth / bare: {ratio_time:.2f}x the time to open, {ratio_memory:.2f}x the Python "
-        "memory per idle session; permessage-deflate holds "
-        f"{base['kb_per_session'] - plain['kb_per_session']:.0f} KB of it"
+        f"memory per idle session; permessage-deflate holds {compression:.0f} KB of bare's"
     )
-    worst = ours["kb_per_session"] * 1024
+    worst = ours.bytes_per_session
     print(
         f"target: under {TARGET_BYTES // 1024} KB client memory per idle session: "
         f"{'met' if worst < TARGET_BYTES else 'MISSED'} ({worst / 1024:.1f} KB)"
@@ -158,7 +113,28 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as folder, emulator_process(Path(folder)) as running:
         site = site_from_emulator(running.raw)
         app = next(a["id"] for a in running.raw["apps"] if a["name"] == "Sales")
-        return asyncio.run(run(site, app, args.sessions, args.parallel))
+        status = asyncio.run(run(site, app, args.sessions, args.parallel))
+        print("resident set growth per idle session, each row in a fresh process:")
+        for row in ("bare", "bare-plain", "qlikauth"):
+            grown = _resident_per_session(running.raw, row, args.sessions)
+            print(f"  {row:12} {grown / 1024:.1f} KB", flush=True)
+        return status
+
+
+def _resident_per_session(info: dict[str, object], row: str, count: int) -> float:
+    """What one row's idle sessions add to a fresh process's resident set, per session.
+
+    Unlike the traced figure this includes OpenSSL's and zlib's own allocations.
+    """
+    command = [sys.executable, "-m", "qlikauth.testing.idle_sessions", "--resident"]
+    child = subprocess.run(
+        [*command, "--rows", row, "--sessions", str(count)],
+        input=json.dumps(info),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(json.loads(child.stdout)[row])
 
 
 if __name__ == "__main__":

@@ -44,6 +44,10 @@ redacted.
           the state's number, 2 to 8)
         * EngineClosedError - the socket closed; pending calls fail with this (``code`` 16,
           Qlik's "connection lost")
+            * EngineMessageTooLargeError - the server sent a message above
+              ``max_message_size``, so the client closed the socket
+        * ExpressionError - the engine found an expression or a hypercube definition wrong
+          (``CheckExpression``'s message or bad field names, a hypercube's ``qError``)
     * DownloadError - a file could not be downloaded whole
         * ForeignHostError - the URL points away from the site
         * IncompleteDownloadError - fewer bytes than announced arrived
@@ -54,9 +58,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from qlikauth._deprecation import deprecated_names
+from qlikauth._redact import redact_url
 
 __all__ = [
     "AccessDeniedError",
@@ -74,8 +78,10 @@ __all__ = [
     "DownloadError",
     "EngineClosedError",
     "EngineError",
+    "EngineMessageTooLargeError",
     "EngineSessionError",
     "EngineTimeoutError",
+    "ExpressionError",
     "ForeignHostError",
     "HandshakeError",
     "HostnameMismatchError",
@@ -104,37 +110,6 @@ __all__ = [
     "redact_url",
     "session_count_in",
 ]
-
-#: Query parameters whose values are secrets and never reach a message or a log.
-SECRET_QUERY_PARAMETERS = frozenset(
-    {"qlikticket", "x-qlik-ticket", "qlik-csrf-token", "xrfkey", "access_token", "token"}
-)
-
-
-#: A proxy session id in a QPS path (``/qps/{prefix}/session/{id}``) is a live credential.
-#: Group 1 is what stays; the id ends at ``/``, ``?``, white space or a quote, so the same
-#: pattern finds it in a URL path and in free text such as a log line.
-QPS_SESSION_PATH = re.compile(r"(/qps/(?:[^/\s]+/)?session/)[^/?\s'\"]+")
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` with secret query values (tickets, CSRF tokens, keys) masked and any
-    ``user:password@`` dropped."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return "<unparseable url>"
-    pairs = [
-        (k, "[secure]" if k.lower() in SECRET_QUERY_PARAMETERS else v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-    ]
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if port is not None:
-        netloc = f"{netloc}:{port}"
-    path = QPS_SESSION_PATH.sub(r"\1[secure]", parts.path)
-    return urlunsplit((parts.scheme, netloc, path, urlencode(pairs, safe="[]"), parts.fragment))
 
 
 class QlikAuthError(Exception):
@@ -427,6 +402,37 @@ class EngineSessionError(EngineError):
 
 class EngineClosedError(EngineError):
     """The websocket closed; every call still pending fails with this error."""
+
+
+class EngineMessageTooLargeError(EngineClosedError):
+    """The server sent a message larger than ``max_message_size``: the client closed the
+    websocket without reading it, and every call still pending fails with this error."""
+
+
+class ExpressionError(EngineError):
+    """The engine found an expression (or a hypercube's dimension or measure) wrong.
+
+    ``expression`` is what was checked, ``bad_fields`` the field names the engine did not
+    know, ``engine_message`` the engine's own text; ``code`` is the hypercube's
+    ``qErrorCode`` (-1 when ``CheckExpression`` reported it, which has no code).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        expression: str,
+        bad_fields: Iterable[str] = (),
+        code: int = -1,
+        engine_message: str = "",
+        method: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(
+            message, code=code, engine_message=engine_message, method=method, hint=hint
+        )
+        self.expression = expression
+        self.bad_fields = tuple(bad_fields)
 
 
 _ENGINE_ERRORS: Mapping[int, type[EngineError]] = {

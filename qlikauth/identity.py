@@ -28,6 +28,12 @@ def check_identity_text(label: str, value: str) -> str:
     (``X-Qlik-User``, ``X-Qlik-Security``): no Qlik identity needs them.
     """
     for char in value:
+        if unicodedata.category(char) == "Cs":
+            raise ConfigurationError(
+                f"the {label} contains the lone surrogate U+{ord(char):04X}",
+                hint="The text was decoded wrongly (bytes read with errors='surrogateescape'?); "
+                "a surrogate has no UTF-8 form, so no server can receive it.",
+            )
         if unicodedata.category(char) in _FORBIDDEN_CATEGORIES and char not in _ALLOWED_FORMAT:
             raise ConfigurationError(
                 f"the {label} contains the control character U+{ord(char):04X}",

@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 import re
 
+from qlikauth._redact import QPS_SESSION_PATH, SECRET_QUERY_PARAMETERS
 from qlikauth.credentials import SENSITIVE_HEADERS
-from qlikauth.errors import QPS_SESSION_PATH, SECRET_QUERY_PARAMETERS
 
 __all__ = ["SecretFilter", "redact_text"]
 

@@ -26,6 +26,8 @@ LAYERS: list[tuple[str, list[str]]] = [
             "qlikauth._files",
             "qlikauth._deprecation",
             "qlikauth._twins",
+            "qlikauth._clock",
+            "qlikauth._redact",
             "qlikauth.errors",
         ],
     ),
@@ -103,9 +105,15 @@ LAYERS: list[tuple[str, list[str]]] = [
 PURE_UP_TO = "client operations"
 IO_LIBRARIES = ("requests", "urllib3", "websockets", "aiohttp", "ldap3")
 #: The emulator stands beside the client and shares only these with it.
-EMULATOR_MAY_USE = ("qlikauth.errors", "qlikauth.pki", "qlikauth._files")
+EMULATOR_MAY_USE = (
+    "qlikauth.errors",
+    "qlikauth._redact",
+    "qlikauth.pki",
+    "qlikauth._files",
+    "qlikauth._clock",
+)
 #: TLS sits below everything that uses it: of the rest of qlikauth it imports only these.
-TLS_MAY_USE = ("qlikauth.errors", "qlikauth._deprecation")
+TLS_MAY_USE = ("qlikauth.errors", "qlikauth._redact", "qlikauth._deprecation")
 
 
 def _modules() -> dict[str, Path]:

@@ -203,7 +203,7 @@ def test_truncated_download_leaves_no_file(
 ) -> None:
     info = qlik_emulator_fresh
     with QlikClient(make_site(info, "hdr"), HeaderAuth(user=new_user())) as client:
-        q_url = export(client, info, "Sales", dims=["Customer", "Product"])
+        q_url = export(client, info, "Sales", dims=["Country", "Product"])
         info.set_faults(truncate_downloads=True)
         target = tmp_path / "cut.csv"
         with pytest.raises(IncompleteDownloadError) as cut:

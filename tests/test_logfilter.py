@@ -97,7 +97,6 @@ def test_cli_very_verbose_output_hides_every_library_secret(
     )
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(config))
     monkeypatch.setenv("QLIKAUTH_SESSION_STORE", "file")
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     app = qlik_emulator.app_id("Sales")
     assert main(["eval", app, "Sum(Amount)", "--profile", "t", "-vv"]) == 0
     err = capsys.readouterr().err

@@ -210,8 +210,9 @@ def test_session_limit_says_how_many_and_how_to_free() -> None:
         flow.send(HttpResponse(403, (), text))
     assert error.value.session_count == 5
     assert error.value.user == ALICE
-    assert "5 sessions" in str(error.value)
+    assert "5 sessions on all virtual proxies together" in str(error.value)
     assert "logout_user" in str(error.value)
+    assert "site.with_prefix(PREFIX)" in str(error.value)  # the others count too
 
 
 # --- retries: only reads are retried (a real TLS server that drops every request) ----------

@@ -34,6 +34,7 @@ _GROUPS = (
     "headers",
     "proxy",
     "apps",
+    "download",
     "doctor",
     "profile",
     "certs",

@@ -106,7 +106,7 @@ def add_timeout_option(group: argparse._ActionsContainer) -> None:
         type=positive_seconds,
         default=None,
         metavar="SECONDS",
-        help="seconds per network call, more than 0 (default 30)",
+        help="seconds per network call, engine calls included; more than 0 (default 30)",
     )
 
 

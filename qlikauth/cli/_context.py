@@ -18,6 +18,7 @@ import shlex
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,7 @@ from qlikauth.engine import DocInfo
 from qlikauth.errors import (
     AppNotFoundError,
     ConfigurationError,
+    EngineTimeoutError,
     MissingSettingsError,
     SessionLimitError,
 )
@@ -55,26 +57,63 @@ __all__ = [
     "command",
     "connected",
     "doc_list",
+    "insecure_warning",
     "load_config",
     "missing_secrets",
     "options_from",
     "profile_session",
     "qps_client",
     "resolve_args",
+    "say_insecure",
     "session_limit_hint",
+    "warn_if_insecure",
 ]
 
+
+def insecure_warning(source: str) -> str:
+    """The loud line printed on stderr when TLS verification is off; ``source`` says which
+    setting turned it off (``option --insecure``, a profile's key, ...)."""
+    return (
+        f"WARNING: TLS verification is off ({source}): the server's TLS certificate is NOT "
+        "verified; anyone on the network path can read and change this traffic, credentials "
+        "included."
+    )
+
+
 #: Printed on stderr by every command run with ``--insecure``.
-INSECURE_WARNING = (
-    "WARNING: --insecure: the server's TLS certificate is NOT verified; anyone on the "
-    "network path can read and change this traffic, credentials included."
-)
+INSECURE_WARNING = insecure_warning("option --insecure")
 
 Handler = Callable[[argparse.Namespace], int]
 
+#: Whether the running command said that TLS verification is off (``None``: no command runs).
+_insecure_said: ContextVar[bool | None] = ContextVar("qlikauth_insecure_said", default=None)
+
+
+def warn_if_insecure(resolved: Resolved) -> None:
+    """Print the loud line when ``resolved`` turns TLS verification off, once per command.
+
+    The one path for every source of ``verify = false`` (``--insecure``, a profile, ...);
+    printed, not a Python warning, so no warnings filter silences it. Python's own
+    per-connection warning would only repeat it, so the command silences that one.
+    """
+    if not resolved.site.tls.verify:
+        say_insecure(resolved.sources.get("verify", "verify = false"))
+
+
+def say_insecure(source: str) -> None:
+    """Print the loud line for ``source`` unless the running command already did."""
+    if _insecure_said.get():
+        return
+    print(insecure_warning(source), file=sys.stderr)
+    if _insecure_said.get() is not None:
+        _insecure_said.set(True)
+        warnings.simplefilter("ignore", InsecureTlsWarning)
+        warnings.simplefilter("ignore", InsecureRequestWarning)
+
 
 def command(handler: Handler) -> Handler:
-    """Wrap a handler: the loud ``--insecure`` line, then the handler.
+    """Wrap a handler: the loud line when TLS verification is off (see
+    :func:`warn_if_insecure`), then the handler.
 
     An error's Python advice becomes the command to run where the CLI has one (see
     :func:`session_limit_hint`).
@@ -82,18 +121,25 @@ def command(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     def run(args: argparse.Namespace) -> int:
+        said = _insecure_said.set(False)
         try:
-            if getattr(args, "insecure", False):
-                print(INSECURE_WARNING, file=sys.stderr)
-                with warnings.catch_warnings():
-                    # Said once above, loudly; the per-context warning would repeat it.
-                    warnings.simplefilter("ignore", InsecureTlsWarning)
-                    warnings.simplefilter("ignore", InsecureRequestWarning)
-                    return handler(args)
-            return handler(args)
+            # The warnings filters the command changes are undone when it ends.
+            with warnings.catch_warnings():
+                if getattr(args, "insecure", False):
+                    say_insecure("option --insecure")
+                return handler(args)
         except SessionLimitError as exc:
             exc.hint = session_limit_hint(args, exc)
             raise
+        except EngineTimeoutError as exc:
+            exc.hint = (
+                "The engine did not answer in time: it is busy, or it stopped answering. "
+                "For a long call (a big app opening) raise --timeout SECONDS or the "
+                "profile's timeout."
+            )
+            raise
+        finally:
+            _insecure_said.reset(said)
 
     return run
 
@@ -222,7 +268,7 @@ def resolve_args(
     if with_authenticator:
         auth = {**_prompted(args, environ), **auth}
     try:
-        return resolve(
+        resolved = resolve(
             getattr(args, "profile", None),
             config=load_config(args, environ),
             env=environ,
@@ -245,6 +291,8 @@ def resolve_args(
             )
         exc.hint = " ".join(part for part in advice if part)
         raise
+    warn_if_insecure(resolved)
+    return resolved
 
 
 def qps_client(args: argparse.Namespace, *, prefix: str | None = None) -> QpsClient:
@@ -330,6 +378,11 @@ class Connected:
         """The resolved site."""
         return self.resolved.site
 
+    @property
+    def engine_options(self) -> dict[str, Any]:
+        """What every engine connection of a command gets: ``--timeout`` bounds each call."""
+        return {"call_timeout": self.resolved.timeout}
+
 
 @contextlib.contextmanager
 def connected(
@@ -368,7 +421,7 @@ _APP_ID_RE = re.compile(
 
 def doc_list(session: Connected) -> list[DocInfo]:
     """The apps the session's user can open (the engine's GetDocList)."""
-    with session.client.engine() as connection:
+    with session.client.engine(**session.engine_options) as connection:
         return connection.global_.get_doc_list()
 
 

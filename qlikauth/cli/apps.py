@@ -15,6 +15,7 @@ from typing import Any
 
 from qlikauth.cli._common import EXIT_OK, common_options, emit
 from qlikauth.cli._context import app_id_of, command, connected, doc_list
+from qlikauth.cli._progress import Status
 from qlikauth.errors import ConfigurationError
 
 __all__ = ["register"]
@@ -82,7 +83,8 @@ def _eval(args: argparse.Namespace) -> int:
     with connected(args) as session:
         app_id = app_id_of(session, args.app)
         # open_app attaches when this user's engine session already has the app open.
-        result = session.client.open_app(app_id).evaluate_ex(args.expression)
+        doc = session.client.open_app(app_id, **session.engine_options)
+        result = doc.evaluate_ex(args.expression)
     data: dict[str, Any] = {"ok": True, "app": app_id, "expression": args.expression}
     data["value"] = result.value
     data["text"] = result.text
@@ -107,12 +109,18 @@ def _export(args: argparse.Namespace) -> int:
         )
     target = Path(args.output).expanduser()
     file_type = _file_type(args, target)
-    with connected(args) as session:
-        app_id = app_id_of(session, args.app)
-        cube = session.client.open_app(app_id).create_hypercube(args.dims, args.measures)
-        url = cube.export_data(file_type)
-        # Downloaded while the engine session is open: the file belongs to it.
-        result = session.client.download(url, target, progress=False)
+    with Status() as status:
+        status.show("logging in")
+        with connected(args) as session:
+            status.show(f"opening {args.app}")
+            app_id = app_id_of(session, args.app)
+            doc = session.client.open_app(app_id, **session.engine_options)
+            status.show("exporting")
+            url = doc.create_hypercube(args.dims, args.measures).export_data(file_type)
+            status.show("downloading")
+            # Downloaded while the engine session is open: the file belongs to it. The bar
+            # (on a terminal) replaces the spinner once the server answers.
+            result = session.client.download(url, target, callback=status.on_bytes)
     data = {
         "ok": True,
         "app": app_id,

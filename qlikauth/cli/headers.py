@@ -53,6 +53,7 @@ ENV_VARS: Mapping[str, str] = {
     "QLIK_WS_HEADERS_JSON": "headers for the websocket upgrade, as a JSON object",
     "QLIK_ORIGIN": "the Origin to send on the websocket upgrade",
     "QLIK_PROXY_URL": "the virtual proxy's base URL, https://host[:port]/prefix/",
+    "QLIK_DOWNLOAD_BASE": "what a qUrl (/tempcontent/...) joins to: $QLIK_DOWNLOAD_BASE$qUrl",
     "QLIK_HOST": "the Qlik Sense host name",
     "QLIK_PREFIX": "the virtual proxy prefix (empty for the default one)",
     "QLIK_USER": "the session's user, DIRECTORY\\user",
@@ -118,6 +119,8 @@ def session_environment(session: Connected, app_id: str | None = None) -> dict[s
         "QLIK_WS_HEADERS_JSON": json.dumps(dict(options.headers), sort_keys=True),
         "QLIK_ORIGIN": options.origin,
         "QLIK_PROXY_URL": site.proxy_url(""),
+        # The virtual proxy without the trailing slash: a server-relative qUrl starts with one.
+        "QLIK_DOWNLOAD_BASE": site.proxy_url("").rstrip("/"),
         "QLIK_HOST": site.host,
         "QLIK_PREFIX": site.prefix,
         "QLIK_USER": str(credentials.user) if credentials.user is not None else "",

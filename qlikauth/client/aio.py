@@ -11,26 +11,11 @@ import asyncio
 import inspect
 from typing import Any, TypeVar
 
-from qlikauth.auth.base import Authenticator
 from qlikauth.client import ops
 from qlikauth.client.api import AsyncDriver, ClientApi
-from qlikauth.client.state import ClientState
-from qlikauth.client.steps import (
-    Blocking,
-    Download,
-    Exclusive,
-    Invoke,
-    Login,
-    Op,
-    OpenEngine,
-    Step,
-)
-from qlikauth.download import download
+from qlikauth.client.steps import Blocking, Exclusive, Invoke, Op, Step
 from qlikauth.engine.aio import AsyncEngineConnection
 from qlikauth.http.drivers import drive_async
-from qlikauth.http.transport import HttpTransport
-from qlikauth.http.values import HttpRequest
-from qlikauth.site import Site
 
 __all__ = ["AsyncQlikClient"]
 
@@ -41,46 +26,14 @@ class AsyncQlikClient(ClientApi, AsyncDriver):
     """The asyncio twin of :class:`~qlikauth.client.QlikClient`: the same operations,
     their steps awaited on the loop."""
 
-    def __init__(
-        self,
-        site: Site,
-        authenticator: Authenticator,
-        *,
-        timeout: float = 30.0,
-        logout_on_close: bool | None = None,
-        session_timeout: float | None = None,
-        leeway: float = 30.0,
-        transport: HttpTransport | None = None,
-    ) -> None:
-        self._state = ClientState(
-            site,
-            authenticator,
-            logout_on_close=logout_on_close,
-            session_timeout=session_timeout,
-            leeway=leeway,
-        )
-        self._transport = transport or HttpTransport(site, timeout=timeout)
-        self._lock = asyncio.Lock()
-
-    @property
-    def transport(self) -> HttpTransport:
-        """The kept-alive HTTP transport every request of this client goes through."""
-        return self._transport
+    _engine_class = AsyncEngineConnection
+    _new_lock = staticmethod(asyncio.Lock)
 
     async def _run(self, op: Op[T]) -> T:
         return await drive_async(op, self._perform)
 
     async def _perform(self, step: Step) -> Any:
-        state = self._state
-        match step:
-            case HttpRequest():
-                response = await asyncio.to_thread(self._transport.send, step)
-                if response.status < 300:
-                    state.touch()
-                return response
-            case Login(stale):
-                async with self._lock:
-                    return await drive_async(ops.login_op(state, stale), self._perform)
+        match self._primitive(step):
             case Exclusive(op):
                 async with self._lock:
                     return await drive_async(op, self._perform)
@@ -89,11 +42,6 @@ class AsyncQlikClient(ClientApi, AsyncDriver):
             case Invoke(fn):
                 result = fn()
                 return (await result) if inspect.isawaitable(result) else result
-            case OpenEngine(credentials, options):
-                return await AsyncEngineConnection.open(self.site, credentials, **options)
-            case Download(credentials, options):
-                return await asyncio.to_thread(download, self._transport, credentials, **options)
-        raise TypeError(f"not a client step: {step!r}")
 
     async def close(self) -> None:
         """Close the engine sockets, log out if this client owns the session, close it all."""

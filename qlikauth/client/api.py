@@ -1,18 +1,22 @@
-"""The client's public methods, written once for both drivers.
+"""The client's construction, public methods and steps, written once for both drivers.
 
 Each public method is an :class:`operation`: a function that builds the method's
 generator of steps (:mod:`qlikauth.client.ops`). Looked up on a :class:`SyncDriver` it
 runs the operation and returns the result; on an :class:`AsyncDriver` it returns a
 coroutine. Types follow: ``QlikClient.whoami()`` is a ``QlikUser``,
-``AsyncQlikClient.whoami()`` an awaitable ``QlikUser``.
+``AsyncQlikClient.whoami()`` an awaitable ``QlikUser``. :meth:`ClientApi._primitive` says
+once what each step means; a driver only knows how to hold its lock, call a function that
+may block, and call one on an object of its own kind.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from qlikauth._clock import Clock, wall
 from qlikauth._twins import (
     AsyncDriver,
     Operation,
@@ -23,13 +27,23 @@ from qlikauth._twins import (
 from qlikauth.auth.base import Authenticator
 from qlikauth.client import ops
 from qlikauth.client.state import ClientState
-from qlikauth.client.steps import Op
+from qlikauth.client.steps import (
+    Blocking,
+    Download,
+    Exclusive,
+    Invoke,
+    Login,
+    Op,
+    OpenEngine,
+    Step,
+)
 from qlikauth.credentials import Credentials, WebSocketOptions
-from qlikauth.download import DownloadResult, ProgressCallback
+from qlikauth.download import DownloadResult, ProgressCallback, download
 from qlikauth.engine.aio import AsyncEngineConnection
 from qlikauth.engine.objects import AsyncDoc, Doc
 from qlikauth.engine.sync import EngineConnection
-from qlikauth.http.values import HttpResponse
+from qlikauth.http.transport import HttpTransport
+from qlikauth.http.values import HttpRequest, HttpResponse
 from qlikauth.identity import QlikUser
 from qlikauth.site import Site
 
@@ -43,10 +57,76 @@ __all__ = [
 ]
 
 
-class ClientApi:
-    """Everything :class:`~qlikauth.client.QlikClient` and its asyncio twin share."""
+#: What a driver performs: every step comes down to one of these.
+Primitive = Exclusive[Any] | Blocking[Any] | Invoke[Any]
 
-    _state: ClientState
+
+class ClientApi:
+    """Everything :class:`~qlikauth.client.QlikClient` and its asyncio twin share.
+
+    ``logout_on_close`` defaults to ``authenticator.creates_session``: sessions qlikauth
+    made are ended on ``close``, sessions brought from elsewhere are left alone.
+    ``session_timeout`` is the virtual proxy's inactivity timeout in seconds when known
+    (the credentials' own expiry is used otherwise); the client logs in again ``leeway``
+    seconds before either runs out, as ``clock`` tells time (the system's wall clock).
+    """
+
+    #: The driver's engine connection class (sync or asyncio).
+    _engine_class: ClassVar[type[EngineConnection] | type[AsyncEngineConnection]]
+
+    def __init__(
+        self,
+        site: Site,
+        authenticator: Authenticator,
+        *,
+        timeout: float = 30.0,
+        logout_on_close: bool | None = None,
+        session_timeout: float | None = None,
+        leeway: float = 30.0,
+        transport: HttpTransport | None = None,
+        clock: Clock = wall,
+    ) -> None:
+        self._state = ClientState(
+            site,
+            authenticator,
+            logout_on_close=logout_on_close,
+            session_timeout=session_timeout,
+            leeway=leeway,
+            clock=clock,
+        )
+        self._transport = transport or HttpTransport(site, timeout=timeout)
+        self._lock = self._new_lock()
+
+    @staticmethod
+    def _new_lock() -> Any:
+        """The lock that logins and logouts hold (a thread's, or an asyncio one)."""
+        raise NotImplementedError
+
+    @property
+    def transport(self) -> HttpTransport:
+        """The kept-alive HTTP transport every request of this client goes through."""
+        return self._transport
+
+    def _send(self, request: HttpRequest) -> HttpResponse:
+        response = self._transport.send(request)
+        if response.status < 300:
+            self._state.touch()
+        return response
+
+    def _primitive(self, step: Step) -> Primitive:
+        """What ``step`` means, as a driver performs it."""
+        match step:
+            case HttpRequest():
+                return Blocking(partial(self._send, step))
+            case Login(stale):
+                return Exclusive(ops.login_op(self._state, stale))
+            case OpenEngine(credentials, options):
+                return Invoke(partial(self._engine_class.open, self.site, credentials, **options))
+            case Download(credentials, options):
+                return Blocking(partial(download, self._transport, credentials, **options))
+            case Exclusive() | Blocking() | Invoke():
+                return step
+        raise TypeError(f"not a client step: {step!r}")
 
     @property
     def site(self) -> Site:

@@ -3,7 +3,8 @@
 :class:`ClientState` holds the cached :class:`~qlikauth.credentials.Credentials`, the
 client-side inactivity timer, the engine connections the client opened, and how to explain
 a session-limit refusal. It does no I/O (the drivers own the transport); the client's
-operations read and update it.
+operations read and update it. Its timer reads the ``clock`` it is given (the system's wall
+clock by default; a test's manual clock moves time without sleeping).
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
 from typing import Any, Protocol
 
+from qlikauth._clock import Clock, wall
 from qlikauth.auth.base import Authenticator
 from qlikauth.credentials import Credentials, Route
 from qlikauth.errors import ConfigurationError, QlikAuthError, SessionLimitError
@@ -49,8 +50,10 @@ class ClientState:
         logout_on_close: bool | None = None,
         session_timeout: float | None = None,
         leeway: float = 30.0,
+        clock: Clock = wall,
     ) -> None:
         self.site = site
+        self.clock = clock
         self.authenticator = authenticator
         if site.scheme == "http":
             log.warning(
@@ -81,11 +84,11 @@ class ClientState:
             return True
         if stale is not None and stale is self.credentials:
             return True
-        return self._deadline is not None and time.time() >= self._deadline - self.leeway
+        return self._deadline is not None and self.clock() >= self._deadline - self.leeway
 
     def accept(self, credentials: Credentials) -> None:
         """Keep the credentials a login produced and start their timer."""
-        now = time.time()
+        now = self.clock()
         self.credentials = credentials
         self.logins += 1
         made = self.authenticator.login_description()
@@ -105,7 +108,7 @@ class ClientState:
             and credentials.route is Route.PROXY
             and credentials.cookies
         ):
-            self._deadline = max(self._deadline or 0.0, time.time() + self._window)
+            self._deadline = max(self._deadline or 0.0, self.clock() + self._window)
 
     # -- engine connections ----------------------------------------------------------------
 
@@ -168,19 +171,29 @@ class ClientState:
         count: int | None,
         reported_count: int | None = None,
     ) -> SessionLimitError:
-        """The refusal, with how many sessions the user holds and how to free them."""
+        """The refusal, with how many sessions the user holds and how to free them.
+
+        ``count`` is what QPS lists on this client's virtual proxy; ``reported_count`` what
+        the proxy's refusal says, which counts the user's sessions on every virtual proxy
+        together, as the limit does. ``session_count`` is the latter when known.
+        """
         where = self.site.virtual_proxy_label
         who = str(user) if user is not None else "the user"
-        if count is not None:
-            counted = f"{who} holds {count} proxy session(s) on {where} (QPS user API)"
-            if reported_count is not None and reported_count != count:
-                counted += f"; the proxy counts {reported_count} on all virtual proxies together"
-        elif reported_count is not None:
+        if reported_count is not None:
             counted = (
-                f"{who} holds {reported_count} proxy session(s) as the proxy reports (QPS could "
-                "not be asked: that needs the site's client certificate)"
+                f"{who} holds {reported_count} proxy session(s) on all virtual proxies "
+                "together, as the proxy counts them toward the limit"
             )
+            if count is not None:
+                counted += f"; {count} of them on {where} (QPS user API)"
+            elif self.site.tls.bundle is None:
+                counted += " (QPS could not be asked: that needs the site's client certificate)"
             count = reported_count
+        elif count is not None:
+            counted = (
+                f"{who} holds {count} proxy session(s) on {where} (QPS user API); sessions on "
+                "other virtual proxies count toward the limit too"
+            )
         elif user is None:
             counted = "the sessions could not be counted (the authenticator does not name the user)"
         else:
@@ -195,10 +208,11 @@ class ClientState:
             session_count=count,
             user=user,
             hint=f"Free them: DELETE {self.site.qps_url(path)} with the client certificate "
-            "ends every session of that "
-            "user on this virtual proxy (or log out each script's session: QlikClient.close "
-            "does); otherwise wait for the inactivity timeout. Share one QlikClient between "
-            "threads so a script holds one session.",
+            f"ends the user's sessions on {where}; the limit counts the sessions on every "
+            "virtual proxy together, so end those on another one the same way under its "
+            f"prefix (/qps/PREFIX/{path}), or log out each script's session (QlikClient.close "
+            "does), or wait for the inactivity timeout. Share one QlikClient between threads "
+            "so a script holds one session.",
         )
 
 

@@ -7,27 +7,13 @@ from typing import Any, TypeVar
 
 import requests
 
-from qlikauth.auth.base import Authenticator
 from qlikauth.client import ops
 from qlikauth.client.api import ClientApi, SyncDriver
 from qlikauth.client.requests_auth import RequestsAuth
-from qlikauth.client.state import ClientState
-from qlikauth.client.steps import (
-    Blocking,
-    Download,
-    Exclusive,
-    Invoke,
-    Login,
-    Op,
-    OpenEngine,
-    Step,
-)
-from qlikauth.download import download
+from qlikauth.client.steps import Blocking, Exclusive, Invoke, Op, Step
 from qlikauth.engine.sync import EngineConnection
 from qlikauth.http.drivers import drive
-from qlikauth.http.transport import HttpTransport, mount_site_tls
-from qlikauth.http.values import HttpRequest
-from qlikauth.site import Site
+from qlikauth.http.transport import mount_site_tls
 
 __all__ = ["QlikClient"]
 
@@ -39,39 +25,13 @@ class QlikClient(ClientApi, SyncDriver):
 
     The client logs in lazily and once (however many threads ask at the same time), caches
     the :class:`~qlikauth.credentials.Credentials`, and hands the same ones to REST calls,
-    the engine connector and the tempcontent downloader. ``logout_on_close`` defaults to
-    ``authenticator.creates_session``: sessions qlikauth made are ended on :meth:`close`,
-    sessions brought from elsewhere are left alone. ``session_timeout`` is the virtual
-    proxy's inactivity timeout in seconds when known (the credentials' own expiry is used
-    otherwise).
+    the engine connector and the tempcontent downloader. The settings are
+    :class:`~qlikauth.client.api.ClientApi`'s.
     """
 
-    def __init__(
-        self,
-        site: Site,
-        authenticator: Authenticator,
-        *,
-        timeout: float = 30.0,
-        logout_on_close: bool | None = None,
-        session_timeout: float | None = None,
-        leeway: float = 30.0,
-        transport: HttpTransport | None = None,
-    ) -> None:
-        self._state = ClientState(
-            site,
-            authenticator,
-            logout_on_close=logout_on_close,
-            session_timeout=session_timeout,
-            leeway=leeway,
-        )
-        self._transport = transport or HttpTransport(site, timeout=timeout)
-        self._lock = threading.RLock()
-        self._http: requests.Session | None = None
-
-    @property
-    def transport(self) -> HttpTransport:
-        """The kept-alive HTTP transport every request of this client goes through."""
-        return self._transport
+    _engine_class = EngineConnection
+    _new_lock = staticmethod(threading.RLock)
+    _http: requests.Session | None = None
 
     @property
     def http(self) -> requests.Session:
@@ -93,26 +53,12 @@ class QlikClient(ClientApi, SyncDriver):
         return drive(op, self._perform)
 
     def _perform(self, step: Step) -> Any:
-        state = self._state
-        match step:
-            case HttpRequest():
-                response = self._transport.send(step)
-                if response.status < 300:
-                    state.touch()
-                return response
-            case Login(stale):
-                with self._lock:
-                    return drive(ops.login_op(state, stale), self._perform)
+        match self._primitive(step):
             case Exclusive(op):
                 with self._lock:
                     return drive(op, self._perform)
             case Blocking(fn) | Invoke(fn):
                 return fn()
-            case OpenEngine(credentials, options):
-                return EngineConnection.open(self.site, credentials, **options)
-            case Download(credentials, options):
-                return download(self._transport, credentials, **options)
-        raise TypeError(f"not a client step: {step!r}")
 
     def close(self) -> None:
         """Close the engine sockets, log out if this client owns the session, close it all."""

@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 import re
+import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote
@@ -17,6 +18,7 @@ from qlikauth.emulator.state import Counters, Faults
 __all__ = [
     "XRF_FAILED",
     "check_xrfkey",
+    "control_character",
     "fault_middleware",
     "json_response",
     "parse_qlik_user",
@@ -30,7 +32,24 @@ XRF_FAILED = "XSRF prevention check failed. Possible XSRF discovered."
 _XRF_RE = re.compile(r"^[0-9a-zA-Z]{16}$")
 _USER_PART_RE = re.compile(r"^\s*(userdirectory|userid)\s*=\s*(.*?)\s*$", re.IGNORECASE)
 
+#: What no identity (user, directory, attribute name or value) may hold: control characters
+#: (CR/LF, tab, NUL, DEL, C1), line and paragraph separators, and format characters such as
+#: bidirectional overrides. Qlik documents no rule (INFERRED, the reading that refuses most
+#: and that a real name survives: docs/emulator.md): the proxy passes attributes on as
+#: ``X-Qlik-Security`` header entries, where a line break would forge a header.
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cf"})
+#: The zero-width non-joiner and joiner that Persian and Indic names are written with.
+_NAME_JOINERS = frozenset({"\u200c", "\u200d"})
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def control_character(value: str) -> str | None:
+    """``U+000D`` for the first character ``value`` may not hold as an identity, or None."""
+    for char in value:
+        if unicodedata.category(char) in _FORBIDDEN_CATEGORIES and char not in _NAME_JOINERS:
+            return f"U+{ord(char):04X}"
+    return None
 
 
 def text_response(status: int, text: str, **headers: str) -> web.Response:
@@ -76,6 +95,8 @@ def parse_qlik_user(value: str | None) -> tuple[str, str] | None:
     directory, user_id = found.get("userdirectory", ""), found.get("userid", "")
     if not directory.strip() or not user_id.strip():
         return None
+    if control_character(directory + user_id):
+        return None  # percent-encoded CR/LF, say: no such user
     return directory.strip(), user_id.strip()
 
 

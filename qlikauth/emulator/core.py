@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from qlikauth._clock import Clock, monotonic
 from qlikauth.emulator.config import EmulatorConfig, VirtualProxyConfig
 from qlikauth.emulator.jwtcheck import JwtValidator
 from qlikauth.emulator.ntlm import NtlmAcceptors
@@ -90,6 +91,8 @@ class EmulatorCore:
         pki: TestPki,
         jwt_keypair: tuple[Path, Path],
         engine: Engine,
+        *,
+        clock: Clock = monotonic,
     ) -> None:
         self.config = config
         self.state_dir = state_dir
@@ -105,10 +108,11 @@ class EmulatorCore:
             self.timeout_of,
             config.max_parallel_sessions,
             refuse_at_login=config.session_limit == "login",
+            clock=clock,
         )
         self.sessions.on_end = self._session_ended
-        self.tickets = TicketStore(config.ticket_ttl)
-        self.targets = TargetStore()
+        self.tickets = TicketStore(config.ticket_ttl, clock=clock)
+        self.targets = TargetStore(clock=clock)
         self.jwt = {
             vp.prefix: JwtValidator(
                 self.jwt_cert, vp.jwt_claims, vp.jwt_attribute_mapping, config.jwt_leeway

@@ -15,6 +15,7 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from qlikauth.emulator.common import control_character
 from qlikauth.emulator.config import JwtAttributeMapping, JwtClaims
 
 __all__ = ["ALGORITHMS", "JwtRejected", "JwtUser", "JwtValidator"]
@@ -94,6 +95,9 @@ class JwtValidator:
             raise JwtRejected(
                 f"claim {self._claims.directory!r} (user directory) is missing or empty"
             )
+        for claim, value in ((self._claims.user, user), (self._claims.directory, directory)):
+            if found := control_character(value):
+                raise JwtRejected(f"claim {claim!r} holds the control character {found}")
         return JwtUser(directory.strip(), user.strip(), self._attributes(payload))
 
     def _attributes(self, payload: dict[str, Any]) -> list[dict[str, str]]:
@@ -112,5 +116,7 @@ class JwtValidator:
                     f"claim {row.claim!r} (attribute {row.attribute!r}) must be a string or a "
                     "list of strings"
                 )
+            if found := next(filter(None, map(control_character, values)), None):
+                raise JwtRejected(f"claim {row.claim!r} holds the control character {found}")
             attributes += [{row.attribute: v} for v in values]
         return attributes

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from qlikauth.emulator.common import query_value, text_response
+from qlikauth.emulator.common import control_character, query_value, text_response
 from qlikauth.emulator.config import VirtualProxyConfig
 from qlikauth.emulator.core import EmulatorCore, listener
 from qlikauth.emulator.headerpattern import HeaderPattern
@@ -66,8 +66,8 @@ class ProxyLogin:
         return Auth(session=session, new_session=True)
 
     def _header_user(self, vp: VirtualProxyConfig, value: str) -> tuple[str, str] | str:
-        if not value.isascii() or "\r" in value or "\n" in value:
-            return "header values must be US-ASCII"
+        if not value.isascii() or control_character(value):
+            return "header values must be US-ASCII, without control characters"
         if vp.method == "header":
             value = value.strip()
             if not value or "\\" in value:

@@ -7,7 +7,13 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from qlikauth.emulator.common import check_xrfkey, json_response, read_json, text_response
+from qlikauth.emulator.common import (
+    check_xrfkey,
+    control_character,
+    json_response,
+    read_json,
+    text_response,
+)
 from qlikauth.emulator.config import VirtualProxyConfig
 from qlikauth.emulator.core import EmulatorCore
 from qlikauth.emulator.state import SessionLimitExceeded
@@ -36,6 +42,8 @@ def parse_user_body(body: Any) -> tuple[str, str, list[dict[str, str]]] | str:
             return f"{name} is missing, empty or whitespace only"
         if "\\" in value:
             return f"{name} may not contain a backslash"
+        if found := control_character(value):
+            return f"{name} may not contain the control character {found}"
         result.append(value.strip())
     raw = _field(body, "Attributes") or []
     if not isinstance(raw, list):
@@ -45,7 +53,10 @@ def parse_user_body(body: Any) -> tuple[str, str, list[dict[str, str]]] | str:
         if not isinstance(item, dict) or len(item) != 1:
             return "Attributes must be an array of single-key objects"
         ((key, value),) = item.items()
-        attributes.append({str(key): "" if value is None else str(value)})
+        key, value = str(key), "" if value is None else str(value)
+        if found := control_character(key + value):
+            return f"attribute {key.strip()[:40]!r} may not contain the control character {found}"
+        attributes.append({key: value})
     return result[0], result[1], attributes
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from qlikauth._clock import Clock, monotonic
 from qlikauth._files import atomic_write
 from qlikauth.emulator.admin import add_admin_routes
 from qlikauth.emulator.authmodule import AuthModule
@@ -49,6 +50,8 @@ class Emulator:
             emu.info["proxy_url"]
 
     or call :meth:`serve_forever` from a command line (stops on SIGINT/SIGTERM).
+    ``clock`` tells the session, ticket and engine stores the time (monotonic seconds by
+    default); a test gives a manual one to pass timeouts without sleeping.
     """
 
     def __init__(
@@ -57,8 +60,10 @@ class Emulator:
         state_dir: Path | str | None = None,
         *,
         info_file: Path | str | None = None,
+        clock: Clock = monotonic,
     ) -> None:
         self.config = check_config(config) if config is not None else load_config(None)
+        self.clock = clock
         self._own_state = state_dir is None
         # Absolute, so that the info file's paths hold from any folder.
         folder = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="qlikemu-"))
@@ -98,8 +103,9 @@ class Emulator:
             csv_cell_limit=config.csv_cell_limit,
             engine_version=release.engine_version,
             product_version=release.product_version,
+            clock=self.clock,
         )
-        return EmulatorCore(config, self.state_dir, pki, jwt_keypair, engine)
+        return EmulatorCore(config, self.state_dir, pki, jwt_keypair, engine, clock=self.clock)
 
     def _apps(
         self, core: EmulatorCore

@@ -1,17 +1,20 @@
 """What the proxy remembers: sessions, tickets, login targets, counters and faults.
 
-All of it lives on the emulator's event loop thread; nothing here locks.
+All of it lives on the emulator's event loop thread; nothing here locks. The stores tell
+time by the ``clock`` they are given (monotonic by default): a test hands them a manual
+clock and moves it past a timeout instead of sleeping.
 """
 
 from __future__ import annotations
 
 import secrets
 import string
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from qlikauth._clock import Clock, monotonic
 
 __all__ = [
     "Counters",
@@ -29,10 +32,6 @@ Attributes = list[dict[str, str]]
 _TICKET_ALPHABET = string.ascii_letters + string.digits + "-_."
 
 
-def _now() -> float:
-    return time.monotonic()
-
-
 @dataclass(eq=False)
 class Session:
     """One proxy session: a user on one virtual proxy, known by its cookie value."""
@@ -43,7 +42,7 @@ class Session:
     user_id: str
     attributes: Attributes = field(default_factory=list)
     csrf_token: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
-    last_seen: float = field(default_factory=_now)
+    last_seen: float = field(default_factory=monotonic)
     anonymous: bool = False
 
     def struct(self) -> dict[str, Any]:
@@ -90,10 +89,16 @@ class SessionStore:
     """
 
     def __init__(
-        self, timeouts: Callable[[str], float], limit: int, *, refuse_at_login: bool = False
+        self,
+        timeouts: Callable[[str], float],
+        limit: int,
+        *,
+        refuse_at_login: bool = False,
+        clock: Clock = monotonic,
     ) -> None:
         self._sessions: dict[tuple[str, str], Session] = {}
         self._timeouts = timeouts
+        self._clock = clock
         self.limit = limit
         self.refuse_at_login = refuse_at_login
         self.created = 0
@@ -133,6 +138,7 @@ class SessionStore:
             user_directory=directory,
             user_id=user_id,
             attributes=list(attributes or []),
+            last_seen=self._clock(),
             anonymous=anonymous,
         )
         self._sessions[(prefix, session.session_id)] = session
@@ -160,11 +166,12 @@ class SessionStore:
         session = self._sessions.get((prefix, session_id))
         if session is None:
             return None
-        if _now() - session.last_seen > self._timeouts(prefix):
+        now = self._clock()
+        if now - session.last_seen > self._timeouts(prefix):
             self.end(session, "timeout")
             return None
         if touch:
-            session.last_seen = _now()
+            session.last_seen = now
         return session
 
     def of_user(self, prefix: str, directory: str, user_id: str) -> list[Session]:
@@ -185,7 +192,7 @@ class SessionStore:
 
     def expire(self) -> None:
         """Drop every session idle for longer than its virtual proxy's timeout."""
-        now = _now()
+        now = self._clock()
         for session in list(self._sessions.values()):
             if now - session.last_seen > self._timeouts(session.prefix):
                 self.end(session, "timeout")
@@ -211,15 +218,16 @@ class Ticket:
 class TicketStore:
     """Single-use tickets with a lifetime (60 s by default, as Qlik)."""
 
-    def __init__(self, ttl: float) -> None:
+    def __init__(self, ttl: float, *, clock: Clock = monotonic) -> None:
         self.ttl = ttl
+        self._clock = clock
         self._tickets: dict[str, Ticket] = {}
         self.issued = 0
         self.consumed = 0
 
     def issue(self, prefix: str, directory: str, user_id: str, attributes: Attributes) -> str:
         """A new ticket value."""
-        now = _now()
+        now = self._clock()
         for key, ticket in list(self._tickets.items()):
             if ticket.expires <= now:
                 del self._tickets[key]
@@ -233,7 +241,7 @@ class TicketStore:
         ticket = self._tickets.get(value)
         if ticket is None:
             return None, "unknown or already used ticket"
-        if ticket.expires <= _now():
+        if ticket.expires <= self._clock():
             del self._tickets[value]
             return None, "ticket expired"
         if ticket.prefix != prefix:
@@ -262,13 +270,14 @@ class LoginTarget:
 class TargetStore:
     """targetId -> original URI, so that a ticket issued with TargetId returns TargetUri."""
 
-    def __init__(self, ttl: float = 600.0) -> None:
+    def __init__(self, ttl: float = 600.0, *, clock: Clock = monotonic) -> None:
         self.ttl = ttl
+        self._clock = clock
         self._targets: dict[str, LoginTarget] = {}
 
     def remember(self, prefix: str, uri: str) -> str:
         """A new targetId for this URI."""
-        now = _now()
+        now = self._clock()
         for key, target in list(self._targets.items()):
             if target.expires <= now:
                 del self._targets[key]
@@ -279,7 +288,7 @@ class TargetStore:
     def get(self, target_id: str) -> LoginTarget | None:
         """The remembered target, if still known."""
         target = self._targets.get(target_id)
-        if target is None or target.expires <= _now():
+        if target is None or target.expires <= self._clock():
             return None
         return target
 

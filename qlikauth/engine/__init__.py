@@ -16,7 +16,9 @@ the connection and the objects once; :mod:`~qlikauth.engine.sync` and
 
 from __future__ import annotations
 
+from qlikauth.engine._transport import DEFAULT_MAX_MESSAGE_SIZE
 from qlikauth.engine.aio import AsyncEngineCall, AsyncEngineConnection
+from qlikauth.engine.connection import DEFAULT_CALL_TIMEOUT
 from qlikauth.engine.flows import hypercube_properties
 from qlikauth.engine.objects import (
     AsyncDoc,
@@ -42,6 +44,8 @@ from qlikauth.engine.sync import EngineCall, EngineConnection
 from qlikauth.engine.values import Cell, DocInfo, FieldValue, Row
 
 __all__ = [
+    "DEFAULT_CALL_TIMEOUT",
+    "DEFAULT_MAX_MESSAGE_SIZE",
     "GLOBAL_HANDLE",
     "AsyncDoc",
     "AsyncEngineCall",

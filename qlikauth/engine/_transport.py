@@ -51,8 +51,9 @@ logger = logging.getLogger(__name__)
 websocket_logger = logging.getLogger("qlikauth.engine.websocket")
 websocket_logger.addFilter(SecretFilter())
 
-#: Engine answers can be large (layouts, data pages); the websockets default is 1 MiB.
-DEFAULT_MAX_MESSAGE_SIZE = 256 * 2**20
+#: The largest engine message read: a data page is at most 10,000 cells (a few MB of
+#: JSON); 32 MiB leaves room for big layouts and scripts and bounds what one message costs.
+DEFAULT_MAX_MESSAGE_SIZE = 32 * 2**20
 DEFAULT_OPEN_TIMEOUT = 30.0
 USER_AGENT = f"qlikauth/{__version__} websockets/{websockets_version}"
 _REDIRECTS = frozenset({300, 301, 302, 303, 307, 308})

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import ssl
 from collections.abc import Sequence
 from typing import Any, Self, TypeVar
 
 from qlikauth._twins import AsyncDriver
+from qlikauth.engine._tls import TlsBuffers
 from qlikauth.engine._transport import connect_error, run_listener
 from qlikauth.engine.connection import (
     ConnectionApi,
@@ -69,18 +71,45 @@ class AsyncEngineCall:
 
 
 class _Socket(asyncio.Protocol):
-    """The event loop's socket callbacks, handed to the connection."""
+    """The event loop's socket callbacks, handed to the connection, with TLS done here.
 
-    def __init__(self, connection: AsyncEngineConnection) -> None:
+    TLS runs on :class:`~qlikauth.engine._tls.TlsBuffers` over a plain TCP transport, not on
+    asyncio's TLS transport, whose 256 KiB read buffer per socket would outweigh an idle
+    engine session several times over.
+    """
+
+    def __init__(self, connection: AsyncEngineConnection, tls: TlsBuffers | None) -> None:
         self._connection = connection
+        self._tls = tls
+        self._transport: asyncio.Transport | None = None
+        self._failure: Exception | None = None
+        #: Resolved once bytes can carry the upgrade: at once without TLS, else after the
+        #: handshake (or failed with the reason it did not complete).
+        self.secured = connection._new_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        if self._tls is None:
+            self.secured.set_result(None)
+        else:
+            transport.write(self._tls.start())
 
     def data_received(self, data: bytes) -> None:
-        self._connection._feed(data)
+        if self._tls is None:
+            self._connection._feed(data)
+        else:
+            self._decrypt(data)
 
     def eof_received(self) -> None:
-        self._connection._feed(b"")
+        self.data_received(b"")
 
     def connection_lost(self, exc: Exception | None) -> None:
+        exc = exc or self._failure
+        if not self.secured.done():
+            self.secured.set_exception(
+                exc or ConnectionResetError("the server closed the socket during the handshake")
+            )
         self._connection._socket_lost(exc)
 
     def pause_writing(self) -> None:
@@ -89,12 +118,42 @@ class _Socket(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._connection._resume_writing()
 
+    def write(self, data: bytes) -> None:
+        """Send ``data`` (encrypted on TLS); ``b""`` ends the stream (a close_notify on TLS)."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if self._tls is not None:
+            transport.write(self._tls.send(data) if data else self._tls.close())
+        elif data:
+            transport.write(data)
+        elif transport.can_write_eof():
+            transport.write_eof()
+
+    def _decrypt(self, data: bytes) -> None:
+        assert self._tls is not None and self._transport is not None
+        try:
+            outgoing, plaintext = self._tls.receive(data)
+        except ssl.SSLError as exc:
+            # A failed handshake or a TLS alert: the socket is lost with that reason.
+            self._failure = exc
+            self._transport.abort()
+            return
+        if outgoing:
+            self._transport.write(outgoing)
+        if self._tls.handshake_done and not self.secured.done():
+            self.secured.set_result(None)
+        for chunk in plaintext:
+            self._connection._feed(chunk)
+
 
 class AsyncEngineConnection(ConnectionApi, AsyncDriver):
     """One engine websocket (one engine session) on an asyncio event loop.
 
     Open it with ``await AsyncEngineConnection.open(site, credentials, app_id)`` or
-    :meth:`connect`. ``call_timeout`` is the default timeout of every call.
+    :meth:`connect`. ``call_timeout`` is the default timeout of every call
+    (:data:`~qlikauth.engine.connection.DEFAULT_CALL_TIMEOUT`; ``None``, only when given,
+    waits until the socket closes).
     """
 
     global_: AsyncGlobal
@@ -103,6 +162,7 @@ class AsyncEngineConnection(ConnectionApi, AsyncDriver):
     def __init__(self, opening: Opening) -> None:
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
+        self._socket: _Socket | None = None
         self._writable: asyncio.Future[None] | None = None
         self._gone = self._loop.create_future()
         self._timers: list[asyncio.TimerHandle | asyncio.Task[None]] = []
@@ -121,15 +181,13 @@ class AsyncEngineConnection(ConnectionApi, AsyncDriver):
 
     async def _open(self) -> None:
         wire, context = self._wire, self._ssl_context()
+        tls = TlsBuffers(context, wire.host) if context is not None else None
         try:
             async with asyncio.timeout(self._opening.time_left()):
-                self._transport, _ = await self._loop.create_connection(
-                    lambda: _Socket(self),
-                    wire.host,
-                    wire.port,
-                    ssl=context,
-                    server_hostname=wire.host if context is not None else None,
+                self._transport, self._socket = await self._loop.create_connection(
+                    lambda: _Socket(self, tls), wire.host, wire.port
                 )
+                await asyncio.shield(self._socket.secured)
                 self._write(wire.upgrade())
                 await asyncio.shield(self._upgraded)
         except asyncio.CancelledError:
@@ -255,14 +313,9 @@ class AsyncEngineConnection(ConnectionApi, AsyncDriver):
         return future
 
     def _write(self, chunks: list[bytes]) -> None:
-        transport = self._transport
-        if transport is None or transport.is_closing():
-            return
-        for data in chunks:
-            if data:
-                transport.write(data)
-            elif transport.can_write_eof():
-                transport.write_eof()
+        if self._socket is not None:
+            for data in chunks:
+                self._socket.write(data)
 
     def _expect_close(self) -> None:
         if self._transport is not None:

@@ -45,7 +45,13 @@ if TYPE_CHECKING:
     from qlikauth.credentials import Credentials
     from qlikauth.site import Site
 
-__all__ = ["ConnectionApi", "NotificationListener", "Opening"]
+__all__ = ["DEFAULT_CALL_TIMEOUT", "ConnectionApi", "NotificationListener", "Opening"]
+
+#: Seconds an engine call waits for its answer unless told otherwise: above what opening a
+#: large app or computing a big page takes, so that only a server that stopped answering
+#: hits it. A reload can take longer: give that call its own ``timeout=``. ``None`` (only
+#: when asked for) waits until the socket closes.
+DEFAULT_CALL_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,7 @@ class Opening:
 
     options: ConnectOptions
     app_id: str | None = None
-    call_timeout: float | None = None
+    call_timeout: float | None = DEFAULT_CALL_TIMEOUT
     require_attached: bool = False
     started: float = field(default_factory=time.monotonic)
 
@@ -88,7 +94,7 @@ class ConnectionApi(EngineSession):
         identity: str | None = None,
         ttl: int | None = None,
         timeout: float | None = DEFAULT_OPEN_TIMEOUT,
-        call_timeout: float | None = None,
+        call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
         require_attached: bool = False,
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> Opening:
@@ -119,7 +125,7 @@ class ConnectionApi(EngineSession):
         origin: str | None = None,
         app_id: str | None = None,
         timeout: float | None = DEFAULT_OPEN_TIMEOUT,
-        call_timeout: float | None = None,
+        call_timeout: float | None = DEFAULT_CALL_TIMEOUT,
         require_attached: bool = False,
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> Opening:

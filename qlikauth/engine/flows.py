@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 from qlikauth.engine.messages import JsonObject, JsonValue, ObjectInterface, Params
 from qlikauth.engine.values import Cell, DocInfo, FieldValue, Row
-from qlikauth.errors import EngineError
+from qlikauth.errors import EngineError, ExpressionError
 
 __all__ = [
     "MAX_PAGE_CELLS",
@@ -23,6 +23,8 @@ __all__ = [
     "Flow",
     "Steps",
     "call_steps",
+    "checked_expression",
+    "cube_errors",
     "data_flow",
     "doc_list_flow",
     "engine_version_flow",
@@ -113,9 +115,59 @@ def object_flow(method: str, params: Params) -> Flow[ObjectInterface]:
     return _returned_object(result, method)
 
 
+#: What to change, for an expression the engine refused.
+_EXPRESSION_HINT = (
+    "Check brackets, commas and quotes; field names are case sensitive, and a name with "
+    'spaces goes in [brackets] (qlikauth eval APP "Count(Distinct [Field Name])").'
+)
+
+
+def _bad_field_names(expression: str, ranges: JsonValue) -> list[str]:
+    """The text of each ``NxRange`` of ``qBadFieldNames``, brackets and quotes dropped."""
+    names: list[str] = []
+    for item in ranges if isinstance(ranges, list) else []:
+        start = item.get("qFrom") if isinstance(item, dict) else None
+        count = item.get("qCount") if isinstance(item, dict) else None
+        if isinstance(start, int) and isinstance(count, int) and count > 0:
+            name = expression[start : start + count].strip().strip('[]"')
+            if name and name not in names:
+                names.append(name)
+    return names
+
+
+def checked_expression(expression: str, check: JsonObject) -> None:
+    """Raise :class:`ExpressionError` when ``CheckExpression`` found ``expression`` wrong.
+
+    A ``qErrorMsg`` or ``qBadFieldNames`` fails; ``qDangerousFieldNames`` (names the engine
+    can compute but warns about) is logged, as the expression still evaluates.
+    """
+    message = check.get("qErrorMsg")
+    message = message.strip() if isinstance(message, str) else ""
+    bad = _bad_field_names(expression, check.get("qBadFieldNames"))
+    dangerous = _bad_field_names(expression, check.get("qDangerousFieldNames"))
+    if dangerous:
+        logger.warning("the engine warns about field names in %r: %s", expression, dangerous)
+    if not message and not bad:
+        return
+    message = message or f"Bad field name(s): {', '.join(bad)}"
+    raise ExpressionError(
+        f"the engine refused the expression {expression!r}: {message}",
+        expression=expression,
+        bad_fields=bad,
+        engine_message=message,
+        method="CheckExpression",
+        hint=_EXPRESSION_HINT,
+    )
+
+
 def evaluate_flow(expression: str) -> Flow[FieldValue]:
-    """``Doc.EvaluateEx``."""
-    (result,) = yield [Call("EvaluateEx", {"qExpression": expression})]
+    """``Doc.CheckExpression`` and ``Doc.EvaluateEx``, pipelined: the value of a valid
+    expression, else :class:`ExpressionError` (the engine answers an error as text)."""
+    check, result = yield [
+        Call("CheckExpression", {"qExpr": expression}),
+        Call("EvaluateEx", {"qExpression": expression}),
+    ]
+    checked_expression(expression, check)
     return FieldValue.from_json(result.get("qValue"))
 
 
@@ -237,6 +289,60 @@ def data_flow(
     return rows
 
 
+class _CubeProblem(NamedTuple):
+    """One ``NxValidationError`` of a hypercube layout, and the column that reports it."""
+
+    title: str
+    code: int
+    context: str
+    message: str
+
+
+def _problem(title: JsonValue, value: JsonValue) -> _CubeProblem | None:
+    if not isinstance(value, dict):
+        return None
+    code = value.get("qErrorCode")
+    context, message = value.get("qContext"), value.get("qExtendedMessage")
+    return _CubeProblem(
+        title if isinstance(title, str) else "",
+        code if isinstance(code, int) and not isinstance(code, bool) else -1,
+        context if isinstance(context, str) else "",
+        message if isinstance(message, str) else "",
+    )
+
+
+def cube_errors(layout: JsonValue, path: str = "/qHyperCubeDef") -> None:
+    """Raise :class:`ExpressionError` when the hypercube at ``path`` of ``layout`` reports
+    a ``qError`` (on a dimension, a measure or the cube)."""
+    cube = _layout_at(layout if isinstance(layout, dict) else {}, path)
+    problems = []
+    for kind in ("qDimensionInfo", "qMeasureInfo"):
+        infos = cube.get(kind)
+        for info in infos if isinstance(infos, list) else []:
+            if isinstance(info, dict):
+                problems.append(_problem(info.get("qFallbackTitle"), info.get("qError")))
+    found = [p for p in problems if p is not None] or [
+        p for p in [_problem("", cube.get("qError"))] if p is not None
+    ]
+    if not found:
+        return
+    described = "; ".join(
+        f"{p.title or p.context or 'the table'}: {p.message or f'engine error {p.code}'}"
+        for p in found
+    )
+    raise ExpressionError(
+        f"the engine cannot compute the table at {path}: {described}",
+        expression=", ".join(p.title or p.context for p in found if p.title or p.context),
+        bad_fields=[p.context for p in found if p.context],
+        code=found[0].code,
+        engine_message="; ".join(p.message for p in found if p.message),
+        method="GetLayout",
+        hint="A dimension must be a field of the app and a measure a valid expression "
+        "(names are case sensitive); qlikauth eval APP EXPR shows what the engine says of "
+        "an expression. Nothing was exported.",
+    )
+
+
 def export_flow(
     file_type: str = "CSV_C",
     *,
@@ -253,6 +359,10 @@ def export_flow(
         params["qFileName"] = file_name
     if serve_once is not None:
         params["qServeOnce"] = serve_once
+    if path is not None:
+        # The engine exports a header-only file for a hypercube it cannot compute.
+        (layout,) = yield [Call("GetLayout")]
+        cube_errors(layout.get("qLayout"), path)
     (result,) = yield [Call("ExportData", params)]
     url = result.get("qUrl")
     if not isinstance(url, str) or not url:

@@ -13,6 +13,7 @@ from qlikauth.engine.messages import JsonValue, SessionState
 from qlikauth.errors import (
     AccessDeniedError,
     EngineClosedError,
+    EngineMessageTooLargeError,
     EngineSessionError,
     MustAuthenticateError,
     QlikAuthError,
@@ -30,6 +31,7 @@ __all__ = [
     "proxy_notification_error",
     "quote",
     "session_state_error",
+    "too_large_error",
 ]
 
 #: ``LOCERR_GENERIC_CONNECTION_LOST``: the code of :class:`EngineClosedError`.
@@ -101,6 +103,25 @@ def quote(text: str) -> str:
 def closed_error(message: str, *, hint: str | None = None) -> EngineClosedError:
     """An :class:`EngineClosedError` with the engine's connection-lost code."""
     return EngineClosedError(message, code=CONNECTION_LOST, hint=hint)
+
+
+def too_large_error(what: str, limit: int) -> EngineMessageTooLargeError:
+    """Why ``what`` failed when the server sent a message above ``limit`` bytes."""
+    return EngineMessageTooLargeError(
+        f"{what}: the server sent a message larger than max_message_size "
+        f"({_size_text(limit)}), so this client closed the websocket without reading it",
+        code=CONNECTION_LOST,
+        hint=(
+            "Qlik's answers fit far below it (a page of a hypercube is a few MB): fetch "
+            "smaller pages, or, for an answer that must be this big, raise max_message_size "
+            "(client.engine(max_message_size=...), open_app(..., max_message_size=...) or "
+            "EngineConnection.open(..., max_message_size=...); None: no limit)"
+        ),
+    )
+
+
+def _size_text(size: int) -> str:
+    return f"{size / (1 << 20):g} MiB" if size >= 1 << 20 else f"{size} bytes"
 
 
 def proxy_notification_error(method: str, params: JsonValue) -> QlikAuthError | None:

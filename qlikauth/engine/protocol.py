@@ -50,8 +50,15 @@ from qlikauth.engine.notifications import (
     must_authenticate_error,
     proxy_notification_error,
     session_state_error,
+    too_large_error,
 )
-from qlikauth.errors import EngineTimeoutError, ObjectNotFoundError, QlikAuthError, engine_error
+from qlikauth.errors import (
+    EngineClosedError,
+    EngineTimeoutError,
+    ObjectNotFoundError,
+    QlikAuthError,
+    engine_error,
+)
 
 __all__ = [
     "CONNECTION_LOST",
@@ -204,12 +211,19 @@ class EngineProtocol:
         return []
 
     def connection_lost(
-        self, *, code: int | None = None, reason: str = "", cause: str | None = None
+        self,
+        *,
+        code: int | None = None,
+        reason: str = "",
+        cause: str | None = None,
+        too_large: int | None = None,
     ) -> list[Event]:
         """The socket is gone: fail every pending call (and the greeting, if still open).
 
         ``code``/``reason`` are the websocket close code and reason; ``cause`` says what
         failed when there was no close frame (a reset, a TLS error) or who closed.
+        ``too_large`` is the message size limit when this client closed because the server
+        sent a bigger message: the calls then fail with :class:`EngineMessageTooLargeError`.
         """
         if self.closed:
             return []
@@ -218,23 +232,31 @@ class EngineProtocol:
         events: list[Event] = []
         if not self.greeting_done:
             self.greeting_done = True
-            error = self.fatal_error or closed_error(
-                f"the engine websocket closed during the greeting{detail}",
-                hint=(
-                    "the server accepted the upgrade, then closed; check the credentials, "
-                    "the app id and the server's log"
-                ),
-            )
-            events.append(GreetingFailed(error))
+            refusal: QlikAuthError
+            if too_large is not None:
+                refusal = too_large_error("the engine greeting failed", too_large)
+            else:
+                refusal = self.fatal_error or closed_error(
+                    f"the engine websocket closed during the greeting{detail}",
+                    hint=(
+                        "the server accepted the upgrade, then closed; check the credentials, "
+                        "the app id and the server's log"
+                    ),
+                )
+            events.append(GreetingFailed(refusal))
         pending, self._pending = self._pending, {}
         if self._greeting_id is not None:
             pending.pop(self._greeting_id, None)
             self._greeting_id = None
         for request_id, call in sorted(pending.items()):
-            error = closed_error(
-                f"the engine websocket closed while {call.method} was pending{detail}",
-                hint=closed_hint(self.fatal_error),
-            )
+            error: EngineClosedError
+            if too_large is not None:
+                error = too_large_error(f"{call.method} failed", too_large)
+            else:
+                error = closed_error(
+                    f"the engine websocket closed while {call.method} was pending{detail}",
+                    hint=closed_hint(self.fatal_error),
+                )
             error.method = call.method
             error.__cause__ = self.fatal_error
             events.append(CallFailed(request_id, call.method, call.handle, error))
@@ -277,8 +299,7 @@ class EngineProtocol:
         if _LISTS.intersection(message):
             events.extend(self._apply_lists(message))
         if call is None or request_id is None:
-            # A late answer to an abandoned call, or to nothing we sent: dropped.
-            logger.debug("ignored an answer to an unknown or abandoned request id")
+            self._log_stray_answer(raw_id, request_id)
             return events
         if isinstance(error, dict):
             failure = engine_error(error, method=call.method)
@@ -296,6 +317,20 @@ class EngineProtocol:
             self._greeting_id = None
             events = self._finish_greeting(events[-1], events[:-1])
         return events
+
+    def _log_stray_answer(self, raw_id: JsonValue, request_id: int | None) -> None:
+        """Say which answer was dropped: a late one to an abandoned call, or one to an id
+        this connection never sent (a confused or hostile server)."""
+        if request_id is not None and 0 < request_id < self._next_id:
+            logger.info(
+                "ignored a late answer to request id %d (abandoned after its timeout)", request_id
+            )
+        else:
+            # repr() keeps a server's text to one line; the cut keeps it short.
+            logger.warning(
+                "ignored an answer to request id %s, which this connection never sent",
+                repr(raw_id)[:40],
+            )
 
     def _finish_greeting(self, answer: Event, events: list[Event]) -> list[Event]:
         if isinstance(answer, CallSucceeded):

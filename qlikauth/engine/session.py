@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from websockets.exceptions import ConnectionClosed, InvalidState, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidState, InvalidURI, PayloadTooBig
 
 from qlikauth.engine._transport import ConnectOptions, close_details, connect_error
 from qlikauth.engine.messages import (
@@ -95,6 +95,7 @@ class EngineSession:
         self._closing = False
         self._close_expected = False
         self._cause: str | None = None
+        self._max_message_size = options.max_message_size
 
     def _begin_greeting(self) -> None:
         """Send the greeting's barrier call, the first message on the socket."""
@@ -196,8 +197,17 @@ class EngineSession:
             cause = type(failure).__name__
         else:
             cause = None
+        # websockets fails the socket (close code 1009) on a message above max_size.
+        too_large = (
+            self._max_message_size
+            if isinstance(failure, ConnectionClosed)
+            and isinstance(failure.__cause__, PayloadTooBig)
+            else None
+        )
         with self._guard:
-            return self._protocol.connection_lost(code=code, reason=reason, cause=cause)
+            return self._protocol.connection_lost(
+                code=code, reason=reason, cause=cause, too_large=too_large
+            )
 
     def _dispatch(self, events: list[Event]) -> None:
         for event in events:

@@ -19,6 +19,7 @@ import contextlib
 import logging
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -56,12 +57,17 @@ class EngineCall(Future[JsonObject]):
         self._connection = connection
 
     def result(self, timeout: float | None = None) -> JsonObject:
-        """The call's result; raises its :class:`EngineError` or :class:`EngineTimeoutError`."""
+        """The call's result, within ``timeout`` (default: the connection's ``call_timeout``).
+
+        Raises the engine's :class:`EngineError` or :class:`EngineTimeoutError`.
+        """
         if threading.current_thread() is self._connection._reader and not self.done():
             raise RuntimeError(
                 "an engine listener cannot wait for an engine call (it runs on the reader "
                 "thread); hand the work to another thread"
             )
+        if timeout is None:
+            timeout = self._connection.call_timeout
         try:
             return super().result(timeout)
         except TimeoutError as exc:
@@ -84,8 +90,9 @@ class EngineConnection(ConnectionApi, SyncDriver):
 
     Open it with :meth:`open` (a :class:`~qlikauth.site.Site` and
     :class:`~qlikauth.credentials.Credentials`) or :meth:`connect` (a URL and headers).
-    ``call_timeout`` is the default timeout of every call (``None``: wait until the socket
-    closes).
+    ``call_timeout`` is the default timeout of every call
+    (:data:`~qlikauth.engine.connection.DEFAULT_CALL_TIMEOUT`; ``None``, only when given,
+    waits until the socket closes).
     """
 
     global_: Global
@@ -176,12 +183,19 @@ class EngineConnection(ConnectionApi, SyncDriver):
     # -- closing ------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the websocket; pending calls fail with :class:`EngineClosedError`."""
-        if self._socket is not None:
+        """Close the websocket; pending calls fail with :class:`EngineClosedError`.
+
+        While a ``KeyboardInterrupt`` unwinds, the socket is dropped at once instead: Ctrl-C
+        must not wait for the goodbye of an engine still busy with a long call.
+        """
+        interrupted = isinstance(sys.exc_info()[1], KeyboardInterrupt)
+        if self._socket is not None and not interrupted:
             with contextlib.suppress(OSError):
                 self._start_closing()
         reader = self._reader
         if reader.is_alive() and threading.current_thread() is not reader:
+            if interrupted:
+                self._abort()
             reader.join(self._close_timeout)
             if reader.is_alive():
                 self._abort()

@@ -85,12 +85,14 @@ def _raise_for_session_limit(response: HttpResponse, site: Site, user: QlikUser)
     held = f"{count} sessions" if count is not None else "too many sessions"
     raise SessionLimitError(
         f"QPS refused a new session for {user} on {site.virtual_proxy_label}: "
-        f"the user holds {held} ({text[:200]})",
+        f"the user holds {held} on all virtual proxies together ({text[:200]})",
         session_count=count,
         user=user,
-        hint=f"Free a slot: end unused sessions (QpsClient.user_sessions('{user}') lists them, "
-        f"delete_session(id) or logout_user('{user}') ends them), or reuse one session; "
-        "sessions otherwise last until the inactivity timeout.",
+        hint=f"Free a slot: end unused sessions (QpsClient.user_sessions('{user}') lists those "
+        f"on {site.virtual_proxy_label}, delete_session(id) or logout_user('{user}') ends "
+        "them; the limit counts every virtual proxy's, so do the same with a QpsClient for "
+        "site.with_prefix(PREFIX) for another one), or reuse one session; sessions "
+        "otherwise last until the inactivity timeout.",
     )
 
 

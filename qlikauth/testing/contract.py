@@ -288,8 +288,9 @@ class AuthenticatorContract:
     def test_websocket_upgrade_with_the_same_credentials(
         self, logged_in: tuple[Credentials, RecordingDriver], site: Site
     ) -> None:
-        from websockets.sync.client import connect
         from websockets.typing import Origin
+
+        from qlikauth.testing.wsclient import connect
 
         credentials, _ = logged_in
         with connect(

@@ -13,7 +13,9 @@ Fixtures (enable with ``pytest_plugins = ["qlikauth.testing.plugin"]``):
   login module over plain http (``allow_http``; URLs in ``proxy_http_url``, ``auth_http_url``);
 * ``qlik_emulator_fresh`` - a new emulator per test, for tests that change its state;
 * ``qlik_emulator_factory`` - call it with configuration overrides (for example
-  ``session_timeout=1.0``, ``ticket_ttl=0.5``, ``release="2024-05"``) to get a new one.
+  ``session_timeout=1.0``, ``ticket_ttl=0.5``, ``release="2024-05"``) to get a new one;
+  ``clock=`` gives it a :class:`~qlikauth.testing.clock.ManualClock` to pass timeouts
+  without sleeping.
 
 Each yields an :class:`EmulatorInfo`. The emulator needs the ``server`` extra; it is imported
 only inside the fixtures, so importing this module works without it.
@@ -191,13 +193,16 @@ def running_emulator(
 ) -> Iterator[EmulatorInfo]:
     """Run an emulator with the default configuration plus ``overrides``.
 
-    ``session_timeout`` sets every virtual proxy's inactivity timeout; other keys are
-    fields of ``EmulatorConfig``. ``template`` is a state folder whose PKI and JWT key
-    pair are copied (to skip key generation).
+    ``session_timeout`` sets every virtual proxy's inactivity timeout; ``clock`` is the
+    clock its stores tell time by (monotonic by default); other keys are fields of
+    ``EmulatorConfig``. ``template`` is a state folder whose PKI and JWT key pair are
+    copied (to skip key generation).
     """
+    from qlikauth._clock import monotonic
     from qlikauth.emulator.config import default_config
     from qlikauth.emulator.server import Emulator
 
+    clock = overrides.pop("clock", monotonic)
     timeout = overrides.pop("session_timeout", None)
     config = default_config(**overrides)
     if timeout is not None:
@@ -207,7 +212,7 @@ def running_emulator(
         for name in _TEMPLATE_FILES:
             if (template / name).is_file():
                 shutil.copy2(template / name, state_dir / name)
-    with Emulator(config, state_dir) as emulator:
+    with Emulator(config, state_dir, clock=clock) as emulator:
         yield EmulatorInfo(dict(emulator.info), emulator)
 
 

@@ -18,6 +18,7 @@ from qlikauth.broker.csrf import FormTokens, VerifiedToken
 from qlikauth.broker.limits import LoginLimiter, MemoryStore, RateLimited, Reservation
 from qlikauth.broker.pages import login_page, refusal_page
 from qlikauth.broker.targets import LoginTarget, Refusal, login_target
+from qlikauth.testing.clock import ManualClock
 from qlikauth.validators import LogonUserValidator
 
 T = TypeVar("T")
@@ -28,19 +29,11 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coroutine)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 # --------------------------------------------------------------------------- form tokens
 
 
 def test_a_token_is_bound_to_its_cookie_and_login_and_expires() -> None:
-    clock = Clock()
+    clock = ManualClock(1_000_000.0)
     tokens = FormTokens(SECRET, lifetime=600, clock=clock)
     cookie = FormTokens.new_cookie()
     token = tokens.issue(cookie, "route\nrest\ntarget")
@@ -62,9 +55,9 @@ def test_a_token_is_bound_to_its_cookie_and_login_and_expires() -> None:
     for broken in ("", "a.b", "x.y.z", "1.2.3.4", "9" * 300):
         assert tokens.verify(broken, cookie, "b") in ("missing", "invalid")
     assert tokens.verify(token, None, "route\nrest\ntarget") == "missing"
-    clock.now += 601
+    clock.advance(601)
     assert tokens.verify(token, cookie, "route\nrest\ntarget") == "stale"
-    clock.now -= 601 + 3600  # a token from the future: another clock far ahead
+    clock.advance(-(601 + 3600))  # a token from the future: another clock far ahead
     assert tokens.verify(token, cookie, "route\nrest\ntarget") == "stale"
 
 
@@ -80,7 +73,7 @@ def test_form_cookies() -> None:
 
 
 def test_the_memory_store_counts_within_a_window() -> None:
-    clock = Clock()
+    clock = ManualClock(1_000_000.0)
     store = MemoryStore(clock=clock)
 
     async def scenario() -> None:
@@ -88,10 +81,10 @@ def test_the_memory_store_counts_within_a_window() -> None:
         assert await store.reserve("k", 2, 10)
         assert not await store.reserve("k", 2, 10)
         assert await store.retry_after("k") == 10
-        clock.now += 4
+        clock.advance(4)
         await store.release("k")
         assert await store.reserve("k", 2, 10)
-        clock.now += 6  # the window began at the first attempt
+        clock.advance(6)  # the window began at the first attempt
         assert await store.retry_after("k") == 0
         assert await store.reserve("k", 2, 10)
         await store.clear("k")
@@ -99,14 +92,14 @@ def test_the_memory_store_counts_within_a_window() -> None:
         assert await store.retry_after("k") == 0
         assert await store.first_use("n", 5)
         assert not await store.first_use("n", 5)
-        clock.now += 5
+        clock.advance(5)
         assert await store.first_use("n", 5)
 
     run(scenario())
 
 
 def test_the_limiter_settles_each_login() -> None:
-    clock = Clock()
+    clock = ManualClock(1_000_000.0)
     store = MemoryStore(clock=clock)
     limiter = LoginLimiter(store, LimitSettings(per_user=2, per_address=3, window=60), SECRET)
 
@@ -138,7 +131,7 @@ def test_the_limiter_settles_each_login() -> None:
             assert isinstance(undecided, Reservation)
             await undecided.undecided()
         assert isinstance(await limiter.reserve("erin", "10.0.0.3"), Reservation)
-        clock.now += 61
+        clock.advance(61)
         assert isinstance(await limiter.reserve("alice", "10.0.0.1"), Reservation)
         assert await limiter.first_use("nonce", 10)
         assert not await limiter.first_use("nonce", 10)

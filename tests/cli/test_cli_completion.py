@@ -14,12 +14,6 @@ import pytest
 from qlikauth.cli import main
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """A configuration file of the test's own."""
-    monkeypatch.setenv("QLIKAUTH_CONFIG", str(tmp_path / "config.toml"))
-
-
 def words(capsys: pytest.CaptureFixture[str], *typed: str) -> list[str]:
     assert main(["completion", "words", "--", *typed]) == 0
     return capsys.readouterr().out.split()

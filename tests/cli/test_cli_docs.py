@@ -123,10 +123,9 @@ def test_the_readme_walk_through_runs_as_written(
     # Its commands are bare `qlikauth`: it starts in the set-up's virtual environment.
     assert runs[0][0] == ". .venv/bin/activate"
     home = tmp_path / "home"
-    for name in ("QLIKAUTH_CONFIG", "QLIKAUTH_PROFILE", "XDG_CONFIG_HOME"):
+    for name in ("QLIKAUTH_CONFIG", "XDG_CONFIG_HOME"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("QLIKAUTH_SESSION_STORE", "file")  # whatever keyring this machine has
     monkeypatch.chdir(tmp_path)
     state = Path(".qlikauth-emulator")  # where `qlikauth emulator` puts it, seen from here
     ran = []

@@ -20,12 +20,6 @@ from qlikauth.pki import make_test_pki
 from qlikauth.testing.emulator import EmulatorInfo, running_emulator
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No profile chosen by the environment."""
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
-
-
 def write_profile(
     path: Path,
     info: EmulatorInfo,

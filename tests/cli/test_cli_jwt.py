@@ -16,13 +16,6 @@ from qlikauth.cli import main
 from qlikauth.testing.emulator import EmulatorInfo
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """A configuration file of the test's own."""
-    monkeypatch.setenv("QLIKAUTH_CONFIG", str(tmp_path / "config.toml"))
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
-
-
 def stdin(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(text))
 

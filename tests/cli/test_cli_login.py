@@ -19,23 +19,13 @@ import keyring
 import keyring.backend
 import pytest
 import requests
-from cli_support import run_json
+from cli_support import hdr_site, qps_sessions, run_json, user_of, write_profile
 from jaraco.classes import properties
 
 from qlikauth.cli import main
 from qlikauth.pki import make_test_pki
 from qlikauth.qps import QpsClient
-from qlikauth.site import Site, VirtualProxy
 from qlikauth.testing.emulator import EmulatorInfo, running_emulator
-from qlikauth.tls import CertificateBundle, TlsConfig
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Sessions are cached in files unless a test says otherwise: whether this machine (or
-    another test module) has a keyring backend must not matter.
-    """
-    monkeypatch.setenv("QLIKAUTH_SESSION_STORE", "file")
 
 
 @pytest.fixture(scope="module")
@@ -48,26 +38,6 @@ def emu(
         yield info
 
 
-def write_profile(path: Path, info: EmulatorInfo, user: str, **extra: str) -> Path:
-    ports = info["ports"]
-    settings = {
-        "server": "localhost",
-        "prefix": "hdr",
-        "cookie_name": info.cookie_name("hdr"),
-        "certs": str(info.certs_dir),
-        "authenticator": "header",
-        **extra,
-    }
-    body = "".join(f'{k} = "{v}"\n' for k, v in settings.items())
-    path.write_text(
-        f'default_profile = "emu"\n[profiles.emu]\n{body}'
-        f"proxy_port = {ports['proxy']}\nqps_port = {ports['qps']}\ntimeout = 10\n"
-        f'[profiles.emu.auth]\nuser = "{user}"\nheader_name = "header_user"\n',
-        encoding="utf-8",
-    )
-    return path
-
-
 @pytest.fixture
 def profile(
     request: pytest.FixtureRequest,
@@ -77,17 +47,9 @@ def profile(
 ) -> Path:
     """A profile for a user of this test alone (named after the test)."""
     user = "u" + request.node.name.removeprefix("test_").replace("_", "")[:40]
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     path = write_profile(tmp_path / "config.toml", emu, user)
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))
     return path
-
-
-def user_of(profile: Path) -> str:
-    for line in profile.read_text().splitlines():
-        if line.startswith("user = "):
-            return "QLIKEMU\\" + line.split('"')[1]
-    raise AssertionError("no user")
 
 
 def emu_profile(
@@ -103,24 +65,6 @@ def emu_profile(
         encoding="utf-8",
     )
     return path
-
-
-def hdr_site(info: EmulatorInfo) -> Site:
-    """The emulator's 'hdr' virtual proxy with the client certificate (QPS works)."""
-    ports = info["ports"]
-    return Site(
-        "localhost",
-        VirtualProxy("hdr", info.cookie_name("hdr")),
-        proxy_port=ports["proxy"],
-        qps_port=ports["qps"],
-        tls=TlsConfig(bundle=CertificateBundle.from_folder(info.certs_dir)),
-    )
-
-
-def qps_sessions(info: EmulatorInfo, user: str) -> int:
-    """How many proxy sessions the user holds on 'hdr', asked through the QPS user API."""
-    with QpsClient(hdr_site(info)) as qps:
-        return len(qps.user_sessions(user))
 
 
 def test_login_whoami_logout_reuse_one_session(
@@ -413,7 +357,6 @@ def test_missing_password_is_prompted_for_on_a_terminal(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(write_ntlm_profile(tmp_path / "c.toml", emu)))
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     prompts: list[str] = []
 
     def getpass(prompt: str = "") -> str:
@@ -550,7 +493,6 @@ def test_missing_password_without_a_terminal_says_how_to_give_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(write_ntlm_profile(tmp_path / "c.toml", emu)))
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     assert main(["whoami", "--profile", "win"]) == 4
     err = capsys.readouterr().err
@@ -597,7 +539,6 @@ def test_session_limit_hint_names_the_commands_that_free_a_slot(
     emu = qlik_emulator_factory(session_limit="login")
     path = write_profile(tmp_path / "c.toml", emu, "ulimitlogin")
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     for _ in range(5):
         assert main(["session", "create", "--user", "QLIKEMU\\ulimitlogin"]) == 0
     capsys.readouterr()
@@ -662,7 +603,6 @@ def test_no_password_prompt_while_another_setting_is_missing(
     profile = write_ntlm_profile(tmp_path / "c.toml", emu)
     profile.write_text(profile.read_text().replace('user = "QLIKEMU\\\\bob"\n', ""))
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(profile))
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     prompts: list[str] = []
     monkeypatch.setattr("getpass.getpass", lambda prompt="": prompts.append(prompt) or "pw")
     monkeypatch.setattr("sys.stdin", Terminal(""))

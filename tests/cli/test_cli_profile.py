@@ -20,7 +20,6 @@ from qlikauth.testing.emulator import EmulatorInfo
 def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "qlikauth" / "config.toml"
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     return path
 
 

@@ -35,7 +35,6 @@ def write_profile(
 
 @pytest.fixture
 def cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qlik_emulator: EmulatorInfo) -> Path:
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     path = write_profile(tmp_path / "config.toml", qlik_emulator, "ticket")
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))
     return path
@@ -127,8 +126,6 @@ def test_certificates_without_the_key(
 
 def test_no_server_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(tmp_path / "none.toml"))
-    monkeypatch.delenv("QLIKAUTH_SERVER", raising=False)
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     assert main(["ticket", "--user", "QLIKEMU\\a"]) == 4
 
 
@@ -146,7 +143,6 @@ def test_session_create_list_delete(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     info = qlik_emulator_fresh
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     path = write_profile(tmp_path / "config.toml", info, "hdr")
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))
 
@@ -213,7 +209,6 @@ def test_session_limit_hint_names_the_session_commands(
 ) -> None:
     # The emulator's "login" limit (its default refuses the websocket, not the login).
     qlik_emulator = qlik_emulator_factory(session_limit="login")
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     path = write_profile(tmp_path / "config.toml", qlik_emulator, "hdr", name="lim")
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))
     user = ["--user", "ulimitqps", "--directory", "QLIKEMU"]

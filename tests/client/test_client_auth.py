@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import websocket
 from client_support import AuthCase, end_user_sessions, make_site, new_user_id, proxy_sessions
-from websockets.sync.client import connect
 
 from qlikauth.client import QlikClient
 from qlikauth.credentials import QlikUser, Route
 from qlikauth.testing.emulator import EmulatorInfo
+from qlikauth.testing.wsclient import connect
 
 ENGINE_VERSION = {"jsonrpc": "2.0", "id": 1, "method": "EngineVersion", "handle": -1, "params": {}}
 

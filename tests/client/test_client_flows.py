@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -28,6 +27,7 @@ from qlikauth.errors import (
 )
 from qlikauth.http import HttpRequest, HttpResponse
 from qlikauth.site import Site, VirtualProxy
+from qlikauth.testing.clock import ManualClock
 
 SITE = Site("qlik.example.com", VirtualProxy("hdr", "X-Qlik-Session-hdr"))
 USER = QlikUser("CORP", "alice")
@@ -240,12 +240,13 @@ class _Named:
         return "logged in to"
 
 
-def core(**kwargs: Any) -> ClientState:
+def core(clock: ManualClock | None = None, **kwargs: Any) -> ClientState:
     return ClientState(
         SITE,
         _Named(**kwargs),  # type: ignore[arg-type]
         session_timeout=kwargs.pop("session_timeout", None),
         leeway=0.0,
+        clock=clock or ManualClock(),
     )
 
 
@@ -262,28 +263,30 @@ def _download(url: str, path: str) -> Any:
     )
 
 
-def test_core_logs_in_when_empty_stale_or_expired() -> None:
-    c = core()
+def test_core_logs_in_when_empty_stale_or_expired(manual_clock: ManualClock) -> None:
+    c = core(manual_clock)
     assert c.needs_login(None)
-    first = creds("one", expires_at=time.time() + 0.2)
+    first = creds("one", expires_at=manual_clock() + 20)
     c.accept(first)
     assert not c.needs_login(None)
     assert not c.needs_login(creds("other"))  # another thread already replaced it
     assert c.needs_login(first)
-    time.sleep(0.25)
+    manual_clock.advance(19)
+    assert not c.needs_login(None)
+    manual_clock.advance(1)
     assert c.needs_login(None)
     assert c.logout_on_close
 
 
-def test_core_inactivity_timer_restarts_on_use() -> None:
-    c = core()
-    c.session_timeout = 0.3
+def test_core_inactivity_timer_restarts_on_use(manual_clock: ManualClock) -> None:
+    c = core(manual_clock)
+    c.session_timeout = 30
     c.accept(creds("one"))
-    time.sleep(0.2)
+    manual_clock.advance(20)
     c.touch()
-    time.sleep(0.2)
-    assert not c.needs_login(None)
-    time.sleep(0.2)
+    manual_clock.advance(20)
+    assert not c.needs_login(None)  # 40 s since the login, 20 s since the last use
+    manual_clock.advance(10)
     assert c.needs_login(None)
 
 
@@ -301,6 +304,13 @@ def test_session_limit_error_names_count_user_and_the_way_out() -> None:
     assert counted.session_count == 5
     assert "CORP\\alice holds 5 proxy session(s)" in counted.message
     assert "DELETE https://qlik.example.com:4243/qps/hdr/user/CORP/alice" in (counted.hint or "")
+    assert "sessions on other virtual proxies count toward the limit too" in counted.message
+    # The proxy's count covers every virtual proxy, as the limit does; QPS's only this one.
+    both = c.session_limit_error(refused, USER, 2, 5)
+    assert both.session_count == 5
+    assert "holds 5 proxy session(s) on all virtual proxies together" in both.message
+    assert "2 of them on virtual proxy 'hdr' (QPS user API)" in both.message
+    assert "every virtual proxy together" in (both.hint or "")
     unknown = c.session_limit_error(SessionLimitError("refused"), None, None)
     assert unknown.session_count is None
     assert "could not be counted" in unknown.message

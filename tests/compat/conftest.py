@@ -39,8 +39,6 @@ def cli(
     compat_site: CompatSite, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> Cli:
     """qlikauth's command line with the site's profiles in a temporary XDG config folder."""
-    for name in ("QLIKAUTH_CONFIG", "QLIKAUTH_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
     for name, value in compat_site.environment().items():
         monkeypatch.setenv(name, value)
     return Cli(capfd)

@@ -2,8 +2,9 @@
 
 qlikauth's engine connector exports a table and downloads the ``qUrl``; curl, run by
 ``qlikauth exec`` with the session's cookie and root, downloads the same ``qUrl`` joined to
-``QLIK_PROXY_URL`` and must get the same bytes. The join a user tries first,
-``$QLIK_ORIGIN$qUrl``, drops the virtual proxy prefix and lands on the login redirect.
+``QLIK_DOWNLOAD_BASE`` and must get the same bytes, as must ``qlikauth download``. The join a
+user tries first, ``$QLIK_ORIGIN$qUrl``, drops the virtual proxy prefix and lands on the login
+redirect.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from pathlib import Path
 import pytest
 from compat_support import APP, Cli, CompatSite
 
-#: The download, as docs/other-tools.md writes it: the qUrl (without its leading slash)
-#: joined to the virtual proxy's URL; a redirect is an error, never followed.
+#: The download, as docs/other-tools.md writes it: the qUrl joined to the virtual proxy's
+#: URL as exec gives it; a redirect is an error, never followed.
 RIGHT_JOIN = (
     'curl -fsS -L --max-redirs 0 --cacert "$QLIK_ROOT_CA" -H "Cookie: $QLIK_COOKIE" '
-    '-o "$OUT" "${QLIK_PROXY_URL}${QURL#/}"'
+    '-o "$OUT" "$QLIK_DOWNLOAD_BASE$QURL"'
 )
 #: The join that loses the prefix: what the proxy answers, without following it.
 WRONG_JOIN = (
@@ -47,6 +48,10 @@ def test_curl_downloads_the_export_qlikauth_downloads(
         assert run.code == 0, run.err
         assert ours.size > 0
         assert (tmp_path / "curl.csv").read_bytes() == (tmp_path / "qlikauth.csv").read_bytes()
+
+        fetched = cli("download", "--profile", profile, q_url, "-o", str(tmp_path / "cli.csv"))
+        assert fetched.code == 0, fetched.err
+        assert (tmp_path / "cli.csv").read_bytes() == (tmp_path / "qlikauth.csv").read_bytes()
 
         wrong = cli("exec", "--profile", profile, "--", "sh", "-c", WRONG_JOIN)
     assert wrong.code == 0, wrong.err

@@ -106,8 +106,6 @@ def test_the_recipes_run_as_written(
     commands = [with_site_values(command, site_values) for command, _ in runs]
     changed = [new for new, (old, _) in zip(commands, runs, strict=True) if new != old]
     assert len(changed) == 1, f"one export of {sorted(site_values)} is expected: {changed}"
-    for name in ("QLIKAUTH_CONFIG", "QLIKAUTH_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
     env = {
         **compat_site.environment(),  # NODE_PATH: as `npm install enigma.js ws` beside them
         "XDG_CONFIG_HOME": str(config_home),

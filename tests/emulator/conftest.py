@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 import requests
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
 from websockets.typing import Origin
 
 from qlikauth.testing.emulator import EmulatorInfo
+from qlikauth.testing.wsclient import connect
 
 _XRF_ALPHABET = string.ascii_letters + string.digits
 

@@ -11,10 +11,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from websockets.exceptions import InvalidStatus
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
 from websockets.typing import Origin
 
 from qlikauth.testing.emulator import EmulatorInfo
+from qlikauth.testing.wsclient import connect
 
 
 def flags(set_cookie: str) -> tuple[str, set[str]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -12,6 +11,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from qlikauth.testing.clock import ManualClock
 
 
 def test_unauthenticated_get_on_windows_proxy_redirects_to_the_module(wire: Any) -> None:
@@ -225,13 +226,13 @@ def test_hub_page_lists_the_apps(wire: Any) -> None:
         assert app["id"] in page.text
 
 
-def test_inactivity_timeout_ends_the_session(fresh_wire: Any) -> None:
-    wire = fresh_wire(session_timeout=0.6)
+def test_inactivity_timeout_ends_the_session(fresh_wire: Any, manual_clock: ManualClock) -> None:
+    wire = fresh_wire(session_timeout=60.0, clock=manual_clock)
     sid = wire.add_session("hdr", "alice")
     for _ in range(3):
-        time.sleep(0.3)  # activity within the timeout keeps it alive
+        manual_clock.advance(40)  # activity within the timeout keeps it alive
         assert wire.proxy("GET", "/hdr/hub/", cookies=wire.cookie("hdr", sid)).status_code == 200
-    time.sleep(1.0)
+    manual_clock.advance(61)
     assert wire.proxy("GET", "/hdr/hub/", cookies=wire.cookie("hdr", sid)).status_code == 401
     assert wire.qps("GET", "/qps/hdr/session").json() == []
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import connect
 from websockets.typing import Origin
+
+from qlikauth.testing.wsclient import connect
 
 
 def test_november_2024_socket_with_cookie_token_and_origin(
@@ -40,6 +41,17 @@ def _rejected(call: Any) -> InvalidStatus:
     with pytest.raises(InvalidStatus) as caught:
         call()
     return caught.value
+
+
+def test_the_judging_client_enters_openssl_one_thread_at_a_time(wire: Any) -> None:
+    from qlikauth.testing.wsclient import SerialTlsSocket
+
+    _, ws = wire.ws_session("hdr", wire.new_user())
+    try:
+        assert isinstance(ws.socket, SerialTlsSocket)  # else reads and writes would race
+        assert wire.recv(ws)["method"] == "OnConnected"
+    finally:
+        ws.close()
 
 
 def test_november_2024_rejections_are_403_handshakes(wire: Any) -> None:

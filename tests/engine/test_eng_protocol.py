@@ -31,6 +31,7 @@ from qlikauth.errors import (
     AppNotFoundError,
     EngineClosedError,
     EngineError,
+    EngineMessageTooLargeError,
     EngineSessionError,
     InvalidParametersError,
     MethodNotFoundError,
@@ -144,6 +145,30 @@ def test_unknown_and_duplicate_answers_are_ignored() -> None:
     assert protocol.receive(answer(999, {})) == []
     assert len(protocol.receive(answer(call.id, {}))) == 1
     assert protocol.receive(answer(call.id, {})) == []
+
+
+def test_stray_answers_are_logged_naming_their_id(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG", logger="qlikauth.engine.protocol")
+    protocol = greeted()
+    late = protocol.request(GLOBAL_HANDLE, "GetDocList")
+    assert protocol.abandon(late.id)
+    protocol.receive(answer(late.id, {}))
+    protocol.receive(answer(late.id + 5000, {}))
+    protocol.receive(text({"jsonrpc": "2.0", "id": "x\r\nforged line", "result": {}}))
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert lines == [
+        ("INFO", f"ignored a late answer to request id {late.id} (abandoned after its timeout)"),
+        (
+            "WARNING",
+            f"ignored an answer to request id {late.id + 5000}, which this connection never sent",
+        ),
+        (
+            "WARNING",
+            "ignored an answer to request id 'x\\r\\nforged line', which this connection "
+            "never sent",
+        ),
+    ]
+    assert all("\n" not in message for _, message in lines)
 
 
 @pytest.mark.parametrize(
@@ -410,6 +435,24 @@ def test_close_during_the_greeting_fails_it() -> None:
 
 
 # -- connection loss --------------------------------------------------------------------------
+
+
+def test_a_message_too_large_fails_the_greeting_and_the_calls_naming_the_setting() -> None:
+    opening = EngineProtocol()
+    opening.start()
+    (greeting,) = opening.connection_lost(cause="1009", too_large=2 << 20)
+    assert isinstance(greeting, GreetingFailed)
+    assert isinstance(greeting.error, EngineMessageTooLargeError)
+    protocol = greeted()
+    call = protocol.request(GLOBAL_HANDLE, "GetLayout")
+    (failed,) = protocol.connection_lost(too_large=1000)
+    assert isinstance(failed, CallFailed)
+    assert isinstance(failed.error, EngineMessageTooLargeError)
+    assert (failed.request_id, failed.error.method) == (call.id, "GetLayout")
+    assert "GetLayout failed: the server sent a message larger than max_message_size (1000 " in (
+        str(failed.error)
+    )
+    assert failed.error.hint is not None and "max_message_size=" in failed.error.hint
 
 
 def test_connection_lost_fails_every_pending_call_then_refuses_new_ones() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import struct
 import threading
+import zlib
 
 import pytest
 from engine_support import direct_credentials, silent_server, upgrade_answer
@@ -66,6 +67,45 @@ def test_the_upgrade_carries_the_options_headers_origin_and_user_agent() -> None
     (request,) = own.upgrade()
     assert request.decode().count("User-Agent") == 1
     assert "\r\nUser-Agent: mine/1\r\n" in request.decode()
+
+
+OFFERS = (
+    "permessage-deflate; server_max_window_bits=12; client_max_window_bits=10, "
+    "permessage-deflate; client_max_window_bits=10"
+)
+
+
+@pytest.mark.parametrize(
+    ("answer", "server_bits"),
+    [
+        ("permessage-deflate; server_max_window_bits=12", 12),
+        ("permessage-deflate; server_max_window_bits=9; client_max_window_bits=9", 9),
+        ("permessage-deflate", 15),  # a server that cannot bound its window takes the second
+        (None, None),  # no compression at all
+    ],
+)
+def test_compression_is_offered_with_bounded_windows(
+    answer: str | None, server_bits: int | None
+) -> None:
+    # An idle session keeps its zlib state: bounded windows keep that to about 25 KB.
+    wire = Wire(ConnectOptions(url=URL))
+    (request,) = wire.upgrade()
+    assert f"\r\nSec-WebSocket-Extensions: {OFFERS}\r\n" in request.decode()
+    head = upgrade_answer(request)
+    if answer is not None:
+        head = head.replace(b"\r\n\r\n", f"\r\nSec-WebSocket-Extensions: {answer}\r\n\r\n".encode())
+    text = b'{"jsonrpc":"2.0","method":"OnConnected","params":{"qSessionState":"SESSION_CREATED"}}'
+    if server_bits is None:
+        greeting = server_frame(0x1, text)
+    else:
+        packer = zlib.compressobj(wbits=-server_bits)
+        deflated = (packer.compress(text) + packer.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        greeting = bytes([0x80 | 0x40 | 0x1, len(deflated)]) + deflated  # RSV1: compressed
+    received = wire.receive(head + greeting)
+    assert received.upgraded and received.upgrade_error is None
+    assert received.texts == [text]
+    (sent,) = wire.send_text('{"jsonrpc":"2.0","id":1,"method":"GetDocList","handle":-1}')
+    assert bool(sent[0] & 0x40) is (answer is not None)  # compressed once negotiated
 
 
 def test_a_refused_upgrade_is_the_handshake_error() -> None:

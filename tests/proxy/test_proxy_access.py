@@ -13,7 +13,6 @@ import pytest
 import requests
 from proxy_support import curl_or_skip, new_user, proxied
 from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
 
 from qlikauth.auth.header import HeaderAuth
 from qlikauth.client import QlikClient
@@ -21,6 +20,7 @@ from qlikauth.errors import ConfigurationError
 from qlikauth.proxy import TOKEN_HEADER, TOKEN_QUERY, LocalProxy
 from qlikauth.testing.contract import emulator_site
 from qlikauth.testing.emulator import EmulatorInfo
+from qlikauth.testing.wsclient import connect
 
 
 def test_a_request_without_the_token_is_refused_and_reaches_nobody(

@@ -15,7 +15,6 @@ from typing import ClassVar
 import pytest
 from aiohttp import WSMsgType, web
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
 
 from qlikauth.auth.base import Authenticator
 from qlikauth.client import QlikClient
@@ -23,6 +22,7 @@ from qlikauth.credentials import Credentials
 from qlikauth.http import Flow
 from qlikauth.proxy import LocalProxy
 from qlikauth.site import Site, VirtualProxy
+from qlikauth.testing.wsclient import connect
 
 COOKIE = "X-Qlik-Session-obs-HTTP"
 

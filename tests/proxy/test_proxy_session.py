@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +15,6 @@ import pytest
 import requests
 from proxy_support import new_user, proxied, user_sessions
 from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
 
 from qlikauth.auth.base import Authenticator
 from qlikauth.auth.certificate import CertificateAuth
@@ -26,17 +24,17 @@ from qlikauth.errors import ConfigurationError
 from qlikauth.http import Flow
 from qlikauth.proxy import LocalProxy
 from qlikauth.site import Site
+from qlikauth.testing.clock import ManualClock
 from qlikauth.testing.contract import emulator_site
 from qlikauth.testing.emulator import EmulatorInfo
+from qlikauth.testing.wsclient import connect
 
 Factory = Callable[..., EmulatorInfo]
 
 
-def wait_until_expired(info: EmulatorInfo) -> None:
-    """Wait (at most 20 s) until the emulator has ended every session for inactivity."""
-    deadline = time.monotonic() + 20
-    while info.counters()["sessions_active"] and time.monotonic() < deadline:
-        time.sleep(0.1)
+def pass_the_timeout(info: EmulatorInfo, clock: ManualClock) -> None:
+    """Move the emulator's clock past its inactivity timeout: it ends every session."""
+    clock.advance(61)
     assert info.counters()["sessions_active"] == 0
 
 
@@ -67,14 +65,17 @@ def test_the_proxy_and_its_client_share_one_session(qlik_emulator: EmulatorInfo)
 
 @pytest.mark.parametrize("release", ["2024-05", "2024-11"])
 def test_an_expired_session_is_renewed_once_for_http(
-    release: str, qlik_emulator_factory: Factory, caplog: pytest.LogCaptureFixture
+    release: str,
+    qlik_emulator_factory: Factory,
+    manual_clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    info = qlik_emulator_factory(session_timeout=1.0, release=release)
+    info = qlik_emulator_factory(session_timeout=60.0, clock=manual_clock, release=release)
     user = new_user()
     with caplog.at_level(logging.INFO, "qlikauth.proxy"), proxied(info, user) as (client, proxy):
         first = requests.get(proxy.url + "qps/user", headers=proxy.headers, timeout=10)
         assert first.json()["userId"] == user
-        wait_until_expired(info)
+        pass_the_timeout(info, manual_clock)
         # The hub answers an ended session with 401 (header virtual proxy): a refusal. Eight
         # tools refused at once get one new login between them.
         with ThreadPoolExecutor(8) as pool:
@@ -88,11 +89,13 @@ def test_an_expired_session_is_renewed_once_for_http(
     assert "the session has ended; logging in again" in caplog.text
 
 
-def test_an_expired_session_is_renewed_once_for_a_websocket(qlik_emulator_factory: Factory) -> None:
-    info = qlik_emulator_factory(session_timeout=1.0, release="2024-11")
+def test_an_expired_session_is_renewed_once_for_a_websocket(
+    qlik_emulator_factory: Factory, manual_clock: ManualClock
+) -> None:
+    info = qlik_emulator_factory(session_timeout=60.0, clock=manual_clock, release="2024-11")
     app = info.app_id("Sales")
     with proxied(info) as (client, proxy):
-        wait_until_expired(info)
+        pass_the_timeout(info, manual_clock)
         frames = engine_call(proxy.websocket_url(app), app)  # the upgrade is refused (403)
         assert frames[-1]["result"]["qReturn"]["qType"] == "Doc"
         assert client.login_count == 2
@@ -100,12 +103,12 @@ def test_an_expired_session_is_renewed_once_for_a_websocket(qlik_emulator_factor
 
 
 def test_before_november_2024_a_must_authenticate_socket_is_renewed(
-    qlik_emulator_factory: Factory,
+    qlik_emulator_factory: Factory, manual_clock: ManualClock
 ) -> None:
-    info = qlik_emulator_factory(session_timeout=1.0, release="2024-05")
+    info = qlik_emulator_factory(session_timeout=60.0, clock=manual_clock, release="2024-05")
     app = info.app_id("Sales")
     with proxied(info) as (client, proxy):
-        wait_until_expired(info)
+        pass_the_timeout(info, manual_clock)
         # The socket opens; Qlik answers the first message with mustAuthenticate: the proxy
         # renews, opens a new socket and sends the message again.
         frames = engine_call(proxy.websocket_url(app), app)

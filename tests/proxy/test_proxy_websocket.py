@@ -10,11 +10,12 @@ from collections.abc import Callable
 import pytest
 from proxy_support import end_sessions, new_user, proxied
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
 
 from qlikauth.client import QlikClient
 from qlikauth.proxy import LocalProxy
 from qlikauth.testing.emulator import EmulatorInfo
+from qlikauth.testing.wsclient import connect
 
 
 def direct(client: QlikClient, app_id: str) -> ClientConnection:

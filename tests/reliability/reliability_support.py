@@ -16,10 +16,10 @@ from urllib.parse import quote
 
 import requests
 
-from qlikauth.testing.emulator_info import site_from_emulator
 from qlikauth.identity import QlikUser
 from qlikauth.site import Site
 from qlikauth.testing.emulator import EmulatorInfo
+from qlikauth.testing.emulator_info import site_from_emulator
 
 T = TypeVar("T")
 XRFKEY = "0123456789abcdef"

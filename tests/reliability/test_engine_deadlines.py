@@ -1,23 +1,22 @@
 """Point 2 (engine calls wait forever) and point 3's engine message cap, against a hostile
 engine that greets and then stays silent, answers other ids, or sends one huge message.
-
-The engine connector is being reworked for these: the tests are marked as expected failures
-naming what it must do, and turn into failures (strict) once it does, to be unmarked.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from reliability_support import hang_guard
+from reliability_support import HANG_GUARD, hang_guard
 
 from qlikauth.auth.header import HeaderAuth
 from qlikauth.cli import main
-from qlikauth.client import QlikClient
-from qlikauth.errors import EngineTimeoutError, QlikAuthError
+from qlikauth.client import AsyncQlikClient, QlikClient
+from qlikauth.engine import DEFAULT_CALL_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE
+from qlikauth.errors import EngineMessageTooLargeError, EngineTimeoutError, QlikAuthError
 from qlikauth.testing.hostile import HostileServer
 
 MIB = 1 << 20
@@ -29,15 +28,21 @@ def silent() -> Iterator[HostileServer]:
         yield server
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine calls need a default deadline: EngineConnection's call_timeout defaults "
-    "to None, so a call to an engine that stays silent waits forever",
-)
 def test_an_engine_connection_has_a_default_call_deadline(silent: HostileServer) -> None:
     with QlikClient(silent.site(), HeaderAuth("mallory")) as client:
         connection = client.engine()
-        assert connection.call_timeout is not None and connection.call_timeout > 0
+        assert connection.call_timeout == DEFAULT_CALL_TIMEOUT
+        assert 0 < DEFAULT_CALL_TIMEOUT < float("inf")
+        # No limit only when asked for.
+        assert client.engine(call_timeout=None).call_timeout is None
+
+
+def test_a_sent_call_waits_the_connections_deadline_by_default(silent: HostileServer) -> None:
+    with QlikClient(silent.site(), HeaderAuth("mallory")) as client:
+        connection = client.engine(call_timeout=0.5)
+        call = connection.send(-1, "GetDocList")
+        with hang_guard(silent.close) as run, pytest.raises(EngineTimeoutError, match=r"0\.5 s"):
+            run(call.result)
 
 
 def test_an_explicit_call_timeout_ends_a_silent_call(silent: HostileServer) -> None:
@@ -47,11 +52,6 @@ def test_an_explicit_call_timeout_ends_a_silent_call(silent: HostileServer) -> N
             run(lambda: connection.call(-1, "GetDocList"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the command line's --timeout must bound engine calls too: qlikauth eval "
-    "--timeout 1 against an engine that greets and then stays silent hangs",
-)
 def test_eval_with_a_timeout_ends_against_a_silent_engine(
     silent: HostileServer,
     tmp_path: Path,
@@ -69,20 +69,15 @@ def test_eval_with_a_timeout_ends_against_a_silent_engine(
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(config))
     monkeypatch.setenv("QLIKAUTH_SESSION_STORE", "file")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     # A hang guard of six times the --timeout; not a speed limit.
     with hang_guard(silent.close, limit=6.0) as run:
         code = run(lambda: main(["eval", "Sales", "1+1", "--timeout", "1"]))
     assert code == 1
     err = capsys.readouterr().err
-    assert "no answer" in err or "timed out" in err
+    assert "GetDocList got no answer within 1 s" in err
+    assert "--timeout" in err  # the hint names the setting
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="replies with unknown ids must be logged, at INFO or above and naming the id, by "
-    "the engine connector; today only a DEBUG line without the id",
-)
 def test_a_reply_with_an_unknown_id_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="qlikauth")
     with (
@@ -103,17 +98,43 @@ def test_a_reply_with_an_unknown_id_is_logged(caplog: pytest.LogCaptureFixture) 
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine must cap incoming messages at a size that fits Qlik's real answers "
-    "(a page of a hypercube is a few MB), configurable; it accepts 256 MiB today, and a "
-    "120 MB message took 3.2 GB",
-)
 def test_a_huge_engine_message_is_refused_by_default() -> None:
     with (
         HostileServer(engine="huge", engine_bytes=48 * MIB) as server,
         QlikClient(server.site(), HeaderAuth("mallory")) as client,
     ):
         connection = client.engine(call_timeout=30.0)
-        with pytest.raises(QlikAuthError, match=r"(?i)too (large|big)|larger than|message size"):
+        with pytest.raises(EngineMessageTooLargeError, match="larger than max_message_size") as e:
             connection.call(-1, "GetDocList")
+    assert "32 MiB" in str(e.value) and e.value.method == "GetDocList"
+    assert e.value.hint is not None and "max_message_size=" in e.value.hint
+    assert DEFAULT_MAX_MESSAGE_SIZE == 32 * MIB
+
+
+def test_the_engine_message_cap_is_configurable() -> None:
+    with (
+        HostileServer(engine="huge", engine_bytes=2 * MIB) as server,
+        QlikClient(server.site(), HeaderAuth("mallory")) as client,
+    ):
+        small = client.engine(call_timeout=30.0, max_message_size=MIB)
+        with pytest.raises(EngineMessageTooLargeError, match=r"\(1 MiB\)"):
+            small.call(-1, "GetDocList")
+        assert small.closed
+        with pytest.raises(QlikAuthError, match="closed"):
+            small.call(-1, "GetDocList")
+        # The same answer fits the default cap, and is read whole.
+        result = client.engine(call_timeout=30.0).call(-1, "GetDocList")
+        assert len(str(result["pad"])) > 2 * MIB - 100
+
+
+def test_the_asyncio_connection_has_the_same_deadline_and_cap() -> None:
+    async def main(server: HostileServer) -> None:
+        async with AsyncQlikClient(server.site(), HeaderAuth("mallory")) as client:
+            connection = await client.engine()
+            assert connection.call_timeout == DEFAULT_CALL_TIMEOUT
+            small = await client.engine(max_message_size=MIB)
+            with pytest.raises(EngineMessageTooLargeError, match=r"\(1 MiB\)"):
+                await small.call(-1, "GetDocList", timeout=30.0)
+
+    with HostileServer(engine="huge", engine_bytes=2 * MIB) as server:
+        asyncio.run(asyncio.wait_for(main(server), HANG_GUARD))

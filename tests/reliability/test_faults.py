@@ -31,6 +31,7 @@ from qlikauth.errors import (
 )
 from qlikauth.identity import QlikUser
 from qlikauth.qps import QpsClient
+from qlikauth.testing.clock import ManualClock
 from qlikauth.testing.emulator import EmulatorInfo, running_emulator
 from qlikauth.testing.hostile import SeenRequest
 from qlikauth.testing.relay import Fault, FaultyRelay, random_plan
@@ -90,14 +91,14 @@ def test_qps_slow_and_failing_reads_recover_and_tickets_are_never_sent_twice(
 
 
 def test_a_session_that_expires_mid_work_is_replaced_once(
-    qlik_emulator_factory: Callable[..., EmulatorInfo],
+    qlik_emulator_factory: Callable[..., EmulatorInfo], manual_clock: ManualClock
 ) -> None:
-    info = qlik_emulator_factory(session_timeout=1.0)
+    info = qlik_emulator_factory(session_timeout=60.0, clock=manual_clock)
     user = QlikUser("QLIKEMU", new_user())
     with QlikClient(emulator_site(info, "hdr"), HeaderAuth(user.user_id)) as client:
         doc = client.open_app(info.app_id("Sales"))
         assert doc.evaluate("Sum(Amount)")
-        time.sleep(1.6)  # the proxy's inactivity timeout passes: its sweep ends the session
+        manual_clock.advance(61)  # the proxy's inactivity timeout passes: the session ends
         assert sessions_of(info, "hdr", user) == 0
         assert client.get("qrs/about").status == 200
         assert client.whoami() == user

@@ -41,11 +41,11 @@ PROPERTY = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 SITE = Site("qlik.corp", VirtualProxy("hdr", "X-Qlik-Session-hdr"))
-#: Text as hostile as text gets: controls, separators, bidi overrides, surrogates' neighbours.
+#: Text as hostile as text gets: controls, separators, bidi overrides, lone surrogates.
 hostile_text = st.text(
     st.one_of(
         st.characters(),
-        st.sampled_from("\r\n\t\x00\x7f\x85\u2028\u2029\u202e\u200d\\/;=%&?#@:\"' "),
+        st.sampled_from("\r\n\t\x00\x7f\x85\u2028\u2029\u202e\u200d\ud800\udfff\\/;=%&?#@:\"' "),
     ),
     max_size=40,
 )

@@ -249,7 +249,6 @@ def test_no_command_shows_a_secret(
     monkeypatch.setenv("QLIKAUTH_SESSION_STORE", "file")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     keys = tmp_path / "jwtkeys"
     minted: list[str] = []
     commands: list[tuple[str, list[str]]] = [

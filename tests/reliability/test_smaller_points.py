@@ -60,7 +60,6 @@ def test_a_server_name_with_a_line_break_is_named_for_it(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("QLIKAUTH_CONFIG", str(tmp_path / "none.toml"))
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
     code = main(["whoami", "--server", "qlik.corp\r\nHost: evil:443"])
     err = capsys.readouterr().err
     assert code == 4

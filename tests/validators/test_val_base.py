@@ -157,6 +157,6 @@ class _WhoAmI:
     ],
 )
 def test_bound_account_reads_who_am_i(answer: object, account: str | None) -> None:
-    from qlikauth.validators.ldap import _bound_account
+    from qlikauth.validators.ldap.directory import bound_account
 
-    assert _bound_account(_WhoAmI(answer)) == account
+    assert bound_account(_WhoAmI(answer)) == account

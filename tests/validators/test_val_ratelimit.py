@@ -13,17 +13,10 @@ from qlikauth.errors import (
     TooManyAttemptsError,
     TransportError,
 )
+from qlikauth.testing.clock import ManualClock
 from qlikauth.testing.validators import ValidatorContract
 from qlikauth.validators import FailureLimiter, RateLimitedValidator, ValidatedUser, Validator
 from qlikauth.validators.base import INVALID_CREDENTIALS, check_password_given, parse_username
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class TableValidator:
@@ -55,11 +48,11 @@ class DownValidator:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock(1000.0)
 
 
-def test_locks_after_max_failures_within_window(clock: Clock) -> None:
+def test_locks_after_max_failures_within_window(clock: ManualClock) -> None:
     limiter = FailureLimiter(max_failures=3, window=60, lockout=300, clock=clock)
     for _ in range(2):
         limiter.record_failure("alice")
@@ -72,28 +65,28 @@ def test_locks_after_max_failures_within_window(clock: Clock) -> None:
     limiter.check("bob")
 
 
-def test_lock_ends_after_lockout(clock: Clock) -> None:
+def test_lock_ends_after_lockout(clock: ManualClock) -> None:
     limiter = FailureLimiter(max_failures=1, window=60, lockout=300, clock=clock)
     limiter.record_failure("alice")
-    clock.now += 299
+    clock.advance(299)
     with pytest.raises(TooManyAttemptsError) as caught:
         limiter.check("alice")
     assert caught.value.retry_after == pytest.approx(1)
-    clock.now += 1
+    clock.advance(1)
     limiter.check("alice")
     assert limiter.failures("alice") == 0
 
 
-def test_old_failures_leave_the_window(clock: Clock) -> None:
+def test_old_failures_leave_the_window(clock: ManualClock) -> None:
     limiter = FailureLimiter(max_failures=2, window=60, lockout=300, clock=clock)
     limiter.record_failure("alice")
-    clock.now += 61
+    clock.advance(61)
     limiter.record_failure("alice")
     limiter.check("alice")
     assert limiter.failures("alice") == 1
 
 
-def test_success_forgets_failures(clock: Clock) -> None:
+def test_success_forgets_failures(clock: ManualClock) -> None:
     limiter = FailureLimiter(max_failures=2, clock=clock)
     limiter.record_failure("alice")
     limiter.record_success("alice")
@@ -108,7 +101,7 @@ def test_bad_settings(settings: dict[str, float]) -> None:
         FailureLimiter(**settings)  # type: ignore[arg-type]
 
 
-def test_thread_safe_counting(clock: Clock) -> None:
+def test_thread_safe_counting(clock: ManualClock) -> None:
     limiter = FailureLimiter(max_failures=10_000, window=60, clock=clock)
     start = threading.Barrier(8)
 
@@ -125,17 +118,17 @@ def test_thread_safe_counting(clock: Clock) -> None:
     assert limiter.failures("alice") == 1600
 
 
-def test_stale_keys_are_pruned(clock: Clock) -> None:
+def test_stale_keys_are_pruned(clock: ManualClock) -> None:
     limiter = FailureLimiter(max_failures=5, window=10, clock=clock, max_keys=3)
     for name in ("a", "b", "c"):
         limiter.record_failure(name)
-    clock.now += 11
+    clock.advance(11)
     limiter.record_failure("d")
     assert limiter.failures("d") == 1
     assert len(limiter._records) == 1
 
 
-def test_wrapper_stops_asking_after_the_limit(clock: Clock) -> None:
+def test_wrapper_stops_asking_after_the_limit(clock: ManualClock) -> None:
     inner = TableValidator({"alice": "right-Passw0rd"})
     limited = RateLimitedValidator(inner, FailureLimiter(max_failures=2, clock=clock))
     for name in ("CORP\\alice", "alice@corp.example.com"):
@@ -147,7 +140,7 @@ def test_wrapper_stops_asking_after_the_limit(clock: Clock) -> None:
     assert limited.name == "table"
 
 
-def test_wrapper_counts_only_wrong_credentials(clock: Clock) -> None:
+def test_wrapper_counts_only_wrong_credentials(clock: ManualClock) -> None:
     inner = TableValidator({"dora": "right-Passw0rd"}, disabled=frozenset({"dora"}))
     limited = RateLimitedValidator(inner, FailureLimiter(max_failures=1, clock=clock))
     for _ in range(3):
@@ -160,7 +153,7 @@ def test_wrapper_counts_only_wrong_credentials(clock: Clock) -> None:
     assert inner.calls == 3
 
 
-def test_wrapper_success_resets(clock: Clock) -> None:
+def test_wrapper_success_resets(clock: ManualClock) -> None:
     inner = TableValidator({"alice": "right-Passw0rd"})
     limited = RateLimitedValidator(inner, FailureLimiter(max_failures=2, clock=clock))
     with pytest.raises(InvalidCredentialsError):
@@ -185,7 +178,7 @@ class TestRateLimitedValidatorContract(ValidatorContract):
         return "alice", "wrong-Passw0rd"
 
 
-def test_concurrent_logins_cannot_exceed_the_budget(clock: Clock) -> None:
+def test_concurrent_logins_cannot_exceed_the_budget(clock: ManualClock) -> None:
     # Eight threads try a stale password at once, while the directory is slow: only
     # max_failures of them may reach it, however they interleave.
     limiter = FailureLimiter(max_failures=3, window=60, clock=clock)

@@ -30,12 +30,19 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from qlikauth.emulator.qix.values import Value, as_number, is_number, text_of
 
-__all__ = ["AGGREGATIONS", "FUNCTIONS", "Expression", "ExpressionError", "compile_expression"]
+__all__ = [
+    "AGGREGATIONS",
+    "FUNCTIONS",
+    "Expression",
+    "ExpressionError",
+    "check_expression",
+    "compile_expression",
+]
 
 AGGREGATIONS = ("sum", "count", "avg", "min", "max", "only")
 """The aggregation functions the evaluator knows (names are case-insensitive)."""
@@ -114,6 +121,7 @@ class _Literal:
 class _Field:
     name: str
     pos: int
+    length: int
 
 
 @dataclass(frozen=True)
@@ -235,14 +243,14 @@ class _Parser:
         if token.kind == "string":
             return _Literal(token.value)
         if token.kind == "field":
-            return _Field(token.value, token.pos)
+            return _Field(token.value, token.pos, len(token.text))
         if token.kind == "op" and token.text == "(":
             node = self._or()
             self._expect(")")
             return node
         if token.kind == "name":
             if self._op("(") is None:
-                return _Field(token.text, token.pos)
+                return _Field(token.text, token.pos, len(token.text))
             function = token.text.lower()
             if function in FUNCTIONS:
                 return self._call(function, token)
@@ -534,33 +542,50 @@ class Expression:
         return self.finish(state)
 
 
-def _check_fields(node: _Node, columns: dict[str, int], bad: list[str]) -> None:
+def _unknown_fields(node: _Node, columns: dict[str, int]) -> Iterator[_Field]:
+    """Every field reference of ``node`` whose name is not a column, in expression order."""
     if isinstance(node, _Field):
-        if node.name not in columns and node.name not in bad:
-            bad.append(node.name)
+        if node.name not in columns:
+            yield node
     elif isinstance(node, _Unary):
-        _check_fields(node.operand, columns, bad)
+        yield from _unknown_fields(node.operand, columns)
     elif isinstance(node, _Binary):
-        _check_fields(node.left, columns, bad)
-        _check_fields(node.right, columns, bad)
+        yield from _unknown_fields(node.left, columns)
+        yield from _unknown_fields(node.right, columns)
     elif isinstance(node, _Aggregate):
-        _check_fields(node.argument, columns, bad)
+        yield from _unknown_fields(node.argument, columns)
     elif isinstance(node, _Call):
         for argument in node.arguments:
-            _check_fields(argument, columns, bad)
+            yield from _unknown_fields(argument, columns)
+
+
+def _parsed(text: str) -> tuple[_Node, int]:
+    """The syntax tree of ``text`` and where its body starts (after blanks and an ``=``)."""
+    source = text.lstrip()
+    offset = len(text) - len(source)
+    if source.startswith("="):
+        source, offset = source[1:], offset + 1
+    if not source.strip():
+        raise ExpressionError("Error in expression: the expression is empty")
+    return _Parser(source).parse(), offset
 
 
 def compile_expression(text: str, fields: Sequence[str]) -> Expression:
     """Parse ``text`` (an optional leading ``=`` is allowed) against a table's ``fields``."""
-    source = text.strip()
-    if source.startswith("="):
-        source = source[1:]
-    if not source.strip():
-        raise ExpressionError("Error in expression: the expression is empty")
-    node = _Parser(source).parse()
+    node, _offset = _parsed(text)
     columns = {field: index for index, field in enumerate(fields)}
-    bad: list[str] = []
-    _check_fields(node, columns, bad)
+    bad = list(dict.fromkeys(field.name for field in _unknown_fields(node, columns)))
     if bad:
         raise ExpressionError(f"Bad field name(s): {', '.join(bad)}")
     return Expression(text, node, columns)
+
+
+def check_expression(text: str, fields: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
+    """What ``Doc.CheckExpression`` reports: the syntax error message (empty when it parses)
+    and each unknown field reference as (first character, length) in ``text``."""
+    try:
+        node, offset = _parsed(text)
+    except ExpressionError as exc:
+        return str(exc), []
+    columns = {field: index for index, field in enumerate(fields)}
+    return "", [(offset + f.pos, f.length) for f in _unknown_fields(node, columns)]

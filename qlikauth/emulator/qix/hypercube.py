@@ -74,8 +74,9 @@ def _def_of(item: Mapping[str, Any], where: str) -> Mapping[str, Any]:
     return inner
 
 
-def _error(message: str) -> dict[str, Any]:
-    return {"qErrorCode": _CALC_INVALID_DEF, "qContext": "", "qExtendedMessage": message}
+def _error(message: str, context: str = "") -> dict[str, Any]:
+    """An ``NxValidationError``; ``qContext`` names the field or object when there is one."""
+    return {"qErrorCode": _CALC_INVALID_DEF, "qContext": context, "qExtendedMessage": message}
 
 
 def _tags(values: Sequence[Value]) -> list[str]:
@@ -107,7 +108,8 @@ class HyperCube:
             raise DefinitionError("qInitialDataFetch must be a list of NxPage objects")
         requested_cells(initial)  # malformed pages fail at creation, not at GetLayout
         self.initial_fetch: list[Mapping[str, Any]] = initial
-        self.error = next((d.error for d in self.dimensions if d.error), None)
+        self._wrong = next((d for d in self.dimensions if d.error), None)
+        self.error = self._wrong.error if self._wrong is not None else None
         self._per_row = any(d.field in app.key_fields for d in self.dimensions)
         self._groups: list[tuple[tuple[Value, ...], int, list[Value]]] | None = None
         self._lock = threading.Lock()
@@ -276,7 +278,7 @@ class HyperCube:
             "qHasOtherValues": False,
         }
         if self.error is not None:
-            layout["qError"] = _error(self.error)
+            layout["qError"] = _error(self.error, self._wrong.field if self._wrong else "")
         elif requested_cells(self.initial_fetch) > MAX_PAGE_CELLS:
             layout["qError"] = {"qErrorCode": CALC_PAGES_TOO_LARGE}
         else:
@@ -299,7 +301,7 @@ class HyperCube:
             "qGroupFieldDefs": [dimension.field],
         }
         if dimension.error is not None:
-            info["qError"] = _error(dimension.error)
+            info["qError"] = _error(dimension.error, dimension.field)
             return info
         sample = _field_sample(self.app, dimension.field)
         info["qCardinal"] = self.app.cardinal(dimension.field)

@@ -27,7 +27,11 @@ from qlikauth.emulator.qix.export import (
     write_csv,
     write_xlsx,
 )
-from qlikauth.emulator.qix.expressions import ExpressionError, compile_expression
+from qlikauth.emulator.qix.expressions import (
+    ExpressionError,
+    check_expression,
+    compile_expression,
+)
 from qlikauth.emulator.qix.hypercube import (
     CALC_PAGES_TOO_LARGE,
     MAX_PAGE_CELLS,
@@ -214,6 +218,15 @@ def _evaluate(call: Call, doc: DocState, args: dict[str, Any]) -> Reply:
     return Reply({"qReturn": text})
 
 
+def _check_expression(call: Call, doc: DocState, args: dict[str, Any]) -> Reply:
+    # The expression is correct when all three are empty (the Engine API's CheckExpression).
+    # INFERRED: a syntax error leaves the field lists empty; the emulator knows no dangerous
+    # field names.
+    message, bad = check_expression(args["qExpr"], doc.app.fields)
+    ranges = [{"qFrom": start, "qCount": count} for start, count in bad]
+    return Reply({"qErrorMsg": message, "qBadFieldNames": ranges, "qDangerousFieldNames": []})
+
+
 def _create_session_object(call: Call, doc: DocState, args: dict[str, Any]) -> Reply:
     prop = copy.deepcopy(args["qProp"])
     info = prop.get("qInfo")
@@ -393,6 +406,7 @@ METHODS: Mapping[str, Mapping[str, Method]] = {
     "Doc": {
         "EvaluateEx": Method((_p("qExpression", ""),), _evaluate_ex),
         "Evaluate": Method((_p("qExpression", ""),), _evaluate),
+        "CheckExpression": Method((_p("qExpr", ""), _p("qLabels", [""], True)), _check_expression),
         "CreateSessionObject": Method((_p("qProp", _EMPTY_PROP),), _create_session_object),
         "GetObject": Method((_p("qId", ""),), _get_object),
         "DestroySessionObject": Method((_p("qId", ""),), _destroy_session_object),

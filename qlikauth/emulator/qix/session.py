@@ -12,12 +12,12 @@ import contextlib
 import json
 import shutil
 import threading
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qlikauth._clock import Clock, monotonic
 from qlikauth.emulator.qix.data import App
 from qlikauth.emulator.qix.delta import DeltaCache
 from qlikauth.emulator.qix.export import CSV_CELL_LIMIT, Export
@@ -83,7 +83,7 @@ class Engine:
         csv_cell_limit: int | None = CSV_CELL_LIMIT,
         engine_version: str = ENGINE_VERSION,
         product_version: str = ENGINE_VERSION,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = monotonic,
     ) -> None:
         self.apps: Mapping[str, App] = {app.app_id: app for app in apps}
         if len(self.apps) != len(apps):

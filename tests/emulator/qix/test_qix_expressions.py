@@ -239,3 +239,23 @@ def test_bad_expression_is_an_error_text_not_an_rpc_error(rpc: Rpc) -> None:
     assert "Price" in value["qText"]
     assert value["qIsNumeric"] is False
     assert rpc.result(1, "Evaluate", ["Sum("])["qReturn"].startswith("Error: ")
+
+
+def test_check_expression_reports_syntax_errors_as_a_message(rpc: Rpc) -> None:
+    result = rpc.result(1, "CheckExpression", ["Sum(Amount"])
+    assert result["qErrorMsg"].startswith("Error in expression")
+    assert result["qBadFieldNames"] == []
+    assert result["qDangerousFieldNames"] == []
+
+
+def test_check_expression_names_each_bad_field_by_its_range(rpc: Rpc) -> None:
+    expression = "= Sum(Amout) + Count([Coun try]) + Sum(Amount)"
+    result = rpc.result(1, "CheckExpression", {"qExpr": expression})
+    assert result["qErrorMsg"] == ""
+    spans = [expression[r["qFrom"] : r["qFrom"] + r["qCount"]] for r in result["qBadFieldNames"]]
+    assert spans == ["Amout", "[Coun try]"]
+
+
+def test_check_expression_of_a_valid_expression_is_all_empty(rpc: Rpc) -> None:
+    result = rpc.result(1, "CheckExpression", ["Sum(Amount) / Count(DISTINCT Country)", []])
+    assert result == {"qErrorMsg": "", "qBadFieldNames": [], "qDangerousFieldNames": []}

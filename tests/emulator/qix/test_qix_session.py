@@ -13,28 +13,19 @@ from qix_support import Rpc, greeting_state, table_def
 
 from qlikauth.emulator.qix import App, Engine, EngineUser, default_apps
 from qlikauth.emulator.qix.data import INVENTORY_APP_ID, SALES_APP_ID
+from qlikauth.testing.clock import ManualClock
 
 ALICE = EngineUser("CORP", "alice")
 BOB = EngineUser("CORP", "bob")
 
 
-class Clock:
-    """A clock the test moves by hand, so ttl tests never sleep."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(1000.0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def engine(tmp_path: Path, clock: Clock) -> Engine:
+def engine(tmp_path: Path, clock: ManualClock) -> Engine:
     return Engine(default_apps(), tmp_path / "exports", server_node_id="node-1", clock=clock)
 
 
@@ -53,12 +44,14 @@ def test_first_connection_is_session_created(engine: Engine) -> None:
     assert not connection.closed
 
 
-def test_reconnect_within_ttl_attaches_and_keeps_the_open_doc(engine: Engine, clock: Clock) -> None:
+def test_reconnect_within_ttl_attaches_and_keeps_the_open_doc(
+    engine: Engine, clock: ManualClock
+) -> None:
     first = engine.connect(ALICE, SALES_APP_ID, ttl=30)
     rpc = Rpc(first)
     doc = rpc.result(-1, "OpenDoc", [SALES_APP_ID])["qReturn"]["qHandle"]
     first.close()
-    clock.now += 29
+    clock.advance(29)
     second = engine.connect(ALICE, SALES_APP_ID, ttl=30)
     assert greeting_state(second) == "SESSION_ATTACHED"
     active = Rpc(second).result(-1, "GetActiveDoc")["qReturn"]
@@ -67,11 +60,11 @@ def test_reconnect_within_ttl_attaches_and_keeps_the_open_doc(engine: Engine, cl
     assert engine.counters["sessions_attached"] == 1
 
 
-def test_reconnect_after_ttl_creates_a_new_session(engine: Engine, clock: Clock) -> None:
+def test_reconnect_after_ttl_creates_a_new_session(engine: Engine, clock: ManualClock) -> None:
     first = engine.connect(ALICE, SALES_APP_ID, ttl=30)
     Rpc(first).result(-1, "OpenDoc", [SALES_APP_ID])
     first.close()
-    clock.now += 30
+    clock.advance(30)
     second = engine.connect(ALICE, SALES_APP_ID, ttl=30)
     assert greeting_state(second) == "SESSION_CREATED"
     error = Rpc(second).error(-1, "GetActiveDoc")
