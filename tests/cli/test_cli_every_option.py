@@ -47,6 +47,7 @@ VALID: dict[tuple[str, str] | str, list[str]] = {
     ("profile remove", "name"): ["emu"],
     ("jwt keygen", "out"): ["{tmp}/keys"],
     ("jwt verify", "cert"): ["{jwt_cert}"],
+    "qurl": ["/tempcontent/no-such-export/missing.csv"],
     "user": [USER],
 }
 
@@ -91,6 +92,8 @@ WRONG: dict[tuple[str, str] | str, str] = {
     "dims": "NoSuchField",
     "measures": "Sum(",
     "output": "{tmp}",  # a folder, not a file
+    ("download", "output"): "{certs}/root.pem",  # exists, and no --force
+    "qurl": "https://elsewhere.example/tempcontent/x.csv",  # not the site
     "cmd": "qlikauth-no-such-command",
     "address": "not an address",
     "accept_host": "bad host/name",
