@@ -179,10 +179,7 @@ class CertificateChainError(TlsError):
 
 
 class HostnameMismatchError(TlsError):
-    """The server certificate does not name the host that was dialled.
-
-    ``server_names`` lists the names the certificate does hold.
-    """
+    """The server certificate does not name the host dialled (``server_names``: those it does)."""
 
     def __init__(
         self,
@@ -207,10 +204,7 @@ class TransportError(QlikAuthError):
 
 
 class EngineTimeoutError(TransportError, TimeoutError):
-    """An engine call got no answer within its timeout; the call is abandoned.
-
-    A late answer is dropped. The engine may still carry the call out.
-    """
+    """An engine call got no answer in time; it is abandoned (the engine may still do it)."""
 
 
 class ApiError(QlikAuthError):
