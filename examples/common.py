@@ -7,13 +7,16 @@ The examples read where to connect from environment variables:
 * against a real server: set ``QLIK_HOST`` (the name in its certificate) and ``QLIK_CERTS``
   (the folder of a QMC certificate export).
 
-A missing variable stops the example with a message that names it.
+A missing variable stops the example with a message that names it. The export examples
+write their file where the first argument says, else into a new temporary folder (never
+into the folder they are run from); they print where.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from qlikauth import CertificateBundle, QlikClient, Site, TlsConfig, VirtualProxy
@@ -40,6 +43,13 @@ def _required(name: str) -> str:
             "emu.json` and set QLIKAUTH_EMULATOR_INFO=emu.json."
         )
     return value
+
+
+def output_path(name: str) -> Path:
+    """Where an export example writes: its first argument, else ``name`` in a new temp folder."""
+    if len(sys.argv) > 1:
+        return Path(sys.argv[1]).expanduser()
+    return Path(tempfile.mkdtemp(prefix="qlikauth-example-")) / name
 
 
 def app_id(client: QlikClient, name: str) -> str:

@@ -4,6 +4,8 @@ qlikauth signs a short-lived token with the key whose certificate the JWT virtua
 holds, exchanges it once for a session cookie and a CSRF token, and never sends the token
 again: the websocket carries the cookie and the token, as Qlik Sense requires since
 November 2024.
+
+Usage: ``python examples/export_jwt.py [FILE]`` (default: a new temporary folder).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from common import app_id, example_site, export_and_download
+from common import app_id, example_site, export_and_download, output_path
 
 from qlikauth import JwtAuth, QlikClient
 
@@ -23,4 +25,4 @@ if key is None:  # the emulator says where its JWT signing key is
 
 auth = JwtAuth(user="bob", directory="QLIKEMU", key=Path(key))
 with QlikClient(example_site("jwt"), auth) as client:
-    export_and_download(client, app_id(client, "Sales"), Path("sales_jwt.csv"), via=client)
+    export_and_download(client, app_id(client, "Sales"), output_path("sales_jwt.csv"), via=client)

@@ -9,6 +9,7 @@ redacted.
     * ConfigurationError (also ValueError) - bad setting, profile or argument
         * InvalidHeaderValueError - non-ASCII, CR/LF or reserved name in an HTTP header
         * MissingSettingsError - an authenticator setting is given nowhere
+        * UsageError - the command line is wrong (the CLI exits 2)
     * TlsError - certificate files and handshakes
         * CertificateFileError - missing, unreadable, not PEM/PFX, wrong passphrase
         * CertificateMismatchError - the private key does not belong to the certificate
@@ -102,6 +103,7 @@ __all__ = [
     "TlsError",
     "TooManyAttemptsError",
     "TransportError",
+    "UsageError",
     "WebSocketRejectedError",
     "XrfkeyRejectedError",
     "engine_error",
@@ -152,6 +154,10 @@ class MissingSettingsError(ConfigurationError):
         self.settings = tuple(settings)
 
 
+class UsageError(ConfigurationError):
+    """The command line is wrong: an unknown command or option, a bad or missing value."""
+
+
 class TlsError(QlikAuthError):
     """Certificate material or a TLS handshake is wrong."""
 
@@ -173,10 +179,7 @@ class CertificateChainError(TlsError):
 
 
 class HostnameMismatchError(TlsError):
-    """The server certificate does not name the host that was dialled.
-
-    ``server_names`` lists the names the certificate does hold.
-    """
+    """The server certificate does not name the host dialled (``server_names``: those it does)."""
 
     def __init__(
         self,
@@ -201,10 +204,7 @@ class TransportError(QlikAuthError):
 
 
 class EngineTimeoutError(TransportError, TimeoutError):
-    """An engine call got no answer within its timeout; the call is abandoned.
-
-    A late answer is dropped. The engine may still carry the call out.
-    """
+    """An engine call got no answer in time; it is abandoned (the engine may still do it)."""
 
 
 class ApiError(QlikAuthError):

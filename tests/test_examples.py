@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -56,8 +57,24 @@ def test_evaluate(qlik_emulator: EmulatorInfo, tmp_path: Path) -> None:
 def test_export_and_download(
     script: str, target: str, qlik_emulator: EmulatorInfo, tmp_path: Path
 ) -> None:
-    out = _run(script, qlik_emulator, tmp_path)
-    rows = list(csv.reader((tmp_path / target).read_text().splitlines()))
+    (tmp_path / "out").mkdir()
+    out = _run(script, qlik_emulator, tmp_path, str(tmp_path / "out" / target))
+    rows = list(csv.reader((tmp_path / "out" / target).read_text().splitlines()))
     assert rows[0][0] == "Region"
     assert len(rows) > 1
-    assert f"saved as {target}" in out
+    assert f"saved as {tmp_path / 'out' / target}" in out
+
+
+@pytest.mark.parametrize("script", ["export_ticket.py", "export_jwt.py", "export_certificate.py"])
+def test_an_export_without_a_target_leaves_the_working_folder_alone(
+    script: str, qlik_emulator: EmulatorInfo, tmp_path: Path
+) -> None:
+    out = _run(script, qlik_emulator, tmp_path)
+    assert list(tmp_path.iterdir()) == []  # nothing written where it ran
+    saved = Path(out.rsplit("saved as ", 1)[1].strip())
+    try:
+        assert saved.is_absolute()
+        assert saved.parent.name.startswith("qlikauth-example-")
+        assert csv.reader(saved.read_text().splitlines()).__next__()[0] == "Region"
+    finally:
+        shutil.rmtree(saved.parent)

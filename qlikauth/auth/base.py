@@ -63,6 +63,11 @@ class Authenticator(ABC):
         """
         return self
 
+    def login_description(self) -> str:
+        """How the log says what the last login did: ``logged in to`` (a new session) or
+        ``using a session on`` (one brought from elsewhere)."""
+        return "logged in to" if self.creates_session else "using a session on"
+
     def logout(self, site: Site, credentials: Credentials) -> Flow[None]:
         """End the proxy session (:func:`qlikauth.sessions.end_session`).
 

@@ -204,6 +204,8 @@ class CachedSessionAuth(Authenticator):
         self.cached = cached
         self._fallback = fallback
         self._creates_session = creates_session
+        #: Whether the last login reused the cached session (rather than logging in).
+        self.reused = False
 
     @property
     def creates_session(self) -> bool:  # type: ignore[override]
@@ -218,12 +220,14 @@ class CachedSessionAuth(Authenticator):
     def login(self, site: Site) -> Flow[Credentials]:
         """Check the cached session; when it is gone, log in with the fallback."""
         cached = self.cached
+        self.reused = False
         if cached is not None and cached.session_id is not None:
             existing = ExistingSessionAuth(
                 cached.session_id, csrf_token=cached.csrf_token, cookie_name=cached.cookie_name
             )
             with contextlib.suppress(AuthenticationError):
                 fresh = yield from existing.login(site)
+                self.reused = True
                 return fresh
         fallback = self.fallback()
         if fallback is None:
@@ -235,6 +239,13 @@ class CachedSessionAuth(Authenticator):
         # prepare() may block (a directory check, a prompt): the command line drives this
         # flow synchronously, and only when the cached session is gone.
         return (yield from fallback.prepare(site).login(site))
+
+    def login_description(self) -> str:
+        """``reused cached session on`` when the cached session served, else the fallback's."""
+        if self.reused:
+            return "reused cached session on"
+        fallback = self._fallback if isinstance(self._fallback, Authenticator) else None
+        return fallback.login_description() if fallback is not None else "logged in to"
 
     def logout(self, site: Site, credentials: Credentials) -> Flow[None]:
         """End the session as the fallback would, or through the personal API."""

@@ -1,12 +1,16 @@
 """``qlikauth certs``: make a test certificate set, and check a real or test one.
 
-``make-test DIR --host NAME...`` writes a root, a server certificate for the names and a
+``make-test DIR --server NAME...`` writes a root, a server certificate for the names and a
 client certificate, laid out like a QMC PEM export, plus ``client.pfx``. The PFX password
 never travels on the command line: it comes from ``QLIKAUTH_PFX_PASSWORD`` or is generated
 and written to ``DIR/client.pfx.password`` (mode 0600).
 
 ``check PATH`` diagnoses a certificate folder or a ``.pfx`` file and exits 4 when something
-is wrong; ``--host`` adds the host-name checks, ``--connect`` a real handshake.
+is wrong; ``--server`` adds the host-name checks, ``--connect`` a real handshake.
+
+Both once said ``--host`` where every other command says ``--server``: ``--host`` still
+works, with a warning on stderr, until the next release. The profile options mean nothing
+here, so only ``--json`` and ``-v`` of the common options are offered.
 """
 
 from __future__ import annotations
@@ -16,12 +20,21 @@ import ipaddress
 import json
 import os
 import secrets
+import sys
 from pathlib import Path
 from typing import Any
 
 from qlikauth._files import atomic_write
-from qlikauth.cli._common import EXIT_CONFIG, EXIT_OK, common_options, emit, show_help
-from qlikauth.errors import ConfigurationError, TlsError
+from qlikauth.cli._common import (
+    EXIT_CONFIG,
+    EXIT_OK,
+    add_insecure_option,
+    add_timeout_option,
+    common_options,
+    emit,
+    show_help,
+)
+from qlikauth.errors import ConfigurationError, TlsError, UsageError
 from qlikauth.pki import make_test_pki
 from qlikauth.tls.bundle import CertificateBundle, diagnose
 from qlikauth.tls.contexts import TlsConfig
@@ -68,20 +81,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     make = commands.add_parser(
         "make-test",
-        parents=[common_options()],
+        parents=[common_options(site=False)],
         help="create a test root, server and client certificate set",
         description="Create root.pem, server.pem, client.pem (+ keys) and client.pfx in DIR, "
         "laid out like a QMC PEM export. Never use them in production. The PFX password "
         f"is read from ${PASSWORD_ENV} or generated into DIR/{PASSWORD_FILE}.",
     )
     make.add_argument("directory", metavar="DIR", help="folder to create the files in")
+    server_help = "a name (or IP) the server certificate holds; repeat for more"
+    make.add_argument("--server", action="append", default=[], metavar="NAME", help=server_help)
     make.add_argument(
-        "--host",
-        dest="hosts",
-        action="append",
-        required=True,
-        metavar="NAME",
-        help="a name (or IP) the server certificate holds; repeat for more",
+        "--host", action=_DeprecatedHost, append=True, metavar="NAME", help=argparse.SUPPRESS
     )
     make.add_argument("--days", type=int, default=825, help="validity in days (default 825)")
     make.add_argument("--force", action="store_true", help="overwrite an existing set in DIR")
@@ -89,16 +99,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     check = commands.add_parser(
         "check",
-        parents=[common_options()],
+        parents=[common_options(site=False)],
         help="diagnose a certificate folder or client.pfx; exit 4 on a problem",
         description="Check that the files exist, belong together, are in date, are signed by "
-        "the root and are private; with --host, that the certificates name the host; with "
+        "the root and are private; with --server, that the certificates name the host; with "
         "--connect, that a real handshake works.",
     )
     check.add_argument("path", metavar="PATH", help="certificate folder, or a .pfx file")
     check.add_argument(
-        "--host", metavar="NAME", help="the Qlik host name exactly as you will connect to it"
+        "--server", metavar="NAME", help="the Qlik host name exactly as you will connect to it"
     )
+    check.add_argument("--host", action=_DeprecatedHost, metavar="NAME", help=argparse.SUPPRESS)
     check.add_argument(
         "--pfx-password-env",
         "--passphrase-env",
@@ -112,22 +123,53 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         const=4243,
         type=int,
         metavar="PORT",
-        help="also make a TLS handshake with --host on PORT (default 4243, the QPS)",
+        help="also make a TLS handshake with --server on PORT (default 4243, the QPS)",
     )
+    options = check.add_argument_group("--connect options")
+    add_insecure_option(options)
+    add_timeout_option(options)
     check.set_defaults(handler=_check)
+
+
+class _DeprecatedHost(argparse.Action):
+    """``--host NAME``: the old spelling of ``--server NAME``; it still works, and says so."""
+
+    def __init__(self, *args: Any, append: bool = False, **kwargs: Any) -> None:
+        self.append = append
+        super().__init__(*args, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        print(
+            "warning: --host is deprecated and goes in the next release; say --server "
+            "(as every other command does)",
+            file=sys.stderr,
+        )
+        value = [*(getattr(namespace, "server", None) or []), values] if self.append else values
+        namespace.server = value
 
 
 def _make_test(args: argparse.Namespace) -> int:
     directory = Path(args.directory).expanduser()
     if args.days < 1:
         raise ConfigurationError("--days must be at least 1", hint="for example --days 825")
-    hosts = [h.strip() for h in args.hosts]
+    if not args.server:
+        raise UsageError(
+            "say which names the server certificate holds: --server NAME (repeat for more)",
+            hint="for example --server qlik.example.com --server localhost",
+        )
+    hosts = [h.strip() for h in args.server]
     bad = [h for h in hosts if not h or (any(c in h for c in "/:@ \t\r\n") and not _is_ipv6(h))]
     if bad:
         raise ConfigurationError(
             f"not a host name: {bad[0]!r}",
             hint="give a bare name or IP address, without scheme, port or path "
-            "(--host qlik.example.com)",
+            "(--server qlik.example.com)",
         )
     existing = [n for n in (*_OUTPUT_FILES, PASSWORD_FILE) if (directory / n).exists()]
     if existing and not args.force:
@@ -151,7 +193,7 @@ def _make_test(args: argparse.Namespace) -> int:
         lines.append(f"  {name:<22} {_ROLES[name].format(hosts=', '.join(hosts))}")
     source = f"${PASSWORD_ENV}" if from_env else f"{PASSWORD_FILE} (generated)"
     lines.append(f"client.pfx password: in {source}")
-    lines.append(f"check it: qlikauth certs check {pki.directory} --host {hosts[0]}")
+    lines.append(f"check it: qlikauth certs check {pki.directory} --server {hosts[0]}")
     data: dict[str, Any] = {
         "ok": True,
         "directory": str(pki.directory),
@@ -187,8 +229,7 @@ def _check(args: argparse.Namespace) -> int:
     password = _password(args)
     if password is None and _needs_password(path):
         password = _sidecar_password(path)
-    args.host = args.host or args.server  # --server names the same thing elsewhere
-    findings = diagnose(path, passphrase=password, host=args.host)
+    findings = diagnose(path, passphrase=password, host=args.server)
     if args.connect is not None:
         findings += _connect(args, path, password)
     ok = not any(f.level == "error" for f in findings)
@@ -219,11 +260,11 @@ def _sidecar_password(path: Path) -> str | None:
 
 
 def _connect(args: argparse.Namespace, path: Path, password: str | None) -> list[Finding]:
-    if not args.host:
-        raise ConfigurationError("--connect needs --host", hint="--host qlik.example.com")
+    if not args.server:
+        raise UsageError("--connect needs --server", hint="--server qlik.example.com")
     try:
         bundle = CertificateBundle.from_folder(path, passphrase=password)
         config = TlsConfig(bundle=bundle, verify=not args.insecure)
     except TlsError as exc:
         return [Finding("error", f"cannot connect: {exc.message}", exc.hint)]
-    return check_connection(args.host, args.connect, config=config, timeout=args.timeout or 10.0)
+    return check_connection(args.server, args.connect, config=config, timeout=args.timeout or 10.0)

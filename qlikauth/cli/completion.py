@@ -1,10 +1,12 @@
-"""``qlikauth completion bash|zsh``: shell completion for every command, option and profile.
+"""``qlikauth completion bash|zsh|fish``: shell completion for every command, option and
+profile.
 
 The script asks ``qlikauth completion words -- WORDS...`` for the candidates, so it follows
 the installed version's commands and the configuration file's profile names::
 
     eval "$(qlikauth completion bash)"     # in ~/.bashrc
     eval "$(qlikauth completion zsh)"      # in ~/.zshrc
+    qlikauth completion fish | source      # in ~/.config/fish/config.fish
 """
 
 from __future__ import annotations
@@ -30,15 +32,28 @@ complete -o default -F _qlikauth_complete qlikauth
 
 _ZSH = "autoload -U +X bashcompinit && bashcompinit\n" + _BASH
 
+# fish: the words before the cursor (without the command name) go to `completion words`;
+# fish itself keeps the candidates that start with what is typed.
+_FISH = r"""# qlikauth shell completion (fish)
+function __qlikauth_complete
+    set -l typed (commandline -opc)
+    qlikauth completion words -- $typed[2..-1] 2>/dev/null
+end
+complete -c qlikauth -f -a '(__qlikauth_complete)'
+"""
+
+_SCRIPTS = {"bash": _BASH, "zsh": _ZSH, "fish": _FISH}
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``qlikauth completion``."""
     parser = subparsers.add_parser(
         "completion",
-        help="print a shell completion script (bash or zsh)",
-        description='Print the completion script: eval "$(qlikauth completion bash)".',
+        help="print a shell completion script (bash, zsh or fish)",
+        description='Print the completion script: eval "$(qlikauth completion bash)", '
+        'eval "$(qlikauth completion zsh)", or qlikauth completion fish | source.',
     )
-    parser.add_argument("shell", choices=("bash", "zsh", "words"), help="the shell")
+    parser.add_argument("shell", choices=(*_SCRIPTS, "words"), help="the shell")
     parser.add_argument("--config", help=argparse.SUPPRESS)
     parser.add_argument("words", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.set_defaults(handler=_completion)
@@ -79,5 +94,5 @@ def _completion(args: argparse.Namespace) -> int:
             words = words[1:]
         print("\n".join(candidates(words, args.config)))
     else:
-        print(_BASH if args.shell == "bash" else _ZSH, end="")
+        print(_SCRIPTS[args.shell], end="")
     return EXIT_OK

@@ -49,7 +49,10 @@ class Step:
     virtual_proxy: str
     user: str = ""
     session: str = ""
-    value: str = ""
+    #: The number (a float, as ``eval --json`` gives it) or, for a text result, the text.
+    value: float | str | None = None
+    #: The engine's own text of the value (what Qlik shows: 7, not 7.0).
+    text: str = ""
     file_size: int = 0
     sha256: str = ""
     proxy_sessions: int | None = None
@@ -65,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add the ``demo`` command."""
     parser = subparsers.add_parser(
         "demo",
-        parents=[common_options()],
+        parents=[common_options(site=False)],
         help="run every authenticator end to end against an embedded Qlik Sense emulator",
         description="Start an emulated Qlik Sense server on loopback; for each authenticator "
         "log in, evaluate an expression, export a table and download it with the same "
@@ -154,7 +157,8 @@ def _work(client: QlikClient, app_id: str, out: Path, step: Step) -> None:
     user = client.whoami()
     step.user = str(user)
     doc = client.open_app(app_id)
-    step.value = str(doc.evaluate(EXPRESSION))
+    evaluated = doc.evaluate_ex(EXPRESSION)
+    step.value, step.text = evaluated.value, evaluated.text
     table = doc.create_hypercube(list(DIMENSIONS), list(MEASURES))
     qurl = table.export_data("CSV_C")
     downloader = client
@@ -215,8 +219,14 @@ def _borrowed_session(site: Site, source: QlikClient, app_id: str, out: Path) ->
 @contextmanager
 def _workspace(keep: str | None) -> Iterator[Path]:
     if keep:
-        path = Path(keep)
-        path.mkdir(parents=True, exist_ok=True)
+        path = Path(keep).expanduser()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"--keep {path}: cannot use it as a folder ({exc.strerror or exc})",
+                hint="name a folder (it is created when missing)",
+            ) from None
         yield path
         return
     with tempfile.TemporaryDirectory(prefix="qlikauth-demo-") as tmp:
@@ -269,7 +279,7 @@ def _report(info: dict[str, Any], steps: list[Step]) -> str:
             sessions = "-" if s.proxy_sessions is None else str(s.proxy_sessions)
             lines.append(
                 f"  {s.authenticator:<12} {s.virtual_proxy:<14} {s.user:<18} {s.session:<11} "
-                f"{s.value:>9} {s.file_size:>8} B  {sessions:>8}  ok ({s.seconds:.2f} s)"
+                f"{s.text:>9} {s.file_size:>8} B  {sessions:>8}  ok ({s.seconds:.2f} s)"
             )
         else:
             lines.append(f"  {s.authenticator:<12} {s.virtual_proxy:<14} FAILED: {s.error}")

@@ -152,7 +152,14 @@ def _env_lines(env: Mapping[str, str]) -> str:
 
 def _write(args: argparse.Namespace, text: str) -> None:
     if args.output:
-        atomic_write(Path(args.output).expanduser(), text.encode("utf-8"), mode=0o600)
+        target = Path(args.output).expanduser()
+        try:
+            atomic_write(target, text.encode("utf-8"), mode=0o600)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"-o {target}: cannot write it ({exc.strerror or exc})",
+                hint="name a file in a folder you can write to",
+            ) from None
     else:
         sys.stdout.write(text)
 
@@ -220,6 +227,7 @@ def _cookie_text(args: argparse.Namespace, session: Connected) -> str:
 @command
 def _headers(args: argparse.Namespace) -> int:
     with connected(args) as session:
+        _check_app(session, args)
         _write(args, _headers_text(args, session))
     return EXIT_OK
 
@@ -227,8 +235,15 @@ def _headers(args: argparse.Namespace) -> int:
 @command
 def _cookie(args: argparse.Namespace) -> int:
     with connected(args) as session:
+        _check_app(session, args)
         _write(args, _cookie_text(args, session))
     return EXIT_OK
+
+
+def _check_app(session: Connected, args: argparse.Namespace) -> None:
+    """An unknown ``--app`` fails in every format, not only in those that print its URL."""
+    if args.app:
+        args.app = _app(session, args)
 
 
 def _not_run(args: argparse.Namespace, message: str, hint: str, code: int) -> int:

@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     keygen = commands.add_parser(
         "keygen",
-        parents=[common_options()],
+        parents=[common_options(scope="output")],
         help="write a signing key and the certificate for the virtual proxy",
         description=f"Write DIR/{_KEY_FILE} (mode 0600) and DIR/{_CERT_FILE}, and print what "
         "to set in the QMC. The key passphrase (optional) comes from --passphrase-env.",
@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     mint = commands.add_parser(
         "mint",
-        parents=[common_options()],
+        parents=[common_options(scope="profile")],
         help="sign a token (defaults from the profile's jwt settings)",
         description="Sign a JWT for USER. Defaults come from the profile when its "
         "authenticator is jwt (key, claim names, lifetime); options override them.",
@@ -94,7 +94,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     verify = commands.add_parser(
         "verify",
-        parents=[common_options()],
+        parents=[common_options(scope="profile")],
         help="check a token's signature, expiry and claims as the proxy would",
         description="Verify a token (from stdin or --token-env) against the virtual "
         "proxy's JWT certificate.",
@@ -107,7 +107,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     inspect = commands.add_parser(
         "inspect",
-        parents=[common_options()],
+        parents=[common_options(scope="profile")],
         help="decode a token and flag what the JWT virtual proxy would reject",
         description="Decode a token (from stdin or --token-env) without verifying it and "
         "list problems: algorithm, expiry, not-before, missing claims. Exit 1 when there "
@@ -202,6 +202,10 @@ def _claim_value(text: str) -> tuple[str, Any]:
 def _keygen(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser()
     key_path, cert_path = out / _KEY_FILE, out / _CERT_FILE
+    if out.exists() and not out.is_dir():
+        raise ConfigurationError(
+            f"--out {out} is a file, not a folder", hint="name a folder for the two files"
+        )
     existing = [p.name for p in (key_path, cert_path) if p.exists()]
     if existing and not args.force:
         raise ConfigurationError(

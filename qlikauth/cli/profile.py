@@ -21,6 +21,7 @@ from qlikauth.cli._context import command, load_config
 from qlikauth.config import (
     PROFILE_ENV,
     ConfigFile,
+    is_reference,
     is_secret_key,
     profile_from_settings,
     profile_toml,
@@ -83,13 +84,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add.set_defaults(handler=_add)
 
     listing = commands.add_parser(
-        "list", parents=[common_options()], help="list the profiles", description="List profiles."
+        "list",
+        parents=[common_options(scope="config")],
+        help="list the profiles",
+        description="List profiles.",
     )
     listing.set_defaults(handler=_list)
 
     show = commands.add_parser(
         "show",
-        parents=[common_options()],
+        parents=[common_options(scope="config")],
         help="show a profile (secrets redacted)",
         description="Show a profile as stored; references are shown, secret values never.",
     )
@@ -98,7 +102,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     use = commands.add_parser(
         "use",
-        parents=[common_options()],
+        parents=[common_options(scope="config")],
         help="make a profile the default",
         description="Make a profile the default (default_profile in the configuration "
         "file); the rest of the file stays as it is.",
@@ -108,7 +112,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     remove = commands.add_parser(
         "remove",
-        parents=[common_options()],
+        parents=[common_options(scope="config")],
         help="remove a profile",
         description="Remove a profile from the configuration file.",
     )
@@ -167,11 +171,43 @@ def parse_setting(text: str) -> tuple[str, Any]:
     return key, value
 
 
+#: Settings that name a file or folder: stored absolute, so the profile works from anywhere.
+_PATH_KEYS = ("certs", "root", "auth.key")
+
+
+def _absolute(key: str, value: Any) -> Any:
+    """``value`` as an absolute path when ``key`` names a file given relative to here."""
+    if key not in _PATH_KEYS or not isinstance(value, str) or not value:
+        return value
+    if is_reference(value) or value.lstrip().startswith("-----BEGIN"):
+        return value  # a secret reference, or the PEM text itself
+    return str(Path.cwd() / Path(value).expanduser())
+
+
+def _jwt_settings(info: dict[str, Any], prefix: str | None) -> list[tuple[str, Any]]:
+    """The signing key and claim names of the emulator's JWT virtual proxy ``prefix``."""
+    for proxy in info.get("virtual_proxies", []):
+        if proxy.get("prefix") == prefix and proxy.get("jwt_private_key"):
+            claims = proxy.get("jwt_claims", {})
+            settings = [("auth.key", proxy["jwt_private_key"])]
+            settings += [
+                (f"auth.{k}_claim", claims[k]) for k in ("user", "directory") if k in claims
+            ]
+            return settings
+    return []
+
+
 def _emulator_settings(
-    info_file: str, prefix: str | None, scheme: object, *, own_certs: bool
+    info_file: str,
+    prefix: str | None,
+    scheme: object,
+    *,
+    own_certs: bool,
+    authenticator: object = None,
 ) -> list[tuple[str, Any]]:
     """The site settings of a running emulator, from its info file (``own_certs``: the
-    command line names another certificate folder)."""
+    command line names another certificate folder); for the ``jwt`` authenticator on a JWT
+    virtual proxy, its signing key and claim names too."""
     path = Path(info_file).expanduser()
     try:
         info = read_info_file(path)
@@ -187,7 +223,8 @@ def _emulator_settings(
             "does not exist",
             hint="Run this in the folder the emulator was started from, or give --certs.",
         )
-    return list(settings.items())
+    jwt = _jwt_settings(info, prefix) if authenticator == "jwt" else []
+    return [*settings.items(), *jwt]
 
 
 @command
@@ -202,16 +239,20 @@ def _add(args: argparse.Namespace) -> int:
     if args.from_emulator:
         set_here = dict(settings)
         own_certs = args.certs is not None or "certs" in set_here
-        settings = [
-            *_emulator_settings(
-                args.from_emulator, args.prefix, set_here.get("scheme"), own_certs=own_certs
-            ),
-            *settings,
-        ]
+        authenticator = args.authenticator or set_here.get("authenticator")
+        emulator = _emulator_settings(
+            args.from_emulator,
+            args.prefix,
+            set_here.get("scheme"),
+            own_certs=own_certs,
+            authenticator=authenticator,
+        )
+        settings = [*emulator, *settings]
     for key in ("server", "prefix", "certs", "cookie_name", "authenticator", "timeout"):
         given = getattr(args, key, None)
         if given is not None:
             settings.append((key, given))
+    settings = [(key, _absolute(key, value)) for key, value in settings]
     settings += [(key, _store_prompted(args.name, key)) for key in args.prompt_secrets]
     profile = profile_from_settings(args.name, settings)
     updated = config.with_profile(profile, make_default=args.default or not config.profiles)
@@ -259,7 +300,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _chosen(args: argparse.Namespace, config: ConfigFile) -> str:
-    name: str | None = args.name or args.profile or os.environ.get(PROFILE_ENV)
+    name: str | None = args.name or getattr(args, "profile", None) or os.environ.get(PROFILE_ENV)
     name = name or config.default_profile
     if name is None and len(config.profiles) == 1:
         name = next(iter(config.profiles))

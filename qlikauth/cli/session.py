@@ -9,16 +9,20 @@ from the command line; ``delete --user`` ends every session of a user.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from typing import Any
 
 from qlikauth.cli._common import EXIT_OK, common_options, emit, show_help
 from qlikauth.cli._context import command, qps_client
 from qlikauth.cli.ticket import add_user_options, attributes_from, user_from
-from qlikauth.errors import ConfigurationError
+from qlikauth.errors import UsageError
 from qlikauth.qps import ProxySession
 
 __all__ = ["register"]
+
+#: The user the hints show (quoted for the shell: a bare backslash would vanish).
+_EXAMPLE_USER = "CORP\\alice"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="list proxy sessions (of one user, or of the virtual proxy)",
         description="List sessions; ids are hidden unless --show-ids.",
     )
-    add_user_options(listing, required=False)
+    add_user_options(listing, required=False, attributes=False)
     listing.add_argument(
         "--show-ids", action="store_true", help="print the session ids (they are secrets)"
     )
@@ -61,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="End sessions and free their slots. --user ends every session of the "
         "user on the virtual proxy; --stdin reads session ids, one per line.",
     )
-    add_user_options(delete, required=False)
+    add_user_options(delete, required=False, attributes=False)
     delete.add_argument("--stdin", action="store_true", help="read session ids from stdin")
     delete.set_defaults(handler=_delete)
 
@@ -93,8 +97,10 @@ def _create(args: argparse.Namespace) -> int:
 
 @command
 def _list(args: argparse.Namespace) -> int:
+    if args.directory is not None and args.user is None:
+        raise UsageError("--directory names the directory of --user: give --user too")
     with qps_client(args) as client:
-        user = user_from(args) if args.user else None
+        user = user_from(args) if args.user is not None else None
         sessions = client.list_sessions() if user is None else client.user_sessions(user)
         prefix = client.site.prefix
     rows = [_describe(s, show_id=args.show_ids) for s in sessions]
@@ -109,14 +115,16 @@ def _list(args: argparse.Namespace) -> int:
 
 @command
 def _delete(args: argparse.Namespace) -> int:
-    if bool(args.user) == bool(args.stdin):
-        raise ConfigurationError(
-            "say which sessions: --user USER (all of them) or --stdin (ids on stdin)",
-            hint="qlikauth session list --user CORP\\alice --show-ids | "
+    if (args.user is not None) == bool(args.stdin):
+        raise UsageError(
+            "say which sessions: --user USER (all of them) or --stdin (ids on stdin), "
+            "one of the two",
+            hint=f"qlikauth session delete --user {shlex.quote(_EXAMPLE_USER)}, or "
+            f"qlikauth session list --user {shlex.quote(_EXAMPLE_USER)} --show-ids | "
             "qlikauth session delete --stdin",
         )
     with qps_client(args) as client:
-        if args.user:
+        if args.user is not None:
             user = user_from(args)
             deleted = len(client.logout_user(user))
             missing = 0

@@ -13,14 +13,17 @@ from typing import Any
 
 from qlikauth.cli._common import EXIT_OK, common_options, emit
 from qlikauth.cli._context import command, qps_client
-from qlikauth.errors import ConfigurationError
+from qlikauth.errors import ConfigurationError, UsageError
 from qlikauth.qps import as_user
 
 __all__ = ["add_user_options", "attributes_from", "register", "user_from"]
 
 
-def add_user_options(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
-    """``--user``, ``--directory`` and ``--attr`` as ``ticket`` and ``session`` take them."""
+def add_user_options(
+    parser: argparse.ArgumentParser, *, required: bool = True, attributes: bool = True
+) -> None:
+    """``--user``, ``--directory`` and (with ``attributes``) ``--attr``, as ``ticket`` and
+    ``session`` take them."""
     parser.add_argument(
         "--user",
         required=required,
@@ -28,6 +31,8 @@ def add_user_options(parser: argparse.ArgumentParser, *, required: bool = True) 
         help="user id, or DIRECTORY\\user (then --directory is not needed)",
     )
     parser.add_argument("--directory", metavar="DIR", help="user directory, e.g. CORP")
+    if not attributes:
+        return
     parser.add_argument(
         "--attr",
         dest="attributes",
@@ -40,6 +45,8 @@ def add_user_options(parser: argparse.ArgumentParser, *, required: bool = True) 
 
 def user_from(args: argparse.Namespace) -> Any:
     """The :class:`~qlikauth.credentials.QlikUser` from ``--user`` and ``--directory``."""
+    if not args.user or not args.user.strip():
+        raise UsageError("--user needs a user name", hint="for example --user 'CORP\\alice'")
     if args.directory is None and "\\" not in args.user:
         raise ConfigurationError(
             f"which user directory is {args.user!r} in?",

@@ -91,7 +91,7 @@ class ClientState:
         now = self.clock()
         self.credentials = credentials
         self.logins += 1
-        made = "logged in to" if self.authenticator.creates_session else "using a session on"
+        made = self.authenticator.login_description()
         log.info("%s %s as %s", made, self.site.origin, credentials.user)
         window = credentials.expires_at - now if credentials.expires_at is not None else None
         if self.session_timeout is not None and credentials.route is Route.PROXY:

@@ -157,7 +157,12 @@ def _build_tls(layered: Layered, env: Mapping[str, str]) -> TlsConfig:
         password = _secret(password, sources.get("certs_password", "certs_password"), env)
     bundle: CertificateBundle | None = None
     certs = values.get("certs")
-    if certs:
+    root = values.get("root")
+    root_only = _root_only(Path(certs).expanduser()) if certs else None
+    if root_only is not None:
+        # A folder with just the root: the server is verified; no client certificate.
+        root = root or str(root_only)
+    elif certs:
         try:
             bundle = CertificateBundle.from_folder(Path(certs).expanduser(), passphrase=password)
         except TlsError as exc:  # keeps its class (CertificateFileError, ...)
@@ -165,7 +170,6 @@ def _build_tls(layered: Layered, env: Mapping[str, str]) -> TlsConfig:
             if password is None and _asks_for_password(exc):
                 exc.hint = _PFX_ADVICE
             raise
-    root = values.get("root")
     try:
         return TlsConfig(
             root=Path(root).expanduser() if root else None,
@@ -175,6 +179,15 @@ def _build_tls(layered: Layered, env: Mapping[str, str]) -> TlsConfig:
     except TlsError as exc:
         exc.message = f"{sources.get('root', 'root')}: {exc.message}"
         raise
+
+
+def _root_only(folder: Path) -> Path | None:
+    """``folder/root.pem`` when the folder holds the root and no client certificate: what
+    the authenticators that go through the proxy need (docs/authenticators.md)."""
+    if not folder.is_dir() or not (folder / "root.pem").is_file():
+        return None
+    client_files = ("client.pem", "client_key.pem", "client.pfx")
+    return None if any((folder / name).exists() for name in client_files) else folder / "root.pem"
 
 
 def _secret(value: str, where: str, env: Mapping[str, str]) -> str:

@@ -54,7 +54,7 @@ def test_make_test_takes_the_password_from_the_environment(
     monkeypatch.setenv(ENV, SECRET)
     target = tmp_path / "site"
 
-    code = main(["certs", "make-test", str(target), "--host", "localhost", "--host", "qlik"])
+    code = main(["certs", "make-test", str(target), "--server", "localhost", "--server", "qlik"])
 
     out = capsys.readouterr().out
     assert code == 0
@@ -73,7 +73,7 @@ def test_make_test_generates_a_password_into_a_private_file(
 ) -> None:
     target = tmp_path / "site"
 
-    assert main(["certs", "make-test", str(target), "--host", "localhost"]) == 0
+    assert main(["certs", "make-test", str(target), "--server", "localhost"]) == 0
 
     out = capsys.readouterr().out
     password_file = target / "client.pfx.password"
@@ -90,7 +90,7 @@ def test_make_test_generates_a_password_into_a_private_file(
 @pytest.mark.usefixtures("no_env_password")
 def test_make_test_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "site"
-    assert main(["certs", "make-test", str(target), "--host", "127.0.0.1", "--json"]) == 0
+    assert main(["certs", "make-test", str(target), "--server", "127.0.0.1", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] is True
     assert data["hosts"] == ["127.0.0.1"]
@@ -104,17 +104,17 @@ def test_make_test_refuses_to_overwrite_without_force(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = tmp_path / "site"
-    assert main(["certs", "make-test", str(target), "--host", "localhost"]) == 0
+    assert main(["certs", "make-test", str(target), "--server", "localhost"]) == 0
     root_before = (target / "root.pem").read_bytes()
     capsys.readouterr()
 
-    assert main(["certs", "make-test", str(target), "--host", "localhost"]) == 4
+    assert main(["certs", "make-test", str(target), "--server", "localhost"]) == 4
     err = capsys.readouterr().err
     assert "already holds" in err
     assert "--force" in err
     assert (target / "root.pem").read_bytes() == root_before
 
-    assert main(["certs", "make-test", str(target), "--host", "localhost", "--force"]) == 0
+    assert main(["certs", "make-test", str(target), "--server", "localhost", "--force"]) == 0
     assert (target / "root.pem").read_bytes() != root_before
 
 
@@ -122,7 +122,7 @@ def test_make_test_refuses_to_overwrite_without_force(
 def test_make_test_rejects_what_is_not_a_host(
     tmp_path: Path, host: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["certs", "make-test", str(tmp_path / "site"), "--host", host]) == 4
+    assert main(["certs", "make-test", str(tmp_path / "site"), "--server", host]) == 4
     assert "not a host name" in capsys.readouterr().err
     assert not (tmp_path / "site" / "root.pem").exists()
 
@@ -131,7 +131,7 @@ def test_make_test_needs_a_host_and_takes_no_password_argument(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["certs", "make-test", str(tmp_path / "a")]) == 2
-    args = ["certs", "make-test", str(tmp_path / "b"), "--host", "x", "--password", SECRET]
+    args = ["certs", "make-test", str(tmp_path / "b"), "--server", "x", "--password", SECRET]
     assert main(args) == 2
     assert "unrecognized arguments" in capsys.readouterr().err
 
@@ -214,7 +214,7 @@ def test_check_reads_the_generated_password_of_a_test_set(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = tmp_path / "site"
-    assert main(["certs", "make-test", str(target), "--host", "localhost"]) == 0
+    assert main(["certs", "make-test", str(target), "--server", "localhost"]) == 0
     (target / "client.pem").unlink()
     (target / "client_key.pem").unlink()  # leaves a Windows-style set: client.pfx + root.pem
     capsys.readouterr()
@@ -225,10 +225,10 @@ def test_check_reads_the_generated_password_of_a_test_set(
 def test_check_host_against_the_server_certificate(
     site: TestPki, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["certs", "check", str(site.directory), "--host", "localhost"]) == 0
+    assert main(["certs", "check", str(site.directory), "--server", "localhost"]) == 0
     assert "names 'localhost'" in capsys.readouterr().out
 
-    assert main(["certs", "check", str(site.directory), "--host", "127.0.0.1"]) == 0
+    assert main(["certs", "check", str(site.directory), "--server", "127.0.0.1"]) == 0
     out = capsys.readouterr().out
     assert "does not name '127.0.0.1'" in out
     assert "1 warning(s)" in out
@@ -284,7 +284,7 @@ def qps(site: TestPki) -> Iterator[_MutualTlsServer]:
 def test_check_connect_succeeds_with_the_site_certificates(
     site: TestPki, qps: _MutualTlsServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["certs", "check", str(site.directory), "--host", "localhost"]
+    args = ["certs", "check", str(site.directory), "--server", "localhost"]
     assert main([*args, "--connect", str(qps.port)]) == 0
     assert "succeeded with the client certificate" in capsys.readouterr().out
 
@@ -292,7 +292,7 @@ def test_check_connect_succeeds_with_the_site_certificates(
 def test_check_connect_by_ip_lists_the_certificate_names(
     site: TestPki, qps: _MutualTlsServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["certs", "check", str(site.directory), "--host", "127.0.0.1"]
+    args = ["certs", "check", str(site.directory), "--server", "127.0.0.1"]
     assert main([*args, "--connect", str(qps.port), "--json"]) == 4
     findings = json.loads(capsys.readouterr().out)
     [error] = [f for f in findings if f["level"] == "error"]
@@ -302,12 +302,53 @@ def test_check_connect_by_ip_lists_the_certificate_names(
 def test_check_connect_with_another_sites_certificates(
     other: TestPki, qps: _MutualTlsServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["certs", "check", str(other.directory), "--host", "localhost"]
+    args = ["certs", "check", str(other.directory), "--server", "localhost"]
     assert main([*args, "--connect", str(qps.port)]) == 4
     out = capsys.readouterr().out
     assert "root.pem" in out
 
 
 def test_check_connect_needs_a_host(site: TestPki, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["certs", "check", str(site.directory), "--connect", "4243"]) == 4
-    assert "--connect needs --host" in capsys.readouterr().err
+    assert main(["certs", "check", str(site.directory), "--connect", "4243"]) == 2
+    assert "--connect needs --server" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("no_env_password")
+def test_make_test_takes_server_and_still_host_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["certs", "make-test", str(tmp_path / "a"), "--server", "qlik", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["hosts"] == ["qlik"]
+    assert "deprecated" not in captured.err
+    old = ["certs", "make-test", str(tmp_path / "b"), "--host", "old", "--server", "new"]
+    assert main([*old, "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["hosts"] == ["old", "new"]
+    assert "--host is deprecated" in captured.err
+    assert "say --server" in captured.err
+    before = ["--server", "first", "certs", "make-test", str(tmp_path / "c"), "--server", "2nd"]
+    assert main([*before, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["hosts"] == ["first", "2nd"]
+
+
+def test_check_takes_server_and_still_host_with_a_warning(
+    site: TestPki, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["certs", "check", str(site.directory), "--server", "elsewhere"])
+    new = capsys.readouterr()
+    assert "elsewhere" in new.out
+    assert "deprecated" not in new.err
+    assert main(["certs", "check", str(site.directory), "--host", "elsewhere"]) == code
+    old = capsys.readouterr()
+    assert old.out == new.out
+    assert "--host is deprecated" in old.err
+
+
+@pytest.mark.parametrize("command", [["certs", "make-test", "DIR"], ["certs", "check", "DIR"]])
+@pytest.mark.parametrize("option", ["--profile", "--config", "--prefix", "--certs"])
+def test_certs_offers_no_profile_options(
+    command: list[str], option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*command, option, "x", "--server", "h"]) == 2
+    assert "unrecognized arguments" in capsys.readouterr().err

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +46,45 @@ def test_script_is_valid_shell(shell: str, capsys: pytest.CaptureFixture[str]) -
             ["bash", "-n"], input=script, text=True, capture_output=True, timeout=30
         )
         assert result.returncode == 0, result.stderr
+
+
+def _fish(script: str, *commands: str, env: dict[str, str]) -> str:
+    """Run ``commands`` in a fish that sourced ``script``; what they print."""
+    program = "; ".join(commands)
+    result = subprocess.run(
+        ["fish", "--no-config", "-c", f"source {shlex.quote(script)}; {program}"],
+        text=True,
+        capture_output=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.skipif(
+    shutil.which("fish") is None, reason="fish is not installed (.ci/run installs it)"
+)
+def test_fish_completes_commands_sub_commands_and_profiles(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["profile", "add", "prod", "--server", "q.example.com"]) == 0
+    assert main(["completion", "fish"]) == 0
+    script = tmp_path / "qlikauth.fish"
+    script.write_text(capsys.readouterr().out, encoding="utf-8")
+    check = subprocess.run(
+        ["fish", "--no-execute", str(script)], capture_output=True, text=True, timeout=60
+    )
+    assert check.returncode == 0, check.stderr
+    # The installed qlikauth answers the script's questions, as in a user's shell.
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    env["HOME"] = str(tmp_path)
+    assert _fish(str(script), "complete -C 'qlikauth sess'", env=env).split() == ["session"]
+    jwt = {
+        line.split("\t")[0]
+        for line in _fish(str(script), "complete -C 'qlikauth jwt '", env=env).splitlines()
+    }
+    assert {"inspect", "keygen", "mint", "verify"} <= jwt
+    profiles = _fish(str(script), "complete -C 'qlikauth ticket --profile '", env=env)
+    assert profiles.split() == ["prod"]

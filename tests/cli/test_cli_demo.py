@@ -24,6 +24,9 @@ def test_demo_runs_every_authenticator_on_one_session_each(
         assert step["ok"], (name, step["error"])
         assert step["proxy_sessions"] == 1, name
         assert step["value"] == steps["header"]["value"]
+        # A number, as `eval --json` gives it; the engine's text beside it.
+        assert isinstance(step["value"], float), name
+        assert step["text"] and float(step["text"]) == pytest.approx(step["value"])
         csv = tmp_path / "downloads" / f"{name}.csv"
         assert csv.stat().st_size == step["file_size"] > 0
     # The borrowed session is the header one: same session, not a second.
@@ -39,3 +42,14 @@ def test_report_names_a_failure() -> None:
     text = _report(info, steps)
     assert "FAILED: JwtError: signature invalid" in text
     assert "0 of 1 authenticators worked" in text
+
+
+@pytest.mark.parametrize(
+    "option", ["--profile", "--config", "--server", "--prefix", "--certs", "--timeout"]
+)
+def test_demo_offers_no_site_options(option: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # The demo runs its own emulator: a site option would be silently ignored.
+    assert main(["demo", option, "1"]) == 2
+    assert "unrecognized arguments" in capsys.readouterr().err
+    assert main([option, "1", "demo"]) == 2
+    assert "does not apply to 'demo'" in capsys.readouterr().err

@@ -23,6 +23,7 @@ from cli_support import hdr_site, qps_sessions, run_json, user_of, write_profile
 from jaraco.classes import properties
 
 from qlikauth.cli import main
+from qlikauth.pki import make_test_pki
 from qlikauth.qps import QpsClient
 from qlikauth.testing.emulator import EmulatorInfo, running_emulator
 
@@ -608,3 +609,60 @@ def test_no_password_prompt_while_another_setting_is_missing(
     assert main(["whoami"]) == 4
     assert "needs the settings 'user', 'password'" in capsys.readouterr().err
     assert prompts == []  # a password would be typed for nothing
+
+
+def test_the_log_says_when_the_cached_session_was_reused(
+    profile: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="qlikauth")
+    assert main(["whoami", "-v"]) == 0
+    first = [r.getMessage() for r in caplog.records if r.name == "qlikauth.client"]
+    assert any(m.startswith("logged in to ") for m in first), first
+    caplog.clear()
+    assert main(["-v", "whoami"]) == 0  # -v before the command as well
+    again = [r.getMessage() for r in caplog.records if r.name == "qlikauth.client"]
+    assert any(m.startswith("reused cached session on ") for m in again), again
+    assert not any(m.startswith("logged in") for m in again), again
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("command", ["headers", "cookie"])
+def test_an_unknown_app_fails_the_same_in_every_format(
+    command: str, profile: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    codes = {}
+    for fmt in ("header", "json", "env", "curl", "netscape"):
+        codes[fmt] = main([command, "--app", "Nope", "--format", fmt])
+        captured = capsys.readouterr()
+        assert captured.out == "", fmt
+        assert "no app named 'Nope'" in captured.err, fmt
+    assert set(codes.values()) == {1}, codes
+
+
+def test_a_certificate_folder_with_only_the_root_serves_header_auth(
+    profile: Path, tmp_path: Path, emu: EmulatorInfo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # docs/authenticators.md: the authenticators that go through the proxy need only the root.
+    only_root = tmp_path / "root-only"
+    only_root.mkdir()
+    shutil.copy(emu.certs_dir / "root.pem", only_root / "root.pem")
+    text = profile.read_text().replace(str(emu.certs_dir), str(only_root))
+    profile.write_text(text, encoding="utf-8")
+    code, me = run_json(capsys, "whoami")
+    assert code == 0, me
+    assert me["user"] == user_of(profile)
+    assert main(["logout"]) == 0
+    capsys.readouterr()
+    # The server is still verified against that root: another root is refused.
+    other = tmp_path / "other-root"
+    make_test_pki(other, ["localhost"], pfx_password="unused")
+    for name in ("client.pem", "client_key.pem", "client.pfx"):
+        (other / name).unlink(missing_ok=True)
+    profile.write_text(text.replace(str(only_root), str(other)), encoding="utf-8")
+    code, refused = run_json(capsys, "whoami")
+    assert code == 4, refused
+    # QPS calls need the client certificate, and say so.
+    profile.write_text(text, encoding="utf-8")
+    code, error = run_json(capsys, "session", "list")
+    assert code == 4
+    assert "client certificate" in str(error["message"])

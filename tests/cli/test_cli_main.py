@@ -30,11 +30,6 @@ def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
     assert "usage" in capsys.readouterr().err
 
 
-def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["frobnicate"]) == 2
-    assert "invalid choice" in capsys.readouterr().err
-
-
 def test_exit_codes_follow_the_error_kind() -> None:
     assert exit_code_for(ConfigurationError("x")) == 4
     assert exit_code_for(TlsError("x")) == 4

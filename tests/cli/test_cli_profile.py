@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import stat
 import tomllib
 from pathlib import Path
@@ -326,3 +327,49 @@ def test_use_sets_the_default_profile(cfg: Path, capsys: pytest.CaptureFixture[s
     assert main(["profile", "use", "nope"]) == 4
     assert "no profile named 'nope'" in capsys.readouterr().err
     assert cfg.read_text() == before
+
+
+def test_add_from_emulator_stores_absolute_paths_that_work_from_anywhere(
+    cfg: Path,
+    tmp_path: Path,
+    qlik_emulator: EmulatorInfo,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # As the README's walk-through: the emulator's folder named relative to here.
+    info = json.loads(Path(qlik_emulator["info_file"]).read_text())
+    here = tmp_path / "project"
+    state = here / ".qlikauth-emulator"
+    state.mkdir(parents=True)
+    for proxy in info["virtual_proxies"]:
+        if proxy.get("jwt_private_key"):
+            key = Path(proxy["jwt_private_key"])
+            shutil.copy(key, state / key.name)
+            proxy["jwt_private_key"] = f".qlikauth-emulator/{key.name}"
+    shutil.copytree(qlik_emulator.certs_dir, state / "certs")
+    info["certs_dir"] = ".qlikauth-emulator/certs"
+    (state / "emulator.json").write_text(json.dumps(info))
+    monkeypatch.chdir(here)
+    argv = ["profile", "add", "j", "--from-emulator", ".qlikauth-emulator/emulator.json"]
+    argv += ["--prefix", "jwt", "--authenticator", "jwt", "--set", "auth.user=fromhere"]
+    argv += ["--set", "auth.directory=QLIKEMU"]
+    assert main(argv) == 0
+    argv = ["profile", "add", "r", "--server", "localhost", "--certs", "site-certs"]
+    assert main([*argv, "--set", "auth.key=keys/jwt.pem", "--set", "root=ca/root.pem"]) == 0
+    capsys.readouterr()
+    stored = ConfigFile.load(cfg)
+    jwt = stored.profile("j")
+    assert jwt.certs == str(state / "certs")
+    assert jwt.auth["key"] == str(state / key.name)
+    assert (jwt.auth["user_claim"], jwt.auth["directory_claim"]) == ("userId", "userDirectory")
+    relative = stored.profile("r")
+    assert relative.certs == str(here / "site-certs")
+    assert relative.root == str(here / "ca" / "root.pem")
+    assert relative.auth["key"] == str(here / "keys" / "jwt.pem")
+    # From another folder, the JWT profile logs in.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("QLIKAUTH_SESSION_STORE", "file")
+    code, me = run_json(capsys, "whoami", "--profile", "j")
+    assert code == 0, me
+    assert me["user"] == "QLIKEMU\\fromhere"
+    assert main(["logout", "--profile", "j"]) == 0

@@ -236,6 +236,9 @@ class _Named:
     def __init__(self, **attrs: Any) -> None:
         self.__dict__.update(attrs)
 
+    def login_description(self) -> str:
+        return "logged in to"
+
 
 def core(clock: ManualClock | None = None, **kwargs: Any) -> ClientState:
     return ClientState(
