@@ -52,7 +52,9 @@ class Status:
         if thread is None:
             return
         self._stop.set()
-        thread.join()
+        # Ctrl-C can land inside start(): a thread not yet running sees the stop at once.
+        if thread.ident is not None:
+            thread.join()
         with self._lock:
             self._thread = None
             self._stream.write("\r\x1b[K")
