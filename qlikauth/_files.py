@@ -1,4 +1,4 @@
-"""Small file helpers: atomic writes with tight permissions."""
+"""Small file helpers: atomic writes with tight permissions, and checking one can happen."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+from qlikauth.errors import ConfigurationError
+
+__all__ = ["atomic_write", "check_writable"]
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o600) -> None:
@@ -29,3 +31,23 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def check_writable(path: Path, option: str) -> None:
+    """Refuse ``path`` before any work when :func:`atomic_write` could not write it there.
+
+    The nearest existing folder above it must be a writable folder (missing folders are
+    made), and ``path`` itself must not be a folder.
+    """
+    if path.is_dir():
+        raise ConfigurationError(
+            f"{option} {path} is a folder, not a file", hint="Give a file name in that folder."
+        )
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigurationError(
+            f"{option} {path} cannot be written: {folder} is not a writable folder",
+            hint="Give a file in a folder you can write to.",
+        )

@@ -19,7 +19,14 @@ from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 from qlikauth.errors import ConfigurationError, ForeignHostError
 from qlikauth.tls.contexts import TlsConfig
 
-__all__ = ["DEFAULT_COOKIE_NAME", "Authority", "Site", "VirtualProxy", "url_authority"]
+__all__ = [
+    "DEFAULT_COOKIE_NAME",
+    "Authority",
+    "Site",
+    "VirtualProxy",
+    "check_host",
+    "url_authority",
+]
 
 #: The session cookie name of the default virtual proxy (the one with an empty prefix).
 DEFAULT_COOKIE_NAME = "X-Qlik-Session"
@@ -81,7 +88,8 @@ def _check_cookie_name(name: str) -> str:
     return name
 
 
-def _check_host(host: str) -> str:
+def check_host(host: str) -> str:
+    """``host`` if it is a bare host name or IP address, else a :class:`ConfigurationError`."""
     if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in host):
         raise ConfigurationError(
             f"host {host!r} contains a control character (CR/LF, tab, ...)",
@@ -223,7 +231,7 @@ class Site:
     websocket_origin: str | None = None
 
     def __post_init__(self) -> None:
-        _check_host(self.host)
+        check_host(self.host)
         if self.scheme not in ("https", "http"):
             raise ConfigurationError(
                 f"scheme must be 'https' or 'http', not {self.scheme!r}",

@@ -61,18 +61,21 @@ def positive_seconds(text: str) -> float:
 SCOPES = ("output", "config", "profile", "site")
 
 
-def common_options(*, site: bool = True, scope: str | None = None) -> argparse.ArgumentParser:
+def common_options(
+    *, site: bool = True, scope: str | None = None, profile: bool = True
+) -> argparse.ArgumentParser:
     """A parent parser with the common options a command takes.
 
     ``scope``: ``output`` (``--json``, ``-v``), ``config`` (and ``--config``), ``profile``
     (and ``--profile``) or ``site`` (and the site options: ``--server``, ``--prefix``,
-    ``--certs``, ``--insecure``, ``--timeout``). ``site=False`` is ``scope="output"``. A
+    ``--certs``, ``--insecure``, ``--timeout``). ``site=False`` is ``scope="output"``;
+    ``profile=False`` leaves ``--profile`` out (``profile add`` names its profile). A
     command offers only the options that mean something to it.
     """
     level = SCOPES.index(scope or ("site" if site else "output"))
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("common options")
-    if level >= SCOPES.index("profile"):
+    if level >= SCOPES.index("profile") and profile:
         group.add_argument("--profile", help="profile name from the configuration file")
     if level >= SCOPES.index("config"):
         group.add_argument("--config", help="configuration file (default: the platform's)")

@@ -14,12 +14,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from qlikauth._files import atomic_write
+from qlikauth._files import atomic_write, check_writable
 from qlikauth.cli._common import EXIT_OK
 from qlikauth.cli._context import connected
+from qlikauth.errors import ConfigurationError, UsageError
 from qlikauth.logfilter import SecretFilter
 from qlikauth.proxy import DEFAULT_HOST, TOKEN_HEADER, TOKEN_QUERY, LocalProxy
 from qlikauth.proxy.access import check_address
+from qlikauth.site import check_host
 
 __all__ = ["serve"]
 
@@ -96,7 +98,14 @@ def serve(args: argparse.Namespace) -> int:
     address = args.address or DEFAULT_HOST
     if args.unix_socket is None and not args.allow_remote:
         check_address(address, allow_remote=False)  # before logging in for nothing
+    for name in args.accept_host:
+        try:
+            check_host(name.strip("[]"))
+        except ConfigurationError as exc:
+            raise UsageError(f"--accept-host: {exc.message}", hint=exc.hint) from None
     token_file = _TokenFile(Path(args.token_file).absolute() if args.token_file else None)
+    if token_file.path is not None:
+        check_writable(token_file.path, "--token-file")
 
     def ready(proxy: LocalProxy) -> None:
         token_file.write(proxy)

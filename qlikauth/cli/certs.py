@@ -36,6 +36,7 @@ from qlikauth.cli._common import (
 )
 from qlikauth.errors import ConfigurationError, TlsError, UsageError
 from qlikauth.pki import make_test_pki
+from qlikauth.site import check_host
 from qlikauth.tls.bundle import CertificateBundle, diagnose
 from qlikauth.tls.contexts import TlsConfig
 from qlikauth.tls.diagnosis import Finding
@@ -226,6 +227,11 @@ def _password(args: argparse.Namespace) -> str | None:
 
 def _check(args: argparse.Namespace) -> int:
     path = Path(args.path).expanduser()
+    if args.server is not None:
+        try:
+            check_host(args.server.strip("[]"))
+        except ConfigurationError as exc:
+            raise UsageError(f"--server: {exc.message}", hint=exc.hint) from None
     password = _password(args)
     if password is None and _needs_password(path):
         password = _sidecar_password(path)

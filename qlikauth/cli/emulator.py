@@ -8,8 +8,10 @@ import sys
 import warnings
 from pathlib import Path
 
+from qlikauth._files import check_writable
 from qlikauth.cli._common import EXIT_CONFIG, EXIT_OK
-from qlikauth.errors import ConfigurationError
+from qlikauth.errors import ConfigurationError, UsageError
+from qlikauth.site import check_host
 
 __all__ = ["register"]
 
@@ -83,8 +85,14 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config)
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
-    if args.host:
+    if args.host is not None:
+        try:
+            check_host(args.host.strip("[]"))
+        except ConfigurationError as exc:
+            raise UsageError(f"--host: {exc.message}", hint=exc.hint) from None
         config = dataclasses.replace(config, host=args.host)
+    if args.info_file:
+        check_writable(Path(args.info_file).absolute(), "--info-file")
     if args.legacy_websocket:
         if args.release not in (None, "2024-05"):
             raise ConfigurationError(

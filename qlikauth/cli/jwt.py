@@ -21,7 +21,7 @@ from qlikauth.auth.jwt import JwtAuth
 from qlikauth.cli._common import EXIT_FAILURE, EXIT_OK, common_options, emit, show_help
 from qlikauth.cli._context import command, load_config, options_from
 from qlikauth.config import authenticator_settings
-from qlikauth.errors import ConfigurationError
+from qlikauth.errors import ConfigurationError, UsageError
 from qlikauth.jwt import ALGORITHMS, inspect_jwt, make_jwt_keypair, verify_jwt
 
 __all__ = ["read_token", "register"]
@@ -259,6 +259,11 @@ def _mint(args: argparse.Namespace) -> int:
     if args.directory_claim:
         settings["directory_claim"] = args.directory_claim
     if args.groups:
+        if not all(group.strip() for group in args.groups):
+            raise UsageError(
+                "--group needs a group name, not an empty one",
+                hint="For example --group Sales (repeat --group for more).",
+            )
         settings["groups"] = args.groups
     passphrase = _env_secret(args.passphrase_env)
     if passphrase is not None:

@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from qlikauth.auth.base import get_authenticator
 from qlikauth.cli._common import EXIT_OK, common_options, emit, show_help
 from qlikauth.cli._context import command, load_config
 from qlikauth.config import (
@@ -28,6 +30,7 @@ from qlikauth.config import (
 )
 from qlikauth.config.schema import KEYS
 from qlikauth.errors import ConfigurationError
+from qlikauth.site import VirtualProxy, check_host
 from qlikauth.testing.emulator_info import emulator_profile_settings, read_info_file
 
 __all__ = ["parse_setting", "register"]
@@ -46,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     add = commands.add_parser(
         "add",
-        parents=[common_options()],
+        parents=[common_options(profile=False)],
         help="add or replace a profile",
         description="Add a profile from --server, --prefix, --certs and --set KEY=VALUE "
         "pairs. Keys: " + ", ".join(sorted(KEYS)) + ", and auth.SETTING for the "
@@ -227,6 +230,37 @@ def _emulator_settings(
     return [*settings.items(), *jwt]
 
 
+def _certs_exist(value: str) -> None:
+    if not Path(value).expanduser().exists():
+        raise ConfigurationError(
+            f"{value} does not exist",
+            hint="Give the folder of the exported certificates (or a .pfx file).",
+        )
+
+
+#: What each site setting must be, checked as the site itself will check it.
+_CHECKS: dict[str, Callable[[str], object]] = {
+    "server": check_host,
+    "prefix": lambda prefix: VirtualProxy(prefix),
+    "cookie_name": lambda name: VirtualProxy("", name),
+    "authenticator": get_authenticator,
+    "certs": _certs_exist,
+}
+
+
+def _check_settings(settings: list[tuple[str, Any]]) -> None:
+    """Refuse a malformed site setting, naming it, before anything is written."""
+    for key, value in settings:
+        check = _CHECKS.get(key)
+        if check is None or not isinstance(value, str):
+            continue
+        try:
+            check(value)
+        except ConfigurationError as exc:
+            option = "--" + key.replace("_", "-")
+            raise ConfigurationError(f"{option}: {exc.message}", hint=exc.hint) from None
+
+
 @command
 def _add(args: argparse.Namespace) -> int:
     config = load_config(args)
@@ -253,6 +287,7 @@ def _add(args: argparse.Namespace) -> int:
         if given is not None:
             settings.append((key, given))
     settings = [(key, _absolute(key, value)) for key, value in settings]
+    _check_settings(settings)  # before a secret reaches the keyring or a line the file
     settings += [(key, _store_prompted(args.name, key)) for key in args.prompt_secrets]
     profile = profile_from_settings(args.name, settings)
     updated = config.with_profile(profile, make_default=args.default or not config.profiles)
