@@ -250,7 +250,7 @@ _CHECKS: dict[str, Callable[[str], object]] = {
 
 def _check_settings(settings: list[tuple[str, Any]]) -> None:
     """Refuse a malformed site setting, naming it, before anything is written."""
-    for key, value in settings:
+    for key, value in dict(settings).items():  # the last value of a key is the one kept
         check = _CHECKS.get(key)
         if check is None or not isinstance(value, str):
             continue

@@ -136,8 +136,16 @@ PENDING: dict[tuple[str, str], str] = {}
 #: or a list of findings), not one error.
 REPORTS = {"doctor", "certs check", "jwt inspect"}
 
-#: Exit codes documented for one command and argument (exec: what a shell returns).
-EXIT_CODES = {("exec", "cmd"): 127}
+#: Exit codes documented for one command and argument (exec: what a shell returns; a
+#: malformed host name or an empty group is a usage error).
+EXIT_CODES = {
+    ("exec", "cmd"): 127,
+    ("proxy", "accept_host"): 2,
+    ("emulator", "host"): 2,
+    ("certs check", "server"): 2,
+    ("certs check", "host"): 2,
+    ("jwt mint", "groups"): 2,
+}
 
 
 @dataclass(frozen=True)

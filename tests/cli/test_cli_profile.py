@@ -185,10 +185,12 @@ def test_add_from_emulator_fills_server_ports_and_certs(
     assert f":{ports['proxy']}/ticket/" in str(ticket["redirect_url"])
 
     # Other options override what the info file says.
+    elsewhere = cfg.parent / "elsewhere"
+    elsewhere.mkdir(parents=True)
     argv = ["profile", "add", "other", "--from-emulator", info_file, "--server", "127.0.0.1"]
-    assert main([*argv, "--set", "qps_port=4243", "--certs", "/elsewhere"]) == 0
+    assert main([*argv, "--set", "qps_port=4243", "--certs", str(elsewhere)]) == 0
     other = ConfigFile.load(cfg).profile("other")
-    assert (other.server, other.qps_port, other.certs) == ("127.0.0.1", 4243, "/elsewhere")
+    assert (other.server, other.qps_port, other.certs) == ("127.0.0.1", 4243, str(elsewhere))
     assert other.proxy_port == ports["proxy"]
     assert other.prefix is None
 
@@ -354,6 +356,7 @@ def test_add_from_emulator_stores_absolute_paths_that_work_from_anywhere(
     argv += ["--prefix", "jwt", "--authenticator", "jwt", "--set", "auth.user=fromhere"]
     argv += ["--set", "auth.directory=QLIKEMU"]
     assert main(argv) == 0
+    (here / "site-certs").mkdir()
     argv = ["profile", "add", "r", "--server", "localhost", "--certs", "site-certs"]
     assert main([*argv, "--set", "auth.key=keys/jwt.pem", "--set", "root=ca/root.pem"]) == 0
     capsys.readouterr()
@@ -373,3 +376,42 @@ def test_add_from_emulator_stores_absolute_paths_that_work_from_anywhere(
     assert code == 0, me
     assert me["user"] == "QLIKEMU\\fromhere"
     assert main(["logout", "--profile", "j"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--server", "https://qlik.example.com/hdr", "'qlik.example.com'"),
+        ("--prefix", "/Sales/", "did you mean 'sales'?"),
+        ("--cookie-name", "X-Qlik Session", "Session cookie header name"),
+        ("--authenticator", "hedaer", "Known: "),
+        ("--certs", "no-such-certs", "does not exist"),
+        ("--set", "prefix=a/b", "did you mean 'ab'?"),
+    ],
+)
+def test_add_refuses_a_malformed_site_setting_and_leaves_the_file_alone(
+    cfg: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    option: str,
+    value: str,
+    says: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text('# production node\n[profiles.prod]\nserver = "qlik.example.com"\n')
+    before = cfg.read_bytes()
+    argv = ["profile", "add", "new", "--server", "qlik.example.com", option, value]
+    code, error = run_json(capsys, *argv)
+    assert code == 4, error
+    assert error["error"] == "ConfigurationError"
+    assert says in error["message"] + error["hint"], error
+    assert cfg.read_bytes() == before  # nothing half-written
+
+
+def test_add_does_not_offer_profile(cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["profile", "add", "new", "--server", "qlik.example.com", "--profile", "x"])
+    assert code == 2
+    assert "--profile" in capsys.readouterr().err
+    assert not cfg.exists()
