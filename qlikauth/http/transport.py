@@ -442,7 +442,15 @@ class HttpTransport:
 
     def _send_late(self, request: HttpRequest) -> HttpResponse:
         exchange = _LateExchange(self, request)
-        if exchange.answered.wait(self.timeout) or not exchange.abandon():
+        try:
+            answered = exchange.answered.wait(self.timeout)
+        except BaseException:
+            # Ctrl-C: the login may still make a session; its worker ends it on close().
+            if exchange.abandon():
+                with self._lock:
+                    self._late.append(exchange)
+            raise
+        if answered or not exchange.abandon():
             if exchange.error is not None:
                 raise exchange.error
             assert exchange.response is not None
@@ -468,6 +476,13 @@ class HttpTransport:
         kept-alive connection."""
         with self._lock:
             late, self._late = self._late, []
+        late = [exchange for exchange in late if not exchange.settled.is_set()]
+        if late:
+            log.warning(
+                "waiting up to %g s for the answer to an unfinished login, to end the session "
+                "it makes (Ctrl-C to stop waiting and leave it to expire)",
+                self.timeout + self.late_grace,
+            )
         ends = time.monotonic() + self.timeout + self.late_grace
         for exchange in late:
             exchange.settled.wait(max(0.0, ends - time.monotonic()))
