@@ -170,7 +170,7 @@ def complete_session(
                 hint="The identity was not accepted on this virtual proxy; check its "
                 "authentication method and the user's access.",
             )
-    except QlikAuthError:
+    except (QlikAuthError, KeyboardInterrupt):
         if owned:
             yield from end_session_quietly(site, credentials)
         raise

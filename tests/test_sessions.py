@@ -24,6 +24,7 @@ from qlikauth import (
     VirtualProxy,
 )
 from qlikauth.http import HttpRequest, HttpResponse
+from qlikauth.http.drivers import drive
 from qlikauth.pki import make_test_pki
 from qlikauth.sessions import (
     complete_session,
@@ -200,6 +201,31 @@ def test_a_transport_failure_after_the_cookie_also_ends_the_session(tmp_path: Pa
     assert urlsplit(cleanup.url).port == 4243
     with pytest.raises(TransportError, match="timed out"):
         flow.send(HttpResponse(200, body=b"{}"))
+
+
+def test_ctrl_c_after_the_cookie_ends_the_session_it_made() -> None:
+    flow = _after_cookie()
+    cleanup = flow.throw(KeyboardInterrupt())  # what drive does when Ctrl-C lands in a step
+    assert (cleanup.method, urlsplit(cleanup.url).path) == ("DELETE", "/jwt/qps/user")
+    assert cleanup.headers["Cookie"] == "X-Qlik-Session-jwt=made"
+    with pytest.raises(KeyboardInterrupt):
+        flow.send(HttpResponse(204))
+
+
+def test_the_driver_throws_ctrl_c_into_the_flow_and_performs_its_undoing() -> None:
+    performed: list[str] = []
+
+    def perform(request: HttpRequest) -> HttpResponse:
+        performed.append(f"{request.method} {urlsplit(request.url).path}")
+        if "/qps/csrftoken" in request.url:
+            raise KeyboardInterrupt
+        if request.method == "DELETE":
+            return HttpResponse(204)
+        return _answer("X-Qlik-Session-jwt=made; Path=/; HttpOnly; Secure")
+
+    with pytest.raises(KeyboardInterrupt):
+        drive(_login(), perform)
+    assert performed[-1] == "DELETE /jwt/qps/user", performed
 
 
 def test_a_failed_cleanup_does_not_hide_the_login_error() -> None:

@@ -24,13 +24,18 @@ T = TypeVar("T")
 
 
 def drive(steps: Generator[S, Any, T], perform: Callable[[S], Any]) -> T:
-    """Run ``steps`` to its result, performing each step with ``perform``."""
+    """Run ``steps`` to its result, performing each step with ``perform``.
+
+    A step that fails with a qlikauth error, or is interrupted by Ctrl-C, has the exception
+    thrown into ``steps``, so a flow can undo what it did (end the session a login made);
+    a second Ctrl-C during that undoing ends it.
+    """
     try:
         step = next(steps)
         while True:
             try:
                 outcome = perform(step)
-            except QlikAuthError as exc:
+            except (QlikAuthError, KeyboardInterrupt) as exc:
                 step = steps.throw(exc)
             else:
                 step = steps.send(outcome)
@@ -48,7 +53,7 @@ async def drive_async(steps: Generator[S, Any, T], perform: Callable[[S], Awaita
         while True:
             try:
                 outcome = await perform(step)
-            except QlikAuthError as exc:
+            except (QlikAuthError, KeyboardInterrupt) as exc:
                 step = steps.throw(exc)
             else:
                 step = steps.send(outcome)
