@@ -28,6 +28,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from qlikauth.credentials import Credentials, Route
+from qlikauth.destination import url_authority
 from qlikauth.errors import (
     DownloadError,
     ForeignHostError,
@@ -41,7 +42,7 @@ from qlikauth.http.transport import HttpTransport
 from qlikauth.http.values import HttpRequest, HttpResponse
 from qlikauth.identity import QlikUser
 from qlikauth.sessions import personal_api_user
-from qlikauth.site import Site, url_authority
+from qlikauth.site import Site
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",

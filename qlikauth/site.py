@@ -16,6 +16,13 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
+from qlikauth.destination import (
+    CONFUSING_RE,
+    Authority,
+    is_sendable,
+    standard_port,
+    url_authority,
+)
 from qlikauth.errors import ConfigurationError, ForeignHostError
 from qlikauth.tls.contexts import TlsConfig
 
@@ -37,31 +44,10 @@ _HOSTNAME_RE = re.compile(
 )
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _ENGINE_DATA = "engineData"
-#: Characters no URL qlikauth sends credentials to may hold anywhere: C0 controls, space,
-#: DEL (the WHATWG URL rules drop or trim some of them, urllib and urllib3 do not) and the
-#: backslash (a "/" to browsers and urllib3, part of the user name to urllib).
-_CONFUSING_RE = re.compile(r"[\x00-\x20\x7f\\]")
-_SCHEME_RE = re.compile(r"(https|http|wss|ws)://", re.IGNORECASE)
-#: The only authority qlikauth trusts: a plain host name or bracketed IPv6 address and an
-#: optional port. No user part (``@``), no percent escapes, nothing outside ASCII: every
-#: parser reads such an authority the same way.
-_AUTHORITY_RE = re.compile(
-    r"(?P<host>[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?"
-)
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
-_NUMERIC_LABEL_RE = re.compile(r"[0-9]+|0x[0-9a-f]*")
 _DOT_SEGMENT_RE = re.compile(r"(?:^|/)(?:\.|%2e){1,2}(?:/|$)", re.IGNORECASE)
 
 Query = Mapping[str, str] | None
-
-
-def _is_unicode(text: str) -> bool:
-    """Whether ``text`` can be sent at all (a lone surrogate cannot be encoded)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _check_prefix(prefix: str) -> str:
@@ -189,11 +175,6 @@ class VirtualProxy:
         return DEFAULT_COOKIE_NAME if self.prefix == "" else None
 
 
-def _standard_port(scheme: str) -> int:
-    """The port a URL of this scheme leaves out."""
-    return 443 if scheme in ("https", "wss") else 80
-
-
 #: Default ports of the listeners whose scheme follows the site's: https, then http.
 _SCHEME_PORTS = {
     True: {"proxy_port": 443, "auth_port": 4244},
@@ -298,7 +279,7 @@ class Site:
         return f"[{self.host}]" if ":" in self.host else self.host
 
     def _netloc(self, port: int, scheme: str) -> str:
-        if port == _standard_port(scheme):
+        if port == standard_port(scheme):
             return self._netloc_host
         return f"{self._netloc_host}:{port}"
 
@@ -314,7 +295,7 @@ class Site:
     def _url(self, scheme: str, port: int, path: str, query: Query) -> str:
         # Escape what may not stand raw in a path (spaces, controls, "\\", "?", "#",
         # non-ASCII); escapes already there are kept.
-        if not all(_is_unicode(t) for t in (path, *(query or {}), *(query or {}).values())):
+        if not all(is_sendable(t) for t in (path, *(query or {}), *(query or {}).values())):
             raise ConfigurationError(
                 f"the path {path!r} or its query holds a lone surrogate, which is not text",
                 hint="Pass the path as text as it was sent (a bad \\uD800 escape in JSON "
@@ -412,7 +393,7 @@ class Site:
         proxy (``..``) or holds characters URL parsers read differently, raises
         :class:`ForeignHostError`.
         """
-        if _CONFUSING_RE.search(url) or not _is_unicode(url):
+        if CONFUSING_RE.search(url) or not is_sendable(url):
             raise ForeignHostError(
                 f"refusing {url!r}: it holds a backslash, white space, a control character "
                 "or a lone surrogate, which URL parsers read differently",
@@ -449,58 +430,3 @@ class Site:
         return urlunsplit(
             (self.scheme, self._netloc(self.proxy_port, self.scheme), path, parts.query, "")
         )
-
-
-@dataclass(frozen=True)
-class Authority:
-    """Where a URL sends its request: scheme (lower case), host (lower case, an IPv6
-    address without brackets) and port (the scheme's default filled in)."""
-
-    scheme: str
-    host: str
-    port: int
-
-
-def url_authority(url: str) -> Authority | None:
-    """Where ``url`` connects, or ``None`` when URL parsers might not agree on it.
-
-    Browsers (the WHATWG URL rules), urllib3 (which sends ``requests``' requests) and
-    ``urllib.parse`` read some URLs as different hosts: ``https://evil\\@qlik.corp/`` is
-    ``evil`` to the first two and ``qlik.corp`` to the last. Only an http(s)/ws(s) URL whose
-    authority is a plain ASCII host name or bracketed IPv6 address with an optional port,
-    with no user part, percent escape, backslash, white space or control character anywhere,
-    gets an answer: on those, every parser reads the same host and port (the property
-    tests compare this answer with urllib3's ``parse_url``, ``urllib.parse`` and the WHATWG
-    rules).
-    """
-    if not isinstance(url, str) or _CONFUSING_RE.search(url) or not _is_unicode(url):
-        return None
-    head = _SCHEME_RE.match(url)
-    if head is None:
-        return None
-    rest = url[head.end() :]
-    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    found = _AUTHORITY_RE.fullmatch(rest[:end])
-    if found is None:
-        return None
-    scheme = head.group(1).lower()
-    host = found.group("host").lower()
-    port = int(found.group("port")) if found.group("port") else _standard_port(scheme)
-    if not 0 < port < 65536:
-        return None
-    if host.startswith("["):
-        host = host[1:-1]
-        try:
-            if str(ipaddress.IPv6Address(host)) != host:
-                return None  # another spelling (leading zeros, ...): parsers write it apart
-        except ValueError:
-            return None
-    elif _NUMERIC_LABEL_RE.fullmatch(host.rstrip(".").rpartition(".")[2]):
-        # Browsers read a host ending in a number as an IPv4 address, in any of its old
-        # spellings (127.1, 0x7f.1, 2130706433): only the plain dotted form reads alike.
-        try:
-            if str(ipaddress.IPv4Address(host)) != host:
-                return None
-        except ValueError:
-            return None
-    return Authority(scheme, host, port)

@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, list[str]]] = [
             "qlikauth.errors",
         ],
     ),
-    ("values", ["qlikauth.identity", "qlikauth.pki", "qlikauth.keystore"]),
+    ("values", ["qlikauth.identity", "qlikauth.destination", "qlikauth.pki", "qlikauth.keystore"]),
     ("trust", ["qlikauth.tls", "qlikauth.tls.*", "qlikauth.handshake"]),
     ("place", ["qlikauth.site", "qlikauth.credentials", "qlikauth.logfilter"]),
     ("messages", ["qlikauth.http.values", "qlikauth.http.diagnosis", "qlikauth.http.drivers"]),

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 from urllib.parse import quote
 
+from qlikauth.destination import url_authority
 from qlikauth.errors import ConfigurationError, redact_url
 from qlikauth.identity import QlikUser
-from qlikauth.site import Site, url_authority
+from qlikauth.site import Site
 
 __all__ = [
     "TICKET_LIFETIME",

@@ -22,11 +22,12 @@ from urllib3.util import parse_url
 
 from qlikauth.auth.header import HeaderAuth
 from qlikauth.client import QlikClient, RequestsAuth
+from qlikauth.destination import url_authority
 from qlikauth.download import resolve_url
 from qlikauth.errors import ConfigurationError, DownloadError, ForeignHostError
 from qlikauth.identity import QlikUser
 from qlikauth.qps import Ticket
-from qlikauth.site import Site, VirtualProxy, url_authority
+from qlikauth.site import Site, VirtualProxy
 from qlikauth.testing.emulator import EmulatorInfo
 from qlikauth.testing.hostile import HostileServer
 
