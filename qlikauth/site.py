@@ -18,7 +18,6 @@ from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
 from qlikauth.destination import (
     CONFUSING_RE,
-    Authority,
     is_sendable,
     standard_port,
     url_authority,
@@ -28,11 +27,9 @@ from qlikauth.tls.contexts import TlsConfig
 
 __all__ = [
     "DEFAULT_COOKIE_NAME",
-    "Authority",
     "Site",
     "VirtualProxy",
     "check_host",
-    "url_authority",
 ]
 
 #: The session cookie name of the default virtual proxy (the one with an empty prefix).
