@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,35 +13,7 @@ from cli_support import qps_sessions, run_json, write_profile
 from qlikauth import QlikClient
 from qlikauth.cli import main
 from qlikauth.config import ConfigFile, resolve
-from qlikauth.testing.emulator import EmulatorInfo, running_emulator
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("QLIKAUTH_SESSION_STORE", "file")
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
-
-
-@pytest.fixture(scope="module")
-def emu(
-    tmp_path_factory: pytest.TempPathFactory, qlik_emulator_template: Path
-) -> Iterator[EmulatorInfo]:
-    pytest.importorskip("aiohttp", reason="the emulator needs the 'server' extra (aiohttp)")
-    with running_emulator(tmp_path_factory.mktemp("emu-engine"), qlik_emulator_template) as info:
-        yield info
-
-
-@pytest.fixture
-def profile(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    emu: EmulatorInfo,
-) -> Path:
-    user = "e" + request.node.name.removeprefix("test_").replace("_", "")[:40]
-    path = write_profile(tmp_path / "config.toml", emu, user)
-    monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))
-    return path
+from qlikauth.testing.emulator import EmulatorInfo
 
 
 @pytest.mark.parametrize(

@@ -19,15 +19,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_support import qps_sessions, run_json, user_of, write_profile
+from cli_support import qps_sessions, run_json, user_of
 
 from qlikauth import QlikClient
 from qlikauth.config import ConfigFile, resolve
-from qlikauth.testing.emulator import EmulatorInfo, running_emulator
+from qlikauth.testing.emulator import EmulatorInfo
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
 
@@ -39,36 +38,8 @@ LARGE_ROWS = 1_000_000
 #: How long a stuck child may take before the test gives up on it (a guard against a hang,
 #: not a measurement: a passing run exits long before).
 GIVE_UP = 120.0
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("QLIKAUTH_SESSION_STORE", "file")
-    monkeypatch.delenv("QLIKAUTH_PROFILE", raising=False)
-
-
-@pytest.fixture(scope="module")
-def emu(
-    tmp_path_factory: pytest.TempPathFactory, qlik_emulator_template: Path
-) -> Iterator[EmulatorInfo]:
-    pytest.importorskip("aiohttp", reason="the emulator needs the 'server' extra (aiohttp)")
-    folder = tmp_path_factory.mktemp("emu-interrupt")
-    with running_emulator(folder, qlik_emulator_template, large_app_rows=LARGE_ROWS) as info:
-        yield info
-
-
-@pytest.fixture
-def profile(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    emu: EmulatorInfo,
-) -> Iterator[Path]:
-    user = "i" + request.node.name.removeprefix("test_").replace("_", "")[:40]
-    path = write_profile(tmp_path / "config.toml", emu, user)
-    monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))
-    yield path
-    emu.set_faults(latency_ms=0)
+#: The module's emulator (the ``emu`` fixture) holds a large generated app.
+EMULATOR_OVERRIDES = {"large_app_rows": LARGE_ROWS}
 
 
 def interrupt_when(argv: list[str], phase: str, cwd: Path) -> tuple[int, str]:

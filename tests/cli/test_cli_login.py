@@ -12,7 +12,7 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import keyring
@@ -25,31 +25,7 @@ from jaraco.classes import properties
 from qlikauth.cli import main
 from qlikauth.pki import make_test_pki
 from qlikauth.qps import QpsClient
-from qlikauth.testing.emulator import EmulatorInfo, running_emulator
-
-
-@pytest.fixture(scope="module")
-def emu(
-    tmp_path_factory: pytest.TempPathFactory, qlik_emulator_template: Path
-) -> Iterator[EmulatorInfo]:
-    """An emulator of this module's own: the tests count sessions on it."""
-    pytest.importorskip("aiohttp", reason="the emulator needs the 'server' extra (aiohttp)")
-    with running_emulator(tmp_path_factory.mktemp("emu-login"), qlik_emulator_template) as info:
-        yield info
-
-
-@pytest.fixture
-def profile(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    emu: EmulatorInfo,
-) -> Path:
-    """A profile for a user of this test alone (named after the test)."""
-    user = "u" + request.node.name.removeprefix("test_").replace("_", "")[:40]
-    path = write_profile(tmp_path / "config.toml", emu, user)
-    monkeypatch.setenv("QLIKAUTH_CONFIG", str(path))
-    return path
+from qlikauth.testing.emulator import EmulatorInfo
 
 
 def emu_profile(
