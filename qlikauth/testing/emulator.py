@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import secrets
 import shutil
 import signal
 import subprocess
@@ -34,6 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -172,6 +174,31 @@ class EmulatorInfo:
         )
         response.raise_for_status()
         return response.json()
+
+    def qps(self, method: str, path: str, body: Any = None) -> requests.Response:
+        """A call to the QPS API (``/qps/{path}``) with the client certificate and an
+        Xrfkey, as an administrator's script makes it."""
+        xrfkey = secrets.token_hex(8)
+        return requests.request(
+            method,
+            f"{self.qps_url.rstrip('/')}/qps/{path}?xrfkey={xrfkey}",
+            headers={"X-Qlik-Xrfkey": xrfkey},
+            json=body,
+            cert=self.client_cert,
+            verify=str(self.root),
+            timeout=10,
+        )
+
+    def proxy_session_count(self, prefix: str, directory: str, user_id: str) -> int:
+        """How many proxy sessions QPS lists for the user on virtual proxy ``prefix``."""
+        head = f"{prefix}/" if prefix else ""
+        user = f"{quote(directory, safe='')}/{quote(user_id, safe='')}"
+        answer = self.qps("GET", f"{head}user/{user}")
+        answer.raise_for_status()
+        found = answer.json()
+        if not isinstance(found, list):
+            raise TypeError(f"QPS listed no sessions but {found!r}")
+        return len(found)
 
     def counters(self) -> dict[str, Any]:
         """``GET /_emulator/counters``."""

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import requests
 
@@ -26,8 +25,6 @@ from qlikauth.site import Site
 from qlikauth.testing.emulator import EmulatorInfo
 from qlikauth.testing.emulator_info import site_from_emulator
 
-XRFKEY = "0123456789abcdef"
-
 
 def make_site(info: EmulatorInfo, prefix: str, *, certificate: bool = True) -> Site:
     """The emulator as a :class:`Site` seen through one virtual proxy."""
@@ -41,27 +38,12 @@ def new_user_id() -> str:
 
 def qps(info: EmulatorInfo, method: str, path: str, body: Any = None) -> requests.Response:
     """A QPS call with the client certificate and an Xrfkey (what an admin script does)."""
-    return requests.request(
-        method,
-        f"{info.qps_url.rstrip('/')}/qps/{path}?xrfkey={XRFKEY}",
-        headers={"X-Qlik-Xrfkey": XRFKEY},
-        json=body,
-        cert=info.client_cert,
-        verify=str(info.root),
-        timeout=10,
-    )
+    return info.qps(method, path, body)
 
 
 def proxy_sessions(info: EmulatorInfo, prefix: str, user: QlikUser) -> int:
     """How many proxy sessions QPS reports for ``user`` on virtual proxy ``prefix``."""
-    head = f"{prefix}/" if prefix else ""
-    answer = qps(
-        info, "GET", f"{head}user/{quote(user.directory, safe='')}/{quote(user.user_id, safe='')}"
-    )
-    assert answer.status_code == 200, answer.text
-    sessions = answer.json()
-    assert isinstance(sessions, list)
-    return len(sessions)
+    return info.proxy_session_count(prefix, user.directory, user.user_id)
 
 
 def end_user_sessions(info: EmulatorInfo, prefix: str, user: QlikUser) -> None:

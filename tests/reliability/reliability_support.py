@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import requests
 
@@ -22,7 +21,6 @@ from qlikauth.testing.emulator import EmulatorInfo
 from qlikauth.testing.emulator_info import site_from_emulator
 
 T = TypeVar("T")
-XRFKEY = "0123456789abcdef"
 #: How long a call may run before a test calls it hung. Not a speed limit: every call under
 #: test has its own deadline of a few seconds at most; this only keeps a hang from stalling
 #: the suite.
@@ -44,26 +42,12 @@ def new_user(stem: str = "r") -> str:
 
 def qps(info: EmulatorInfo, method: str, path: str, body: Any = None) -> requests.Response:
     """A QPS call with the client certificate (what an administrator's script does)."""
-    return requests.request(
-        method,
-        f"{info.qps_url.rstrip('/')}/qps/{path}?xrfkey={XRFKEY}",
-        headers={"X-Qlik-Xrfkey": XRFKEY},
-        json=body,
-        cert=info.client_cert,
-        verify=str(info.root),
-        timeout=10,
-    )
+    return info.qps(method, path, body)
 
 
 def sessions_of(info: EmulatorInfo, prefix: str, user: QlikUser) -> int:
     """How many proxy sessions QPS lists for ``user`` on virtual proxy ``prefix``."""
-    head = f"{prefix}/" if prefix else ""
-    path = f"{head}user/{quote(user.directory, safe='')}/{quote(user.user_id, safe='')}"
-    answer = qps(info, "GET", path)
-    assert answer.status_code == 200, answer.text
-    found = answer.json()
-    assert isinstance(found, list)
-    return len(found)
+    return info.proxy_session_count(prefix, user.directory, user.user_id)
 
 
 def all_sessions(info: EmulatorInfo, prefix: str) -> list[dict[str, Any]]:
