@@ -43,12 +43,12 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from qlikauth.pki import make_test_pki
 from qlikauth.site import Site, VirtualProxy
+from qlikauth.testing._loopserver import LoopServer
 from qlikauth.tls import TlsConfig
 
 __all__ = ["ENGINE_MODES", "HostileServer", "SeenRequest", "drain", "read_http_head"]
@@ -130,7 +130,7 @@ async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return first & 0x0F, bytes(b ^ mask[i % 4] for i, b in enumerate(data))
 
 
-class HostileServer:
+class HostileServer(LoopServer):
     """An HTTPS and websocket server on ``127.0.0.1`` that misbehaves on purpose.
 
     ``certs`` is a folder laid out like a QMC PEM export (``root.pem``, ``server.pem``,
@@ -167,55 +167,22 @@ class HostileServer:
         self._seen: list[SeenRequest] = []
         self._seen_lock = threading.Lock()
         self._bombs: dict[int, bytes] = {}
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
-        self.port = 0
+        super().__init__()
 
     # -- life ----------------------------------------------------------------------------
 
-    def start(self) -> HostileServer:
-        """Listen on a free port (in a thread of its own)."""
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(30)
-        return self
-
-    async def _start(self) -> None:
-        context = None
-        if self.tls:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(self.certs / "server.pem", self.certs / "server_key.pem")
-        self._server = await asyncio.start_server(
-            self._serve, "127.0.0.1", 0, ssl=context, limit=1 << 16
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
+    def _server_tls(self) -> ssl.SSLContext | None:
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.certs / "server.pem", self.certs / "server_key.pem")
+        return context
 
     def close(self) -> None:
         """Cut every connection and stop listening."""
-        if self._thread.is_alive():
-            asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(30)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(30)
-        if not self._loop.is_running():
-            self._loop.close()
+        super().close()
         if self._own_pki is not None:
             self._own_pki.cleanup()
-
-    async def _stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def __enter__(self) -> HostileServer:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # -- what tests use ------------------------------------------------------------------
 
@@ -250,20 +217,9 @@ class HostileServer:
 
     # -- HTTP ----------------------------------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            while await self._one_request(reader, writer):
-                pass
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await self._one_request(reader, writer):
             pass
-        except (ssl.SSLError, asyncio.CancelledError):
-            pass  # a client that went away, or the server closing
-        finally:
-            self._tasks.discard(task)
-            writer.transport.abort()
 
     async def _one_request(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -22,8 +22,8 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
+from qlikauth.testing._loopserver import LoopServer
 from qlikauth.testing.hostile import SeenRequest, drain, read_http_head
 
 __all__ = ["Fault", "FaultyRelay", "Plan", "random_plan"]
@@ -82,7 +82,7 @@ def random_plan(
     return plan
 
 
-class FaultyRelay:
+class FaultyRelay(LoopServer):
     """An HTTPS relay on ``127.0.0.1`` in front of ``upstream_port``, failing as planned.
 
     ``certs`` is the PKI folder of the real server (``root.pem``, ``server.pem``,
@@ -104,11 +104,12 @@ class FaultyRelay:
         self.plan: Plan = plan or (lambda index, request: PASS)
         self._log: list[tuple[SeenRequest, Fault]] = []
         self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
-        self.port = 0
+        self._upstream_tls = ssl.create_default_context(cafile=str(self.certs / "root.pem"))
+        if mutual:
+            self._upstream_tls.load_cert_chain(
+                self.certs / "client.pem", self.certs / "client_key.pem"
+            )
+        super().__init__()
 
     @property
     def log(self) -> list[tuple[SeenRequest, Fault]]:
@@ -116,66 +117,19 @@ class FaultyRelay:
         with self._lock:
             return list(self._log)
 
-    def start(self) -> FaultyRelay:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(30)
-        return self
-
-    async def _start(self) -> None:
+    def _server_tls(self) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self.certs / "server.pem", self.certs / "server_key.pem")
         if self.mutual:
             context.load_verify_locations(self.certs / "root.pem")
             context.verify_mode = ssl.CERT_REQUIRED
-        self._upstream_tls = ssl.create_default_context(cafile=str(self.certs / "root.pem"))
-        if self.mutual:
-            self._upstream_tls.load_cert_chain(
-                self.certs / "client.pem", self.certs / "client_key.pem"
-            )
-        self._server = await asyncio.start_server(
-            self._serve, "127.0.0.1", 0, ssl=context, limit=1 << 16
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    def close(self) -> None:
-        if self._thread.is_alive():
-            asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(30)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(30)
-        if not self._loop.is_running():
-            self._loop.close()
-
-    async def _stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def __enter__(self) -> FaultyRelay:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+        return context
 
     # -- relaying ------------------------------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            while await self._relay_one(reader, writer):
-                pass
-        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError):
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await self._relay_one(reader, writer):
             pass
-        except asyncio.CancelledError:
-            pass  # the relay is closing
-        finally:
-            self._tasks.discard(task)
-            writer.transport.abort()
 
     async def _relay_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         head = await read_http_head(reader)
